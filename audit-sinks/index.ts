@@ -1,0 +1,8 @@
+/**
+ * The sink list: one line per sink type. A sink author adds a folder under audit-sinks/
+ * and one line here.
+ */
+import type { RegisteredSink } from '../core/plugin.ts';
+
+export const sinks: readonly RegisteredSink[] = [
+];

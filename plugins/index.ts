@@ -1,0 +1,8 @@
+/**
+ * The plugin list: one line per resource type. A plugin author adds a folder under
+ * plugins/ and one line here; nothing in core changes.
+ */
+import type { RegisteredPlugin } from '../core/plugin.ts';
+
+export const plugins: readonly RegisteredPlugin[] = [
+];
