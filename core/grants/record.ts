@@ -1,0 +1,25 @@
+import type { GrantStatus } from '../plugin.ts';
+import type { GrantVerifiers } from './credentials.ts';
+
+/** A grant as stored: everything but the secret. */
+export interface GrantRecord {
+  id: string;
+  agent: string;
+  resource: string;
+  resourceType: string;
+  access: string;
+  scope: Record<string, unknown>;
+  task: string;
+  status: GrantStatus;
+  createdAt: string;
+  approvedAt: string | null;
+  approvedBy: string | null;
+  expiresAt: string | null;
+  /** A pending grant not approved by then expires unused. */
+  pendingUntil: string | null;
+  ttlMs: number;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  policy: number;
+  verifiers: GrantVerifiers;
+}

@@ -1,0 +1,85 @@
+/**
+ * Turns a bearer JWT into an agent identity `issuer-name:subject`. The issuer is chosen by
+ * the token's `iss` claim, then the token is verified against that issuer's keys with its
+ * audience, an algorithm allow-list (never `none`), required `exp` and a small clock skew.
+ */
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { IssuerConfig } from '../config/schema.ts';
+import { parseDuration } from '../config/duration.ts';
+import type { GatewayIdentity } from './gateway-key.ts';
+import { LOCAL_AUDIENCE, localIssuerUrl } from './local-issuer.ts';
+
+export interface Identity {
+  /** `issuer-name:subject`. */
+  readonly agent: string;
+  readonly admin: boolean;
+}
+
+export class IdentityError extends Error {
+  override readonly name = 'IdentityError';
+}
+
+interface ResolvedIssuer {
+  name: string;
+  iss: string;
+  audience: string | string[];
+  algorithms: string[];
+  clockTolerance: number;
+  keys: JWTVerifyGetKey;
+}
+
+const DEFAULT_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+
+export class IdentityVerifier {
+  private readonly issuers: ResolvedIssuer[];
+  private readonly admins: readonly string[];
+
+  constructor(issuers: IssuerConfig[], admins: readonly string[], gateway: GatewayIdentity) {
+    this.admins = admins;
+    this.issuers = issuers.map((c): ResolvedIssuer => {
+      if (c.type === 'local') {
+        return {
+          name: c.name,
+          iss: localIssuerUrl(gateway.gatewayId),
+          audience: LOCAL_AUDIENCE,
+          algorithms: ['EdDSA'],
+          clockTolerance: 30,
+          keys: createLocalJWKSet({ keys: [gateway.key.publicJwk] }),
+        };
+      }
+      return {
+        name: c.name,
+        iss: c.issuer,
+        audience: c.audience,
+        algorithms: (c.algorithms ?? DEFAULT_ALGORITHMS).filter((a) => a.toLowerCase() !== 'none'),
+        clockTolerance: Math.floor((parseDuration(c.clockTolerance) ?? 30_000) / 1000),
+        keys: createRemoteJWKSet(new URL(c.jwksUri), { cooldownDuration: 30_000, timeoutDuration: 5_000 }),
+      };
+    });
+  }
+
+  async verify(token: string): Promise<Identity> {
+    let iss: string | undefined;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      throw new IdentityError('malformed token');
+    }
+    const issuer = this.issuers.find((i) => i.iss === iss);
+    if (!issuer) throw new IdentityError('token issuer is not trusted');
+    try {
+      const { payload } = await jwtVerify(token, issuer.keys, {
+        issuer: issuer.iss,
+        audience: issuer.audience,
+        algorithms: issuer.algorithms,
+        clockTolerance: issuer.clockTolerance,
+        requiredClaims: ['exp', 'sub'],
+      });
+      const agent = `${issuer.name}:${payload.sub}`;
+      return { agent, admin: this.admins.includes(agent) };
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? 'ERR_JWT_INVALID';
+      throw new IdentityError(`token rejected (${code.replace(/^ERR_/, '').toLowerCase()})`);
+    }
+  }
+}
