@@ -3,6 +3,8 @@
  * and one line here.
  */
 import type { RegisteredSink } from '../core/plugin.ts';
+import s3 from './s3/index.ts';
 
 export const sinks: readonly RegisteredSink[] = [
+  s3,
 ];
