@@ -1,0 +1,51 @@
+/** The control API: a Hono app with the contract routes; plugins mount beside it. */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { JWK } from 'jose';
+import { requireIdentity, type ApiEnv } from './auth.ts';
+import { grantRoutes } from './grant-routes.ts';
+import { sessionRoutes } from './session-routes.ts';
+import { FailureLimiter } from './rate-limit.ts';
+import type { IdentityVerifier } from '../identity/verifier.ts';
+import type { Recorder } from '../gateway/recorder.ts';
+import type { GrantService } from '../grants/service.ts';
+import type { SessionRegistry } from '../sessions/registry.ts';
+import { renderPrometheus, type MetricSample } from '../metrics/prometheus.ts';
+import type { Logger } from 'pino';
+
+export interface ControlApiParts {
+  verifier: IdentityVerifier;
+  recorder: Recorder;
+  grants: GrantService;
+  sessions: SessionRegistry;
+  jwks: () => { keys: JWK[] };
+  metrics: () => MetricSample[];
+  healthy: () => { ok: boolean; detail: Record<string, unknown> };
+  onAuthFailure: () => void;
+  log: Logger;
+}
+
+export function controlApi(parts: ControlApiParts): Hono {
+  const app = new Hono();
+  const limiter = new FailureLimiter();
+
+  app.onError((err, c) => {
+    parts.log.error({ err }, 'control API error');
+    return c.json({ error: 'internal error' }, 500);
+  });
+
+  app.get('/healthz', (c) => {
+    const h = parts.healthy();
+    return c.json({ status: h.ok ? 'ok' : 'degraded', ...h.detail }, h.ok ? 200 : 503);
+  });
+  app.get('/metrics', (c) => c.text(renderPrometheus(parts.metrics()), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+  app.get('/.well-known/jwks.json', (c) => c.json(parts.jwks()));
+
+  const v1 = new Hono<ApiEnv>();
+  v1.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'request body too large (64 KiB max)' }, 413) }));
+  v1.use('*', requireIdentity(parts.verifier, parts.recorder, limiter, parts.onAuthFailure));
+  v1.route('/grants', grantRoutes(parts.grants));
+  v1.route('/sessions', sessionRoutes(parts.sessions));
+  app.route('/v1', v1);
+  return app;
+}
