@@ -1,0 +1,71 @@
+/**
+ * The gateway's single hash chain: allocates seq numbers and links each record to the
+ * previous one. Pure and synchronous so `append` can hand out seq numbers in call order.
+ */
+import type { AuditOutcome, AuditRecord } from '../plugin.ts';
+import { AirlockError } from '../errors.ts';
+import { recordHash } from './canonical.ts';
+
+export interface AuditInput {
+  type: string;
+  agent?: string | undefined;
+  grant?: string | undefined;
+  session?: string | undefined;
+  resource?: string | undefined;
+  task?: string | undefined;
+  data?: Record<string, unknown> | undefined;
+  outcome: AuditOutcome;
+}
+
+const OUTCOMES: ReadonlySet<string> = new Set(['ok', 'denied', 'error']);
+const OPTIONAL_STRINGS = ['agent', 'grant', 'session', 'resource', 'task'] as const;
+
+export class HashChain {
+  constructor(
+    public lastSeq: number,
+    public lastHash: string,
+  ) {}
+
+  /** Builds the next record (field order as in the SPEC) and its JSONL line. */
+  next(input: AuditInput, now: Date = new Date()): { record: AuditRecord; line: string } {
+    if (typeof input.type !== 'string' || input.type === '') {
+      throw new AirlockError('INTERNAL', 'audit record needs a non-empty type');
+    }
+    if (!OUTCOMES.has(input.outcome)) {
+      throw new AirlockError('INTERNAL', `audit record has invalid outcome ${JSON.stringify(input.outcome)}`);
+    }
+    const record: Record<string, unknown> = { v: 1, seq: this.lastSeq + 1, ts: now.toISOString(), type: input.type };
+    for (const key of OPTIONAL_STRINGS) {
+      const value = input[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'string') throw new AirlockError('INTERNAL', `audit field ${key} must be a string`);
+      record[key] = value;
+    }
+    if (input.data !== undefined) record.data = normalizeData(input.data);
+    record.outcome = input.outcome;
+    record.prev = this.lastHash;
+    const hash = recordHash(record);
+    record.hash = hash;
+    this.lastSeq += 1;
+    this.lastHash = hash;
+    return { record: record as unknown as AuditRecord, line: JSON.stringify(record) };
+  }
+}
+
+/**
+ * JSON round trip, so what we hash is exactly what any reader parses back (drops
+ * undefined, applies toJSON, turns non-finite numbers into null).
+ */
+function normalizeData(data: Record<string, unknown>): Record<string, unknown> {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(data);
+  } catch (e) {
+    throw new AirlockError('INTERNAL', `audit data is not serializable: ${(e as Error).message}`);
+  }
+  const parsed: unknown = text === undefined ? undefined : JSON.parse(text);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new AirlockError('INTERNAL', 'audit data must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}

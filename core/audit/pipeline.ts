@@ -1,0 +1,337 @@
+/**
+ * The audit pipeline: one hash chain per gateway, written to a local spool before anything
+ * else happens, drained to every configured sink from its own cursor.
+ *
+ *   append() ── chain (seq, prev, hash) ──► SpoolWriter (batched write, fsync rules)
+ *                        │                          │ syncedSeq
+ *                        └──► RecentRecords ◄── SinkRunner per sink ──► sink.deliver()
+ *
+ * Sinks only ever receive records that are synced to the spool: a record a sink holds can
+ * never be lost locally and then re-used for a different record with the same seq.
+ */
+import { mkdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KeyObject, webcrypto } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditReceipt, AuditSink } from '../plugin.ts';
+import { AirlockError } from '../errors.ts';
+import { HashChain, type AuditInput } from './chain.ts';
+import { checkpointSigner, type CheckpointSigner } from './checkpoint.ts';
+import { CursorStore } from './cursors.ts';
+import { recoverSpool, type SegmentInfo } from './segments.ts';
+import { RecentRecords, readFromSegments, type DiskPosition, type RecordSlice } from './spool-reader.ts';
+import { SpoolWriter } from './spool-writer.ts';
+import { SinkRunner, type RunnerSource } from './sink-runner.ts';
+
+export interface AuditPipelineOptions {
+  /** The spool lives in `${dataDir}/spool/`. */
+  dataDir: string;
+  durability: 'strict' | 'buffered';
+  gatewayId: string;
+  /** A signed checkpoint after this many other records (default 1000), and at close. */
+  checkpointEvery?: number;
+  /** Beyond this many spool bytes `full` is true (default 1 GiB). */
+  spoolMaxBytes?: number;
+  /** Ed25519; checkpoints are compact JWS (alg EdDSA) with this kid. */
+  signingKey: { privateKey: webcrypto.CryptoKey | KeyObject; kid: string };
+  log: Logger;
+  /** Segment roll size (default 64 MiB). */
+  segmentMaxBytes?: number;
+  /** How long close() lets sinks catch up (default 5 s). */
+  drainTimeoutMs?: number;
+  /** Sink retry back-off: first delay (default 200 ms) and cap (default 30 s). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Test hook: replaces fdatasync of the spool. */
+  fsync?: (fd: number) => Promise<void>;
+}
+
+export interface AuditPipelineMetrics {
+  lastSeq: number;
+  spoolBytes: number;
+  /** Records not yet delivered to the slowest sink. */
+  spoolDepth: number;
+  sinks: Array<{ id: string; cursor: number; lag: number; failures: number; lastError?: string }>;
+  /** Highest seq synced to the spool (what sinks may receive). */
+  syncedSeq: number;
+  segments: number;
+  writes: number;
+  fsyncs: number;
+  full: boolean;
+  healthy: boolean;
+}
+
+const DEFAULTS = {
+  checkpointEvery: 1000,
+  spoolMaxBytes: 1024 ** 3,
+  segmentMaxBytes: 64 * 1024 ** 2,
+  drainTimeoutMs: 5000,
+  retryBaseMs: 200,
+  retryMaxMs: 30_000,
+  maxBatch: 500,
+  recentRecords: 10_000,
+};
+
+export class AuditPipeline {
+  private readonly chain: HashChain;
+  private readonly writer: SpoolWriter;
+  private readonly recent: RecentRecords;
+  private readonly signer: CheckpointSigner;
+  private readonly runners = new Map<string, SinkRunner>();
+  private readonly diskPositions = new WeakMap<object, DiskPosition>();
+  private syncWaiters = new Set<{ seq: number; resolve: () => void }>();
+  private sinceCheckpoint = 0;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private deleting = false;
+
+  private constructor(
+    private readonly opts: AuditPipelineOptions & typeof DEFAULTS,
+    private readonly spoolDir: string,
+    private readonly segments: SegmentInfo[],
+    head: { seq: number; hash: string },
+    private readonly cursors: CursorStore,
+  ) {
+    this.chain = new HashChain(head.seq, head.hash);
+    this.recent = new RecentRecords(head.seq + 1, DEFAULTS.recentRecords);
+    this.signer = checkpointSigner(opts.signingKey);
+    this.writer = new SpoolWriter({
+      dir: spoolDir,
+      durability: opts.durability,
+      segmentMaxBytes: opts.segmentMaxBytes,
+      segments,
+      head,
+      log: opts.log,
+      fsync: opts.fsync,
+      onSynced: () => this.wakeSyncWaiters(),
+      onFailure: () => this.wakeSyncWaiters(),
+    });
+  }
+
+  static async open(options: AuditPipelineOptions): Promise<AuditPipeline> {
+    const opts = { ...DEFAULTS, ...stripUndefined(options) } as AuditPipelineOptions & typeof DEFAULTS;
+    if (!Number.isSafeInteger(opts.checkpointEvery) || opts.checkpointEvery < 1) {
+      throw new AirlockError('INTERNAL', 'audit checkpointEvery must be a positive integer');
+    }
+    const spoolDir = join(opts.dataDir, 'spool');
+    await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+    const recovery = await recoverSpool(spoolDir, opts.log);
+    const cursors = new CursorStore(join(spoolDir, 'cursors'));
+    await cursors.init();
+    const pipeline = new AuditPipeline(opts, spoolDir, recovery.segments, recovery.head, cursors);
+    const started = pipeline.append({
+      type: 'gateway.started',
+      data: {
+        gatewayId: opts.gatewayId,
+        durability: opts.durability,
+        ...(recovery.truncated.length > 0 ? { spoolRecovery: recovery.truncated } : {}),
+      },
+      outcome: 'ok',
+    });
+    try {
+      await started.durable;
+    } catch (e) {
+      await pipeline.close().catch(() => {});
+      throw e;
+    }
+    opts.log.info({ seq: started.seq, resumedFrom: recovery.head.seq }, 'audit pipeline open');
+    return pipeline;
+  }
+
+  /** Allocates the seq synchronously; `spooled`/`durable` follow the durability mode. */
+  append(input: AuditInput): AuditReceipt {
+    if (this.closed) return rejectedReceipt(new AirlockError('AUDIT_UNAVAILABLE', 'audit pipeline is closed'));
+    if (this.writer.failure) return rejectedReceipt(this.writer.failure);
+    const receipt = this.appendRecord(input);
+    if (++this.sinceCheckpoint >= this.opts.checkpointEvery) this.appendCheckpoint();
+    return receipt;
+  }
+
+  /** True when new sessions and grants must be refused: spool over its limit or failing. */
+  get full(): boolean {
+    return this.writer.failure !== undefined || this.closed || this.writer.bytes >= this.opts.spoolMaxBytes;
+  }
+
+  /** Why the pipeline refuses work, if it does. */
+  get error(): Error | undefined {
+    return this.writer.failure;
+  }
+
+  attachSink(id: string, sink: AuditSink, maxBatch: number = DEFAULTS.maxBatch): void {
+    if (this.closed) throw new AirlockError('INTERNAL', 'audit pipeline is closed');
+    if (this.runners.has(id)) throw new AirlockError('INTERNAL', `audit sink ${id} is attached twice`);
+    const runner = new SinkRunner(
+      id,
+      sink,
+      Math.max(1, Math.floor(maxBatch)),
+      this.oldestSeq() - 1,
+      this.runnerSource(),
+      this.cursors,
+      { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
+      this.opts.log,
+      () => void this.deleteDeliveredSegments(),
+    );
+    this.runners.set(id, runner);
+    // The cursor file is read before the first delivery; until then the runner holds the
+    // oldest position, which keeps segment deletion conservative.
+    void this.cursors.read(id).then(
+      (saved) => {
+        if (saved !== undefined) {
+          if (saved > this.chain.lastSeq) {
+            this.opts.log.error({ sink: id, cursor: saved, lastSeq: this.chain.lastSeq }, 'audit sink cursor is ahead of the spool');
+          }
+          runner.cursor = Math.min(saved, this.chain.lastSeq);
+        }
+        if (!this.closed) runner.start();
+      },
+      (e: unknown) => {
+        this.opts.log.error({ sink: id, err: e }, 'audit sink cursor unreadable; starting from the oldest spooled record');
+        if (!this.closed) runner.start();
+      },
+    );
+  }
+
+  metrics(): AuditPipelineMetrics {
+    const lastSeq = this.chain.lastSeq;
+    const sinks = [...this.runners.values()].map((r) => ({
+      id: r.id,
+      cursor: r.cursor,
+      lag: lastSeq - r.cursor,
+      failures: r.failures,
+      ...(r.lastError !== undefined ? { lastError: r.lastError } : {}),
+    }));
+    const slowest = sinks.length > 0 ? Math.min(...sinks.map((s) => s.cursor)) : this.oldestSeq() - 1;
+    return {
+      lastSeq,
+      spoolBytes: this.writer.bytes,
+      spoolDepth: Math.max(0, lastSeq - slowest),
+      sinks,
+      syncedSeq: this.writer.syncedSeq,
+      segments: this.segments.length,
+      writes: this.writer.writes,
+      fsyncs: this.writer.fsyncs,
+      full: this.full,
+      healthy: this.writer.failure === undefined,
+    };
+  }
+
+  /**
+   * Writes a final checkpoint, fsyncs and closes the spool, lets sinks drain for at most
+   * `drainTimeoutMs`, then stops the runners and closes the sinks.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    if (!this.writer.failure && this.chain.lastSeq > 0) this.appendCheckpoint();
+    this.closed = true;
+    try {
+      await this.writer.close();
+    } catch (e) {
+      this.opts.log.error({ err: e }, 'audit spool close failed');
+    }
+    this.wakeSyncWaiters();
+    const target = this.writer.syncedSeq;
+    const runners = [...this.runners.values()];
+    await Promise.all(runners.map((r) => r.waitFor(target, this.opts.drainTimeoutMs)));
+    await Promise.all(runners.map((r) => r.stop(1000)));
+    for (const r of runners) {
+      if (r.cursor < target) this.opts.log.warn({ sink: r.id, cursor: r.cursor, lastSeq: target }, 'audit sink not drained at close; it resumes from its cursor on restart');
+      try {
+        await r.sink.close?.();
+      } catch (e) {
+        this.opts.log.warn({ sink: r.id, err: e }, 'audit sink close failed');
+      }
+    }
+    this.wakeSyncWaiters();
+  }
+
+  private appendRecord(input: AuditInput): AuditReceipt {
+    const { record, line } = this.chain.next(input);
+    this.recent.push(record, line);
+    const batch = this.writer.enqueue(line, record.seq, record.hash);
+    return { seq: record.seq, spooled: batch.spooled, durable: batch.durable };
+  }
+
+  private appendCheckpoint(): void {
+    const seq = this.chain.lastSeq + 1;
+    const jws = this.signer.sign({ gatewayId: this.opts.gatewayId, seq, prev: this.chain.lastHash, kid: this.signer.kid });
+    this.appendRecord({ type: 'checkpoint', data: { jws }, outcome: 'ok' });
+    this.sinceCheckpoint = 0;
+  }
+
+  private oldestSeq(): number {
+    return this.segments[0]?.firstSeq ?? this.writer.writtenSeq + 1;
+  }
+
+  private runnerSource(): RunnerSource {
+    return {
+      syncedSeq: () => this.writer.syncedSeq,
+      oldestSeq: () => this.oldestSeq(),
+      read: (from, max, reader) => this.read(from, max, reader),
+      waitBeyond: (seq, signal) => this.waitBeyond(seq, signal),
+    };
+  }
+
+  private async read(from: number, max: number, reader: object): Promise<RecordSlice> {
+    const upTo = this.writer.syncedSeq;
+    if (this.recent.has(from)) return this.recent.slice(from, upTo, max);
+    const slice = await readFromSegments(this.segments, from, upTo, max, this.diskPositions.get(reader));
+    if (slice.position) this.diskPositions.set(reader, slice.position);
+    return { records: slice.records, lines: slice.lines };
+  }
+
+  private waitBeyond(seq: number, signal: AbortSignal): Promise<void> {
+    if (this.writer.syncedSeq > seq || signal.aborted || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        seq,
+        resolve: () => {
+          this.syncWaiters.delete(waiter);
+          signal.removeEventListener('abort', waiter.resolve);
+          resolve();
+        },
+      };
+      this.syncWaiters.add(waiter);
+      signal.addEventListener('abort', waiter.resolve, { once: true });
+    });
+  }
+
+  private wakeSyncWaiters(): void {
+    const synced = this.writer.syncedSeq;
+    const stopping = this.closed || this.writer.failure !== undefined;
+    for (const w of [...this.syncWaiters]) if (stopping || synced > w.seq) w.resolve();
+  }
+
+  /** Deletes segments whose every record every attached sink has stored (never the newest). */
+  private async deleteDeliveredSegments(): Promise<void> {
+    if (this.deleting || this.runners.size === 0) return;
+    this.deleting = true;
+    try {
+      let minCursor = Infinity;
+      for (const r of this.runners.values()) minCursor = Math.min(minCursor, r.cursor);
+      while (this.segments.length > 1 && this.segments[1]!.firstSeq - 1 <= minCursor) {
+        const [gone] = this.segments.splice(0, 1);
+        try {
+          await unlink(gone!.path);
+        } catch (e) {
+          this.opts.log.warn({ err: e, file: gone!.path }, 'audit spool segment could not be deleted');
+        }
+      }
+    } finally {
+      this.deleting = false;
+    }
+  }
+}
+
+function rejectedReceipt(error: Error): AuditReceipt {
+  const p = Promise.reject(error);
+  p.catch(() => {});
+  return { seq: 0, spooled: p, durable: p };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,145 @@
+/**
+ * Drains the spool into one sink from that sink's own cursor: batches in seq order,
+ * retries a rejected batch with jittered exponential back-off, persists the cursor after
+ * each success. Each sink has its own runner, so a failing or slow sink delays no other.
+ */
+import type { Logger } from 'pino';
+import type { AuditSink, SinkBatch } from '../plugin.ts';
+import type { CursorStore } from './cursors.ts';
+import type { RecordSlice } from './spool-reader.ts';
+
+export interface RunnerSource {
+  /** Highest seq sinks may receive (synced to the spool). */
+  syncedSeq(): number;
+  /** Oldest seq still in the spool. */
+  oldestSeq(): number;
+  /** Contiguous records from `from`, at most `max`, none above syncedSeq. */
+  read(from: number, max: number, reader: object): Promise<RecordSlice>;
+  /** Resolves when syncedSeq moves past `seq` or `signal` aborts. */
+  waitBeyond(seq: number, signal: AbortSignal): Promise<void>;
+}
+
+export interface BackoffOptions {
+  baseMs: number;
+  maxMs: number;
+}
+
+export class SinkRunner {
+  cursor: number;
+  failures = 0;
+  lastError: string | undefined;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private consecutiveFailures = 0;
+  private progressWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly id: string,
+    readonly sink: AuditSink,
+    private readonly maxBatch: number,
+    startCursor: number,
+    private readonly source: RunnerSource,
+    private readonly cursors: CursorStore,
+    private readonly backoff: BackoffOptions,
+    private readonly log: Logger,
+    private readonly onDelivered: () => void,
+  ) {
+    this.cursor = startCursor;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    const reader = {}; // identity of this runner's sequential disk position
+    while (!signal.aborted) {
+      if (this.cursor < this.source.oldestSeq() - 1) {
+        // Older records were deleted before this sink saw them (its cursor is stale or it
+        // was removed from the config for a while): say so loudly and continue.
+        this.log.error({ sink: this.id, cursor: this.cursor, oldest: this.source.oldestSeq() }, 'audit sink missed records no longer in the spool');
+        this.cursor = this.source.oldestSeq() - 1;
+      }
+      if (this.cursor >= this.source.syncedSeq()) {
+        await this.source.waitBeyond(this.cursor, signal);
+        continue;
+      }
+      let batch: SinkBatch;
+      try {
+        batch = await this.source.read(this.cursor + 1, this.maxBatch, reader);
+        if (batch.records.length === 0) throw new Error(`spool has no record ${this.cursor + 1}`);
+        batch.records.forEach((r, i) => {
+          if (r.seq !== this.cursor + 1 + i) throw new Error(`spool is not contiguous at seq ${this.cursor + 1 + i}`);
+        });
+        await this.sink.deliver(batch);
+      } catch (e) {
+        if (signal.aborted) break;
+        this.failures++;
+        this.consecutiveFailures++;
+        this.lastError = (e as Error)?.message ?? String(e);
+        const delay = this.retryDelay();
+        this.log.warn({ sink: this.id, err: e, retryInMs: Math.round(delay), failures: this.failures }, 'audit sink delivery failed');
+        await sleep(delay, signal);
+        continue;
+      }
+      this.consecutiveFailures = 0;
+      this.cursor = batch.records[batch.records.length - 1]!.seq;
+      try {
+        await this.cursors.write(this.id, this.cursor);
+      } catch (e) {
+        // Delivered but not remembered: a restart re-delivers, which sinks tolerate.
+        this.log.warn({ sink: this.id, err: e }, 'audit sink cursor could not be saved');
+      }
+      for (const w of this.progressWaiters.splice(0)) w();
+      this.onDelivered();
+    }
+  }
+
+  /** Full jitter: uniformly in [d/2, d] with d = min(max, base * 2^(n-1)). */
+  private retryDelay(): number {
+    const d = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** Math.min(this.consecutiveFailures - 1, 30));
+    return d / 2 + Math.random() * (d / 2);
+  }
+
+  /** Resolves true once the cursor reaches `seq`, false after `timeoutMs`. */
+  async waitFor(seq: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.cursor < seq) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.abort.signal.aborted) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.progressWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  /** Stops the loop; waits at most `timeoutMs` for a delivery in progress. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.abort.abort();
+    if (!this.loop) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const onAbort = () => {
+      clearTimeout(t);
+      resolve();
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,127 @@
+/**
+ * Reads records back for sinks: recent records from memory, older ones (a sink that fell
+ * behind, or records written before a restart) from the segment files.
+ */
+import { promises as fsp } from 'node:fs';
+import type { AuditRecord } from '../plugin.ts';
+import type { SegmentInfo } from './segments.ts';
+
+export interface RecordSlice {
+  records: AuditRecord[];
+  lines: string[];
+}
+
+/** The last `capacity` to `2 * capacity` appended records, in seq order. */
+export class RecentRecords {
+  private records: AuditRecord[] = [];
+  private lines: string[] = [];
+  private firstSeq: number;
+
+  constructor(
+    nextSeq: number,
+    private readonly capacity: number,
+  ) {
+    this.firstSeq = nextSeq;
+  }
+
+  push(record: AuditRecord, line: string): void {
+    this.records.push(record);
+    this.lines.push(line);
+    if (this.records.length >= this.capacity * 2) {
+      const drop = this.records.length - this.capacity;
+      this.records.splice(0, drop);
+      this.lines.splice(0, drop);
+      this.firstSeq += drop;
+    }
+  }
+
+  has(seq: number): boolean {
+    return seq >= this.firstSeq && seq < this.firstSeq + this.records.length;
+  }
+
+  slice(from: number, upTo: number, max: number): RecordSlice {
+    const start = from - this.firstSeq;
+    const end = Math.min(start + max, upTo - this.firstSeq + 1, this.records.length);
+    return { records: this.records.slice(start, end), lines: this.lines.slice(start, end) };
+  }
+}
+
+/** Where a sequential reader stopped, so the next batch does not rescan the segment. */
+export interface DiskPosition {
+  path: string;
+  offset: number;
+  nextSeq: number;
+}
+
+const CHUNK = 1 << 20;
+const NEWLINE = 0x0a;
+
+/** Records with seq in [from, upTo], at most `max`, from the segment files. */
+export async function readFromSegments(
+  segments: readonly SegmentInfo[],
+  from: number,
+  upTo: number,
+  max: number,
+  position: DiskPosition | undefined,
+): Promise<RecordSlice & { position: DiskPosition | undefined }> {
+  const out: RecordSlice = { records: [], lines: [] };
+  let index: number;
+  let offset = 0;
+  const resumeAt = position && position.nextSeq === from ? segments.findIndex((s) => s.path === position.path) : -1;
+  if (resumeAt >= 0) {
+    index = resumeAt;
+    offset = position!.offset;
+  } else {
+    index = -1;
+    for (let i = 0; i < segments.length; i++) if (segments[i]!.firstSeq <= from) index = i;
+    if (index < 0) index = 0;
+  }
+  let next: DiskPosition | undefined = position;
+  for (; index < segments.length && out.records.length < max; index++, offset = 0) {
+    const segment = segments[index]!;
+    if (segment.firstSeq > upTo) break;
+    const done = await readSegment(segment.path, offset, from, upTo, max, out, (pos) => (next = pos));
+    if (done) break;
+  }
+  return { ...out, position: next };
+}
+
+/** Returns true when the range or `max` was reached inside this segment. */
+async function readSegment(
+  path: string,
+  startOffset: number,
+  from: number,
+  upTo: number,
+  max: number,
+  out: RecordSlice,
+  setPosition: (p: DiskPosition) => void,
+): Promise<boolean> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    let fileOffset = startOffset; // file offset of `pending[0]`
+    let pending = Buffer.alloc(0);
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(chunk, 0, CHUNK, fileOffset + pending.length);
+      if (bytesRead === 0) return false;
+      pending = pending.length === 0 ? Buffer.from(chunk.subarray(0, bytesRead)) : Buffer.concat([pending, chunk.subarray(0, bytesRead)]);
+      let lineStart = 0;
+      for (let nl = pending.indexOf(NEWLINE); nl >= 0; nl = pending.indexOf(NEWLINE, lineStart)) {
+        const line = pending.subarray(lineStart, nl).toString('utf8');
+        const record = JSON.parse(line) as AuditRecord;
+        if (record.seq > upTo) return true;
+        const lineEnd = fileOffset + nl + 1;
+        lineStart = nl + 1;
+        if (record.seq < from) continue;
+        out.records.push(record);
+        out.lines.push(line);
+        setPosition({ path, offset: lineEnd, nextSeq: record.seq + 1 });
+        if (out.records.length >= max) return true;
+      }
+      fileOffset += lineStart;
+      pending = pending.subarray(lineStart);
+    }
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * Appends audit lines to the spool with the SPEC's durability rules.
+ *
+ * - Every line enqueued in one event-loop turn goes out in ONE write (setImmediate
+ *   batching); the batch's `spooled` promise resolves once that write returned (the kernel
+ *   holds the bytes, so a crash of the process loses nothing).
+ * - strict: a batch's `durable` resolves after an fdatasync that STARTED after its write.
+ *   One fdatasync serves every batch waiting when it starts (group commit); batches
+ *   written while it runs wait for the next one.
+ * - buffered: fdatasync every 100 ms; `durable` is `spooled`.
+ * - A failed write or sync rejects the affected batches and every later one: the writer
+ *   stays failed (fail closed) until the gateway restarts and recovers the tail.
+ *
+ * The write itself is synchronous: a page-cache append takes microseconds, keeps the
+ * batches in order without an in-flight queue, and lets the fsync run on the thread pool.
+ */
+import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { AirlockError } from '../errors.ts';
+import { fsyncDirSync, segmentFileName, writeHeadSync, type SegmentInfo } from './segments.ts';
+
+export type Durability = 'strict' | 'buffered';
+
+export interface SpoolBatch {
+  readonly spooled: Promise<void>;
+  readonly durable: Promise<void>;
+}
+
+interface PendingBatch extends SpoolBatch {
+  lines: string[];
+  lastSeq: number;
+  lastHash: string;
+  resolveSpooled(): void;
+  rejectSpooled(e: Error): void;
+  resolveDurable(): void;
+  rejectDurable(e: Error): void;
+}
+
+export interface SpoolWriterOptions {
+  dir: string;
+  durability: Durability;
+  segmentMaxBytes: number;
+  /** Segments found on open; the last one is appended to. Mutated as segments roll. */
+  segments: SegmentInfo[];
+  head: { seq: number; hash: string };
+  log: Logger;
+  /** Test hook: replaces fdatasync (e.g. to hold one open and watch batches wait). */
+  fsync?: ((fd: number) => Promise<void>) | undefined;
+  /** Called when synced data advances (sinks may read up to `syncedSeq`). */
+  onSynced(): void;
+  /** Called once when the writer fails. */
+  onFailure(error: Error): void;
+}
+
+const BUFFERED_SYNC_MS = 100;
+
+export class SpoolWriter {
+  /** Highest seq handed to the kernel. */
+  writtenSeq: number;
+  /** Highest seq known to be on stable storage (or, in buffered mode, last periodic sync). */
+  syncedSeq: number;
+  writes = 0;
+  fsyncs = 0;
+  failure: Error | undefined;
+
+  private writtenHash: string;
+  private fd: number | undefined;
+  private current: SegmentInfo | undefined;
+  private pending: PendingBatch | undefined;
+  private awaitingSync: PendingBatch[] = [];
+  private syncing = false;
+  /** fds retired by a segment roll while a sync on them was still running. */
+  private retired: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly doFsync: (fd: number) => Promise<void>;
+
+  constructor(private readonly opts: SpoolWriterOptions) {
+    this.writtenSeq = opts.head.seq;
+    this.syncedSeq = opts.head.seq;
+    this.writtenHash = opts.head.hash;
+    this.doFsync =
+      opts.fsync ?? ((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve()))));
+    const last = opts.segments[opts.segments.length - 1];
+    if (last) {
+      // What recovery found may still be only in the page cache (crash in buffered
+      // mode): make it durable before the chain grows on top of it.
+      const fd = openSync(last.path, 'a');
+      fdatasyncSync(fd);
+      if (last.bytes < opts.segmentMaxBytes) {
+        this.current = last;
+        this.fd = fd;
+      } else {
+        closeSync(fd);
+      }
+    }
+    if (opts.durability === 'buffered') {
+      this.timer = setInterval(() => this.startSync(), BUFFERED_SYNC_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Total bytes of the segments on disk. */
+  get bytes(): number {
+    let total = 0;
+    for (const s of this.opts.segments) total += s.bytes;
+    return total;
+  }
+
+  enqueue(line: string, seq: number, hash: string): SpoolBatch {
+    if (this.failure) return rejectedBatch(this.failure);
+    let batch = this.pending;
+    if (!batch) {
+      batch = newBatch();
+      this.pending = batch;
+      setImmediate(() => this.flush());
+    }
+    batch.lines.push(line);
+    batch.lastSeq = seq;
+    batch.lastHash = hash;
+    return batch;
+  }
+
+  /** Writes the pending batch now (also run by setImmediate). */
+  flush(): void {
+    const batch = this.pending;
+    if (!batch) return;
+    this.pending = undefined;
+    if (this.failure) {
+      failBatch(batch, this.failure);
+      return;
+    }
+    const data = Buffer.from(batch.lines.join('\n') + '\n', 'utf8');
+    try {
+      const firstSeq = batch.lastSeq - batch.lines.length + 1;
+      if (this.fd === undefined || !this.current || (this.current.bytes > 0 && this.current.bytes + data.length > this.opts.segmentMaxBytes)) {
+        this.roll(firstSeq);
+      }
+      let off = 0;
+      while (off < data.length) off += writeSync(this.fd!, data, off, data.length - off);
+      this.current!.bytes += data.length;
+      this.writes++;
+    } catch (e) {
+      this.fail(new AirlockError('AUDIT_UNAVAILABLE', `audit spool write failed: ${(e as Error).message}`, { cause: e }));
+      failBatch(batch, this.failure!);
+      return;
+    }
+    this.writtenSeq = batch.lastSeq;
+    this.writtenHash = batch.lastHash;
+    batch.resolveSpooled();
+    if (this.opts.durability === 'strict') {
+      this.awaitingSync.push(batch);
+      this.startSync();
+    } else {
+      batch.resolveDurable();
+    }
+  }
+
+  /** Starts an fdatasync unless one is running; it covers everything written so far. */
+  private startSync(): void {
+    if (this.syncing || this.failure || this.fd === undefined) return;
+    if (this.writtenSeq === this.syncedSeq && this.awaitingSync.length === 0) return;
+    const covered = this.awaitingSync;
+    this.awaitingSync = [];
+    const coveredSeq = this.writtenSeq;
+    this.syncing = true;
+    this.fsyncs++;
+    this.doFsync(this.fd).then(
+      () => {
+        this.syncing = false;
+        this.closeRetired();
+        if (coveredSeq > this.syncedSeq) {
+          this.syncedSeq = coveredSeq;
+          this.opts.onSynced();
+        }
+        for (const b of covered) b.resolveDurable();
+        if (this.awaitingSync.length > 0) this.startSync();
+      },
+      (e: unknown) => {
+        this.syncing = false;
+        this.closeRetired();
+        this.fail(new AirlockError('AUDIT_UNAVAILABLE', `audit spool fsync failed: ${(e as Error).message}`, { cause: e }));
+        for (const b of covered) b.rejectDurable(this.failure!);
+      },
+    );
+  }
+
+  /**
+   * Starts a new segment named by its first seq. The old one is synced first (so its
+   * records are durable before it is closed) and the chain head is saved, so the chain
+   * survives even if every older segment is later delivered and deleted.
+   */
+  private roll(firstSeq: number): void {
+    if (this.fd !== undefined) {
+      fdatasyncSync(this.fd);
+      this.fsyncs++;
+      if (this.syncing) this.retired.push(this.fd);
+      else closeSync(this.fd);
+      this.fd = undefined;
+      if (this.writtenSeq > this.syncedSeq) {
+        this.syncedSeq = this.writtenSeq;
+        this.opts.onSynced();
+      }
+      for (const b of this.awaitingSync) b.resolveDurable();
+      this.awaitingSync = [];
+    }
+    writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
+    const segment: SegmentInfo = { firstSeq, path: join(this.opts.dir, segmentFileName(firstSeq)), bytes: 0 };
+    this.fd = openSync(segment.path, 'a');
+    fsyncDirSync(this.opts.dir);
+    this.opts.segments.push(segment);
+    this.current = segment;
+  }
+
+  private closeRetired(): void {
+    for (const fd of this.retired) closeSync(fd);
+    this.retired = [];
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.opts.log.error({ err: error }, 'audit spool failed: refusing new audit records');
+    for (const b of this.awaitingSync) b.rejectDurable(error);
+    this.awaitingSync = [];
+    this.opts.onFailure(error);
+  }
+
+  /** Writes what is pending, fsyncs everything, saves the head and closes the segment. */
+  async close(): Promise<void> {
+    this.flush();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    while (this.syncing) await new Promise((r) => setTimeout(r, 1));
+    if (this.fd !== undefined && !this.failure) {
+      if (this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
+        const covered = this.awaitingSync;
+        this.awaitingSync = [];
+        this.fsyncs++;
+        fdatasyncSync(this.fd);
+        this.syncedSeq = this.writtenSeq;
+        for (const b of covered) b.resolveDurable();
+        this.opts.onSynced();
+      }
+      writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
+    }
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    this.closeRetired();
+  }
+
+  /** Forces a sync now (close, tests); resolves once everything written so far is synced. */
+  async syncNow(): Promise<void> {
+    this.flush();
+    const target = this.writtenSeq;
+    while (this.syncedSeq < target && !this.failure) {
+      if (!this.syncing) {
+        // Make buffered mode sync even without waiting batches.
+        this.startSync();
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    if (this.failure) throw this.failure;
+  }
+}
+
+function newBatch(): PendingBatch {
+  let resolveSpooled!: () => void;
+  let rejectSpooled!: (e: Error) => void;
+  let resolveDurable!: () => void;
+  let rejectDurable!: (e: Error) => void;
+  const spooled = new Promise<void>((res, rej) => {
+    resolveSpooled = res;
+    rejectSpooled = rej;
+  });
+  const durable = new Promise<void>((res, rej) => {
+    resolveDurable = res;
+    rejectDurable = rej;
+  });
+  // Callers that ignore a receipt must not crash the process with an unhandled
+  // rejection; callers that await it still see the error.
+  spooled.catch(() => {});
+  durable.catch(() => {});
+  return { spooled, durable, lines: [], lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
+}
+
+function failBatch(batch: PendingBatch, error: Error): void {
+  batch.rejectSpooled(error);
+  batch.rejectDurable(error);
+}
+
+function rejectedBatch(error: Error): SpoolBatch {
+  const b = newBatch();
+  failBatch(b, error);
+  return b;
+}
