@@ -1,0 +1,258 @@
+/**
+ * Verify an AWS SigV4 (header form) request signed with a grant-issued access key.
+ *
+ * The agent signs with the grant id as access key id and the grant secret as secret key,
+ * exactly as it would sign for AWS. We rebuild the canonical request from the raw request
+ * as received (spec: "Create a canonical request for Signature Version 4"), derive the
+ * signing key from the grant store (which keeps only per-date keys, never the secret) and
+ * compare signatures in constant time. Everything the client controls is checked before any
+ * grant lookup that could be timed, and every failure is a typed AirlockError.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { ErrorCodes } from '../errors.ts';
+import type { Grant, GrantAuthenticator, InboundAwsRequest, VerifiedAwsRequest } from '../plugin.ts';
+import { AwsWireError } from './errors.ts';
+
+const ALGORITHM = 'AWS4-HMAC-SHA256';
+/** AWS accepts requests whose X-Amz-Date is within 5 minutes of its clock. */
+export const MAX_SKEW_MS = 5 * 60 * 1000;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+export interface InboundVerifierOptions {
+  grants: GrantAuthenticator;
+  /** The region a grant's resource lives in: the only region its signatures may name. */
+  regionOf(grant: Grant): string;
+  maxBodyBytes?: number | undefined;
+  /** Clock, for tests. */
+  now?: (() => number) | undefined;
+}
+
+interface ParsedAuthorization {
+  accessKeyId: string;
+  date: string;
+  region: string;
+  service: string;
+  signedHeaders: string[];
+  signature: string;
+}
+
+function incomplete(message: string): AwsWireError {
+  return new AwsWireError(ErrorCodes.BAD_REQUEST, message, 'IncompleteSignatureException');
+}
+
+/** `AWS4-HMAC-SHA256 Credential=AKID/yyyymmdd/region/service/aws4_request, SignedHeaders=a;b, Signature=hex` */
+export function parseAuthorization(header: string): ParsedAuthorization {
+  const trimmed = header.trim();
+  if (!trimmed.startsWith(`${ALGORITHM} `)) {
+    throw incomplete(`Authorization header must use ${ALGORITHM}`);
+  }
+  const fields = new Map<string, string>();
+  for (const part of trimmed.slice(ALGORITHM.length).split(',')) {
+    const piece = part.trim();
+    const eq = piece.indexOf('=');
+    if (eq <= 0) throw incomplete('Authorization header is malformed');
+    const name = piece.slice(0, eq);
+    if (fields.has(name)) throw incomplete(`Authorization header repeats ${name}`);
+    fields.set(name, piece.slice(eq + 1));
+  }
+  const credential = fields.get('Credential');
+  const signedHeaders = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (credential === undefined || signedHeaders === undefined || signature === undefined || fields.size !== 3) {
+    throw incomplete('Authorization header needs exactly Credential, SignedHeaders and Signature');
+  }
+  const scope = credential.split('/');
+  if (scope.length !== 5 || scope[4] !== 'aws4_request') {
+    throw incomplete('Credential must be <access key>/<date>/<region>/<service>/aws4_request');
+  }
+  const [accessKeyId, date, region, service] = scope as [string, string, string, string, string];
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(accessKeyId)) throw incomplete('Credential access key id is malformed');
+  if (!/^\d{8}$/.test(date)) throw incomplete('Credential date must be yyyymmdd');
+  if (!/^[a-z0-9-]{1,64}$/.test(region) || !/^[a-z0-9-]{1,64}$/.test(service)) {
+    throw incomplete('Credential region or service is malformed');
+  }
+  if (!/^[0-9a-f]{64}$/.test(signature)) throw incomplete('Signature must be 64 lower-case hex digits');
+  const names = signedHeaders.split(';');
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) throw incomplete(`SignedHeaders has an invalid name: ${name}`);
+    // Sorted and unique is what every signer produces; anything else is not a real signature.
+    if (i > 0 && !((names[i - 1] as string) < name)) throw incomplete('SignedHeaders must be sorted and unique');
+  }
+  return { accessKeyId, date, region, service, signedHeaders: names, signature };
+}
+
+/** RFC 3986 encoding with only unreserved characters left as they are (SigV4 UriEncode). */
+export function uriEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function safeDecode(component: string): string {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    throw new AwsWireError(ErrorCodes.BAD_REQUEST, 'request path or query has a malformed percent-encoding', 'IncompleteSignatureException');
+  }
+}
+
+/**
+ * Canonical URI for every service but S3: remove dot segments and empty segments, then
+ * URI-encode the path as received. The path on the wire is already encoded once, so this
+ * encodes each segment twice, as the SDKs (smithy `uriEscapePath`, botocore) do when signing.
+ */
+export function canonicalPath(rawPath: string): string {
+  const segments: string[] = [];
+  for (const segment of rawPath.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  const normalized = `${rawPath.startsWith('/') ? '/' : ''}${segments.join('/')}${segments.length > 0 && rawPath.endsWith('/') ? '/' : ''}`;
+  return uriEncode(normalized).replace(/%2F/g, '/') || '/';
+}
+
+/** Canonical query: decode each name and value, encode strictly, sort by name then value. */
+export function canonicalQuery(rawQuery: string): string {
+  if (rawQuery === '') return '';
+  const pairs: Array<[string, string]> = [];
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    pairs.push([uriEncode(safeDecode(name)), uriEncode(safeDecode(value))]);
+  }
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return pairs.map(([n, v]) => `${n}=${v}`).join('&');
+}
+
+function canonicalHeaderValue(value: string): string {
+  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim();
+}
+
+/** `yyyymmddThhmmssZ` as epoch ms, or NaN. */
+function parseAmzDate(value: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  if (!m) return Number.NaN;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
+  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
+  const check = new Date(ms);
+  // Reject dates Date.UTC silently rolls over (Feb 30, hour 25).
+  if (check.getUTCDate() !== d || check.getUTCHours() !== h || check.getUTCMonth() !== mo - 1) return Number.NaN;
+  return ms;
+}
+
+function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function createInboundVerifier(options: InboundVerifierOptions) {
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const now = options.now ?? Date.now;
+
+  return async function verifyInbound(
+    request: InboundAwsRequest,
+    expect: { service: string },
+  ): Promise<VerifiedAwsRequest> {
+    if (request.body.byteLength > maxBody) {
+      throw new AirlockTooLarge(maxBody);
+    }
+    const authorization = request.headers['authorization'];
+    if (authorization === undefined || authorization === '') {
+      if (/(^|&)X-Amz-Signature=/i.test(request.query)) {
+        throw incomplete('query-string (presigned) authentication is not accepted here; sign the Authorization header');
+      }
+      throw new AwsWireError(ErrorCodes.BAD_CREDENTIAL, 'Request is missing Authentication Token', 'MissingAuthenticationTokenException');
+    }
+    const auth = parseAuthorization(authorization);
+
+    if (auth.service !== expect.service) {
+      throw new AirlockErrorSigned(
+        ErrorCodes.REQUEST_EXPIRED,
+        `Credential should be scoped to correct service: '${expect.service}' (the request is signed for '${auth.service}')`,
+      );
+    }
+    const signed = new Set(auth.signedHeaders);
+    for (const required of ['host', 'x-amz-date']) {
+      if (!signed.has(required)) throw incomplete(`the ${required} header must be signed`);
+    }
+    for (const name of auth.signedHeaders) {
+      if (request.headers[name] === undefined) throw incomplete(`signed header ${name} is not in the request`);
+    }
+    // An unsigned x-amz-* header (the operation in X-Amz-Target, a security token) could be
+    // swapped in transit without breaking the signature: refuse rather than trust it.
+    for (const name of Object.keys(request.headers)) {
+      if (name.startsWith('x-amz-') && !signed.has(name)) throw incomplete(`header ${name} must be signed`);
+    }
+
+    const amzDate = request.headers['x-amz-date'] as string;
+    const signedAt = parseAmzDate(amzDate);
+    if (Number.isNaN(signedAt)) throw incomplete('X-Amz-Date must be yyyymmddThhmmssZ');
+    const current = now();
+    if (Math.abs(current - signedAt) > MAX_SKEW_MS) {
+      const nowText = new Date(current).toISOString().replace(/[-:]|\.\d{3}/g, '');
+      throw new AirlockErrorSigned(
+        ErrorCodes.REQUEST_EXPIRED,
+        `Signature expired: ${amzDate} is not within 5 minutes of ${nowText} (the client clock must be in sync)`,
+      );
+    }
+    if (amzDate.slice(0, 8) !== auth.date) {
+      throw new AirlockErrorSigned(ErrorCodes.REQUEST_EXPIRED, `Credential date ${auth.date} does not match X-Amz-Date ${amzDate}`);
+    }
+
+    const bodyHash = sha256Hex(request.body);
+    const claimedHash = request.headers['x-amz-content-sha256'];
+    if (claimedHash !== undefined) {
+      if (claimedHash === 'UNSIGNED-PAYLOAD' || claimedHash.startsWith('STREAMING-')) {
+        throw incomplete('unsigned and streaming payloads are not accepted: sign the payload');
+      }
+      if (claimedHash !== bodyHash) {
+        throw new AirlockErrorSigned(ErrorCodes.SIGNATURE_MISMATCH, 'The provided x-amz-content-sha256 does not match the request body');
+      }
+    }
+
+    const canonicalRequest = [
+      request.method.toUpperCase(),
+      canonicalPath(request.path),
+      canonicalQuery(request.query),
+      auth.signedHeaders.map((n) => `${n}:${canonicalHeaderValue(request.headers[n] as string)}\n`).join(''),
+      auth.signedHeaders.join(';'),
+      bodyHash,
+    ].join('\n');
+    const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
+    const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+
+    const { grant, key } = options.grants.sigv4SigningKey(auth.accessKeyId, auth.date, auth.region, auth.service);
+    const expected = createHmac('sha256', key).update(stringToSign).digest();
+    const provided = Buffer.from(auth.signature, 'hex');
+    if (provided.length !== expected.length || !timingSafeEqual(provided, expected)) {
+      throw new AirlockErrorSigned(
+        ErrorCodes.SIGNATURE_MISMATCH,
+        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+      );
+    }
+    // Checked only after the signature, so a stranger learns nothing about a grant's resource.
+    const region = options.regionOf(grant);
+    if (auth.region !== region) {
+      throw new AirlockErrorSigned(
+        ErrorCodes.REQUEST_EXPIRED,
+        `Credential should be scoped to a valid region: this grant's resource is in '${region}', the request is signed for '${auth.region}'`,
+      );
+    }
+    const active = options.grants.requireActive(grant.id);
+    return { grant: active, region: auth.region, service: auth.service, accessKeyId: auth.accessKeyId };
+  };
+}
+
+/** Signature-family failures answer `InvalidSignatureException`, as AWS does. */
+class AirlockErrorSigned extends AwsWireError {
+  constructor(code: typeof ErrorCodes.REQUEST_EXPIRED | typeof ErrorCodes.SIGNATURE_MISMATCH, message: string) {
+    super(code, message, 'InvalidSignatureException');
+  }
+}
+
+class AirlockTooLarge extends AwsWireError {
+  constructor(limit: number) {
+    super(ErrorCodes.TOO_LARGE, `Request body is larger than ${limit} bytes`, 'RequestEntityTooLarge');
+  }
+}
