@@ -78,8 +78,26 @@ export class IdentityVerifier {
       const agent = `${issuer.name}:${payload.sub}`;
       return { agent, admin: this.admins.includes(agent) };
     } catch (e) {
-      const code = (e as { code?: string }).code ?? 'ERR_JWT_INVALID';
-      throw new IdentityError(`token rejected (${code.replace(/^ERR_/, '').toLowerCase()})`);
+      throw new IdentityError(`token rejected (${describeJoseError(e)})`);
     }
+  }
+}
+
+/** A short, safe reason (no token content) for a jose verification failure. */
+function describeJoseError(e: unknown): string {
+  const err = e as { code?: string; claim?: string };
+  switch (err.code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return `${err.claim ?? 'a'} claim invalid`;
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'signature verification failed';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return 'algorithm not allowed';
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'no matching key';
+    default:
+      return (err.code ?? 'ERR_JWT_INVALID').replace(/^ERR_/, '').toLowerCase();
   }
 }
