@@ -183,3 +183,4 @@ async function syncDir(dir: string): Promise<void> {
     await fh.close();
   }
 }
+export default fileSink;

@@ -35,3 +35,4 @@ export function createStreamSink(stream: Writable): AuditSink {
     },
   };
 }
+export default stdoutSink;
