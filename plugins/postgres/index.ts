@@ -1,0 +1,57 @@
+/**
+ * The Postgres plugin: agents connect with psql, libpq or any driver, user = grant id and
+ * password = grant secret (SCRAM-SHA-256); airlock logs in upstream as the access level's
+ * database user (RDS IAM token or configured password), relays the wire protocol, records
+ * every statement, and ends the session when the grant ends.
+ */
+import { AirlockError, ErrorCodes } from '../../core/errors.ts';
+import { definePlugin } from '../../core/plugin.ts';
+import { parseHostPort, postgresListenerSchema, postgresResourceSchema, type PostgresResource } from './config.ts';
+import { listenAddresses, startListener } from './listener.ts';
+
+export default definePlugin<PostgresResource>({
+  type: 'postgres',
+  resourceSchema: postgresResourceSchema,
+  listenerSchema: postgresListenerSchema,
+
+  accessLevels: (resource) => Object.keys(resource.access),
+
+  resolveScope(resource, access, requested) {
+    if (!Object.hasOwn(resource.access, access)) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level "${access}"`);
+    // A Postgres grant is exactly its access level's database role: there is nothing narrower to ask for.
+    if (requested !== undefined && Object.keys(requested).length > 0) {
+      throw new AirlockError(ErrorCodes.BAD_REQUEST, `postgres grants take no scope (got ${Object.keys(requested).join(', ')}): the access level's database role is the scope`);
+    }
+    return { database: resource.database, user: resource.access[access]!.user };
+  },
+
+  connectInfo({ resource, grant, secret, gateway }) {
+    const live = listenAddresses.get(gateway.gatewayId);
+    let host = '127.0.0.1';
+    let port = 6432;
+    let tls = true;
+    if (live) ({ host, port, tls } = live);
+    else {
+      const cfg = postgresListenerSchema.parse(gateway.listenerConfig ?? {});
+      ({ host, port } = parseHostPort(cfg.advertise ?? cfg.listen));
+      tls = cfg.tls !== 'disable';
+    }
+    const sslmode = tls ? 'require' : 'disable';
+    const urlHost = host.includes(':') ? `[${host}]` : host;
+    const url = `postgres://${encodeURIComponent(grant.id)}:${encodeURIComponent(secret)}@${urlHost}:${port}/${encodeURIComponent(resource.database)}?sslmode=${sslmode}`;
+    return {
+      url,
+      env: {
+        PGHOST: host,
+        PGPORT: String(port),
+        PGUSER: grant.id,
+        PGPASSWORD: secret,
+        PGDATABASE: resource.database,
+        PGSSLMODE: sslmode,
+        DATABASE_URL: url,
+      },
+    };
+  },
+
+  start: (ctx) => startListener(ctx),
+});

@@ -1,0 +1,91 @@
+/**
+ * The TCP listener of the Postgres plugin. Each connection is served independently by
+ * `serveConnection`; a failure there ends that connection only. `close()` stops accepting,
+ * then tears down whatever is still open (the core has already ended live sessions).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { PluginContext, PluginInstance } from '../../core/plugin.ts';
+import { CancelRegistry } from './cancel-registry.ts';
+import { parseHostPort, postgresListenerSchema, type PostgresListenerConfig, type PostgresResource } from './config.ts';
+import { serveConnection } from './front-door.ts';
+
+/** Where each running gateway's listener really is (port 0 resolves at start), for `connect`. */
+export const listenAddresses = new Map<string, { host: string; port: number; tls: boolean }>();
+
+async function secureContextFor(ctx: PluginContext<PostgresResource>, listener: PostgresListenerConfig): Promise<SecureContext | null> {
+  if (listener.tls === 'disable') return null;
+  if (listener.tls === 'self-signed') {
+    const material = await ctx.gateway.tls();
+    return createSecureContext({ ...material, minVersion: 'TLSv1.2' });
+  }
+  return createSecureContext({ cert: readFileSync(listener.tls.cert), key: readFileSync(listener.tls.key), minVersion: 'TLSv1.2' });
+}
+
+export async function startListener(ctx: PluginContext<PostgresResource>): Promise<PluginInstance> {
+  const listener = postgresListenerSchema.parse(ctx.gateway.listenerConfig ?? {});
+  const secureContext = await secureContextFor(ctx, listener);
+  const passwords = new Map<string, string>();
+  const caBundles = new Map<string, string>();
+  for (const [name, r] of ctx.resources) {
+    if (r.auth.type === 'password') {
+      const pw = process.env[r.auth.passwordEnv];
+      // Read once at start and fail early, not at the first agent's connection.
+      if (pw === undefined || pw === '') throw new Error(`resources.${name}.auth.passwordEnv: environment variable ${r.auth.passwordEnv} is not set`);
+      passwords.set(name, pw);
+    }
+    if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
+  }
+  const cancels = new CancelRegistry();
+  const sockets = new Set<Socket>();
+  const relays = new Set<Promise<void>>();
+
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    serveConnection(socket, {
+      ctx, listener, secureContext, cancels, passwords, caBundles,
+      onRelay: (_relay, done) => {
+        relays.add(done);
+        void done.then(() => relays.delete(done));
+      },
+    }).catch((err: unknown) => {
+      ctx.log.error({ err }, 'postgres connection handler failed');
+      socket.destroy();
+    });
+  });
+  server.on('error', (err) => ctx.log.error({ err }, 'postgres listener error'));
+
+  const { host, port } = parseHostPort(listener.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const advertised = listener.advertise ? advertisedAddress(listener.advertise, actualPort) : { host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port: actualPort };
+  listenAddresses.set(ctx.gateway.gatewayId, { ...advertised, tls: secureContext !== null });
+  const display = host.includes(':') ? `[${host}]:${actualPort}` : `${host}:${actualPort}`;
+  ctx.log.info({ listen: display }, 'postgres listener started');
+
+  return {
+    listening: [display],
+    async close() {
+      listenAddresses.delete(ctx.gateway.gatewayId);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      await Promise.race([Promise.all(relays), new Promise((r) => setTimeout(r, 1000).unref())]);
+    },
+  };
+}
+
+/** `host` or `host:port` (IPv6 in brackets); without a port, the listener's own. */
+function advertisedAddress(advertise: string, listenPort: number): { host: string; port: number } {
+  return /:\d+$/.test(advertise) && !/^[^[]*:.*:/.test(advertise) ? parseHostPort(advertise) : { host: advertise.replace(/^\[|\]$/g, ''), port: listenPort };
+}
