@@ -3,6 +3,10 @@
  * plugins/ and one line here; nothing in core changes.
  */
 import type { RegisteredPlugin } from '../core/plugin.ts';
+import postgres from './postgres/index.ts';
+import dynamodb from './dynamodb/index.ts';
 
 export const plugins: readonly RegisteredPlugin[] = [
+  postgres,
+  dynamodb,
 ];
