@@ -66,13 +66,20 @@ test('concurrent requests share one signing; other clusters get their own token'
   verifyEksToken(other, { cluster: 'staging', keys });
 });
 
+/** Only the test key pair: no profile, session token or config file may leak in. */
+function cliEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
+  return { ...env, AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+}
+
 test('the stand-in verifier accepts a token made by `aws eks get-token` (the reference client)', async () => {
   const { execFile } = await import('node:child_process');
   const out = await new Promise<string>((resolve, reject) => {
     execFile(
       'aws',
       ['eks', 'get-token', '--cluster-name', 'prod', '--region', 'us-east-1'],
-      { env: { ...process.env, AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' }, timeout: 60_000 },
+      { env: cliEnv(), timeout: 60_000 },
       (err, stdout, stderr) => (err ? reject(new Error(`aws eks get-token failed: ${stderr || err.message}`)) : resolve(stdout)),
     );
   });

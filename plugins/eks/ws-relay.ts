@@ -1,0 +1,226 @@
+/**
+ * exec / attach / port-forward over WebSocket: connect to the cluster first (with airlock's
+ * EKS token and the client's offered subprotocols), and only when the cluster has accepted
+ * complete the client's handshake with the SAME subprotocol; then relay frames both ways
+ * through recorded pumps. If the cluster refuses, the client gets the cluster's answer.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Context } from 'hono';
+import { upgradeWebSocket } from '@hono/node-server';
+import WebSocket from 'ws';
+import type { CloseReason, Session } from '../../core/plugin.ts';
+import { ExecCapture, isChannelProtocol, statusFrame, type Frame } from './exec-capture.ts';
+import { RecordedPump } from './pump.ts';
+
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+const MAX_FRAME = 32 * 1024 * 1024;
+
+export interface UpstreamHandshake {
+  url: string;
+  headers: Record<string, string>;
+  caPem: string;
+  protocols: string[];
+}
+
+export type UpstreamResult =
+  | { ok: true; socket: WebSocket; protocol: string }
+  | { ok: false; status: number; headers: Record<string, string>; body: string };
+
+/** Open the upstream WebSocket; a non-101 answer comes back as a plain response. */
+export function connectUpstream(h: UpstreamHandshake): Promise<UpstreamResult> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(h.url, h.protocols, {
+      ca: h.caPem,
+      rejectUnauthorized: true,
+      headers: h.headers,
+      perMessageDeflate: false,
+      handshakeTimeout: 15_000,
+      maxPayload: MAX_FRAME,
+      followRedirects: false,
+    });
+    socket.once('open', () => resolve({ ok: true, socket, protocol: socket.protocol }));
+    socket.once('unexpected-response', (_req, res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        if (size < 64 * 1024) chunks.push(c);
+        size += c.length;
+      });
+      res.on('end', () => {
+        const headers: Record<string, string> = {};
+        const ct = res.headers['content-type'];
+        if (typeof ct === 'string') headers['content-type'] = ct;
+        resolve({ ok: false, status: res.statusCode ?? 502, headers, body: Buffer.concat(chunks).toString('utf8') });
+        socket.terminate();
+      });
+      res.on('error', reject);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Minimal view of the client-side `ws` socket under @hono/node-server's WSContext. */
+interface ClientSocket {
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  pause(): void;
+  resume(): void;
+  send(data: Buffer | string, opts: { binary: boolean }): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+}
+
+const waitUntil = async (cond: () => boolean): Promise<void> => {
+  while (!cond()) await new Promise((r) => setTimeout(r, 10));
+};
+
+export interface RelayOptions {
+  c: Context;
+  upstream: WebSocket;
+  protocol: string;
+  session: Session;
+  /** Register the closer the core calls on expiry / revocation / shutdown. */
+  setCloser(closer: (reason: CloseReason, message: string) => void): void;
+}
+
+/**
+ * Complete the client's handshake and relay. Before calling, the client's offered
+ * subprotocols are narrowed to the one the cluster chose (the gateway's ws server takes the
+ * first offered), so both legs speak the same protocol.
+ */
+export async function relayToClient(opts: RelayOptions): Promise<Response> {
+  const { c, upstream, protocol, session } = opts;
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming) {
+    if (protocol) incoming.headers['sec-websocket-protocol'] = protocol;
+    else delete incoming.headers['sec-websocket-protocol'];
+  }
+
+  const capture = new ExecCapture(protocol);
+  const early: Frame[] = [];
+  let client: ClientSocket | undefined;
+  let finished = false;
+  let toClient: RecordedPump | undefined;
+
+  const finish = (reason: CloseReason, data?: Record<string, unknown>): void => {
+    if (finished) return;
+    finished = true;
+    session.end(reason, { ...capture.summary(), ...data });
+  };
+
+  // Cluster -> client: stdout/stderr/status, released once recorded (durable).
+  const startToClient = (sock: ClientSocket): RecordedPump =>
+    new RecordedPump({
+      record: (batch) => {
+        const content = capture.take(batch);
+        return content ? session.record('k8s.exec.io', { direction: 'out', ...content }, 'ok').durable : undefined;
+      },
+      deliver: (f) => {
+        if (sock.readyState === WebSocket.OPEN) sock.send(f.data, { binary: f.binary });
+      },
+      writable: async () => {
+        if (sock.bufferedAmount > HIGH_WATER) await waitUntil(() => sock.bufferedAmount < LOW_WATER || sock.readyState !== WebSocket.OPEN);
+        if (toClient && toClient.pending < LOW_WATER && upstream.isPaused) upstream.resume();
+      },
+      fail: () => {
+        sock.close(1011, 'audit unavailable');
+        upstream.terminate();
+        finish('error', { error: 'audit unavailable' });
+      },
+    });
+
+  // Client -> cluster: stdin (and resize), forwarded once spooled.
+  const toUpstream = new RecordedPump({
+    record: (batch) => {
+      const content = capture.take(batch);
+      return content ? session.record('k8s.exec.io', { direction: 'in', ...content }, 'ok').spooled : undefined;
+    },
+    deliver: (f) => {
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(f.data, { binary: f.binary });
+    },
+    writable: async () => {
+      if (upstream.bufferedAmount > HIGH_WATER) await waitUntil(() => upstream.bufferedAmount < LOW_WATER || upstream.readyState !== WebSocket.OPEN);
+      if (client && toUpstream.pending < LOW_WATER) client.resume();
+    },
+    fail: () => {
+      client?.close(1011, 'audit unavailable');
+      upstream.terminate();
+      finish('error', { error: 'audit unavailable' });
+    },
+  });
+
+  upstream.on('message', (data: Buffer, isBinary: boolean) => {
+    const frame = { data, binary: isBinary };
+    if (!toClient) return void early.push(frame);
+    toClient.push(frame);
+    if (toClient.pending > HIGH_WATER) upstream.pause();
+  });
+  upstream.on('close', (code: number, reason: Buffer) => {
+    void (async () => {
+      await toClient?.idle();
+      if (client && client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1000 : code, reason.toString());
+      finish('client', { endedBy: 'cluster', code });
+    })();
+  });
+  upstream.on('error', () => {
+    client?.close(1011, 'cluster connection failed');
+    finish('error', { error: 'cluster connection failed' });
+  });
+
+  opts.setCloser((reason, message) => {
+    // Tell kubectl why on the error channel, then cut both legs.
+    if (client && client.readyState === WebSocket.OPEN) {
+      if (isChannelProtocol(protocol)) {
+        const frame = statusFrame(protocol, message, reason === 'expired' ? 'Expired' : reason === 'revoked' ? 'Unauthorized' : 'ServiceUnavailable');
+        client.send(frame, { binary: typeof frame !== 'string' });
+      }
+      client.close(1000, message.slice(0, 120));
+    }
+    toClient?.stop();
+    toUpstream.stop();
+    upstream.terminate();
+    finished = true; // the core records session.closed with its own reason
+  });
+
+  // The client may vanish between our answer and its handshake: never leave the cluster leg open.
+  const handshakeTimer = setTimeout(() => {
+    if (client) return;
+    upstream.terminate();
+    finish('error', { error: 'client did not complete the WebSocket handshake' });
+  }, 15_000);
+  handshakeTimer.unref();
+
+  return upgradeWebSocket(
+    c,
+    {
+      onOpen: (_evt, ws) => {
+        clearTimeout(handshakeTimer);
+        client = ws.raw as unknown as ClientSocket;
+        toClient = startToClient(client);
+        for (const f of early.splice(0)) toClient.push(f);
+        if (upstream.readyState !== WebSocket.OPEN && upstream.readyState !== WebSocket.CONNECTING) {
+          void toClient.idle().then(() => client?.close(1000));
+        }
+      },
+      onMessage: (evt) => {
+        const d = evt.data as unknown;
+        const frame: Frame = typeof d === 'string' ? { data: Buffer.from(d, 'utf8'), binary: false } : { data: Buffer.from(d as ArrayBuffer), binary: true };
+        toUpstream.push(frame);
+        if (client && toUpstream.pending > HIGH_WATER) client.pause();
+      },
+      onClose: () => {
+        void toUpstream.idle().then(() => {
+          if (upstream.readyState === WebSocket.OPEN) upstream.close(1000);
+          else upstream.terminate();
+          finish('client', { endedBy: 'client' });
+        });
+      },
+      onError: () => {
+        upstream.terminate();
+        finish('error', { error: 'client connection failed' });
+      },
+    },
+    { onError: () => {} },
+  );
+}
