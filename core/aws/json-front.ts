@@ -106,7 +106,9 @@ function normalizeUpstreamError(res: UpstreamResponse, typePrefix: string): Upst
   const type = res.headers['content-type'] ?? '';
   if (res.status < 400 || type.includes('json')) return res;
   const text = res.body.toString('utf8');
-  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? (res.status === 403 ? 'AccessDeniedException' : 'InternalServerError');
+  const xmlCode = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  // JSON services name this error AccessDeniedException; the XML layer says AccessDenied.
+  const code = xmlCode === 'AccessDenied' || (xmlCode === undefined && res.status === 403) ? 'AccessDeniedException' : (xmlCode ?? 'InternalServerError');
   const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? `upstream answered HTTP ${res.status}`;
   return {
     status: res.status,
