@@ -17,7 +17,7 @@ import { requestInfo, type RequestInfo } from './request-info.ts';
 import { authorizationVerb, authorize, scopeFromGrant } from './scope.ts';
 import { kubeStatus, statusForError, statusResponse, type KubeStatus } from './status.ts';
 import { EksTokenCache } from './token.ts';
-import { connectUpstream, relayToClient } from './ws-relay.ts';
+import { connectUpstream, refuseOverWebSocket, relayToClient } from './ws-relay.ts';
 
 /** A grant id as the core mints them; anything else is not echoed into the audit. */
 const CLAIMED_ID = /^[A-Za-z0-9]{1,64}$/;
@@ -47,6 +47,23 @@ function forbiddenMessage(info: RequestInfo, verb: string, grant: Grant, missing
   return `${target} is forbidden: ${who} cannot ${verb} resource "${res}" in API group "${info.apiGroup}"${where}: not in the grant: ${missing}`;
 }
 
+const offeredProtocols = (c: Context): string[] =>
+  (c.req.header('sec-websocket-protocol') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+
+/** A cluster's non-101 answer as a Status (it usually is one already). */
+function clusterStatus(code: number, body: string): KubeStatus {
+  try {
+    const parsed = JSON.parse(body) as Partial<KubeStatus>;
+    if (parsed.kind === 'Status' && typeof parsed.message === 'string') return kubeStatus(code, String(parsed.reason ?? 'InternalError'), parsed.message);
+  } catch {
+    // not JSON
+  }
+  return kubeStatus(code, code >= 500 ? 'InternalError' : 'BadRequest', `cluster answered ${code}: ${body.slice(0, 300)}`);
+}
+
 const settle = async (p: Promise<void>): Promise<boolean> =>
   p.then(
     () => true,
@@ -68,10 +85,14 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
   };
 
   /** Record a refusal (and, for scope, a policy violation); answer once recorded. */
-  const refuse = async (grant: Grant, attrs: Attrs, status: KubeStatus, violation: Record<string, unknown> | undefined): Promise<Response> => {
+  const refuse = async (c: Context, grant: Grant, attrs: Attrs, status: KubeStatus, violation: Record<string, unknown> | undefined): Promise<Response> => {
     const receipts: AuditReceipt[] = [ctx.audit.record({ type: 'k8s.request', grant, data: { ...attrs, status: status.code, reason: status.message }, outcome: 'denied' })];
     if (violation) receipts.push(ctx.audit.record({ type: 'policy.violation', grant, data: { ...attrs, ...violation }, outcome: 'denied' }));
     await Promise.all(receipts.map((r) => settle(r.durable)));
+    if ((c.req.header('upgrade') ?? '').toLowerCase() === 'websocket') {
+      const ws = refuseOverWebSocket(c, offeredProtocols(c), status);
+      if (ws) return ws;
+    }
     return statusResponse(status);
   };
 
@@ -121,7 +142,7 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
     try {
       info = requestInfo(c.req.method, k8sPath, new URLSearchParams(rawQuery));
     } catch (e) {
-      return refuse(grant, { method: c.req.method, path: k8sPath }, statusForError(e), { reason: (e as Error).message });
+      return refuse(c, grant, { method: c.req.method, path: k8sPath }, statusForError(e), { reason: (e as Error).message });
     }
     const verb = authorizationVerb(info, websocket);
     const attrs = attributes(info, verb);
@@ -129,20 +150,20 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
     const impersonation = impersonationHeaders(c.req.raw.headers);
     if (impersonation.length > 0) {
       const message = `airlock: impersonation is not allowed (${impersonation.join(', ')}): requests run as grant ${grant.id}, with its scope only`;
-      return refuse(grant, attrs, kubeStatus(403, 'Forbidden', message), { impersonation, reason: 'impersonation headers' });
+      return refuse(c, grant, attrs, kubeStatus(403, 'Forbidden', message), { impersonation, reason: 'impersonation headers' });
     }
 
     const decision = authorize(info, verb, scopeFromGrant(grant.scope));
     if (!decision.allowed) {
       const message = forbiddenMessage(info, verb, grant, decision.missing ?? 'this request');
-      return refuse(grant, attrs, kubeStatus(403, 'Forbidden', message, info.resource ? { name: info.name, group: info.apiGroup, kind: info.resource } : undefined), {
+      return refuse(c, grant, attrs, kubeStatus(403, 'Forbidden', message, info.resource ? { name: info.name, group: info.apiGroup, kind: info.resource } : undefined), {
         missing: decision.missing,
       });
     }
 
     if (upgrade && !websocket) {
       const message = `airlock: ${upgrade} upgrades are refused; airlock relays exec, attach and port-forward over WebSocket only (kubectl 1.30+ does this by default; unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)`;
-      return refuse(grant, attrs, kubeStatus(400, 'BadRequest', message), undefined);
+      return refuse(c, grant, attrs, kubeStatus(400, 'BadRequest', message), undefined);
     }
 
     // --- allowed: record, then forward ---
@@ -193,18 +214,20 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
       const headers = { ...upstreamRequestHeaders(c.req.raw.headers, { websocket }), authorization: `Bearer ${eksToken}` };
 
       if (websocket) {
-        const protocols = (c.req.header('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+        const protocols = offeredProtocols(c);
         const up = await connectUpstream({ url: `${target.origin.replace(/^https:/, 'wss:')}${upstreamPath}`, headers, caPem: target.caPem, protocols });
         if (!up.ok) {
           await settle(recordResponse(up.status, up.status >= 500 ? 'error' : 'ok').durable);
           session?.end('client', { endedBy: 'cluster', status: up.status });
-          return new Response(up.body, { status: up.status, headers: up.headers });
+          // The cluster's own refusal, passed on over the channel protocol when we can.
+          const ws = refuseOverWebSocket(c, protocols, clusterStatus(up.status, up.body));
+          return ws ?? new Response(up.body, { status: up.status, headers: up.headers });
         }
         if (!(await settle(recordResponse(101, 'ok', { protocol: up.protocol }).durable))) {
-          up.socket.terminate();
+          up.leg.socket.terminate();
           throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'the audit spool cannot take the record: session refused');
         }
-        return await relayToClient({ c, upstream: up.socket, protocol: up.protocol, session: session!, setCloser });
+        return await relayToClient({ c, upstream: up.leg, protocol: up.protocol, session: session!, setCloser });
       }
 
       const body = await readCappedBody(c.req.raw);
@@ -230,7 +253,7 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
         setCloser,
         {
           farewell: (reason, message) => {
-            const text = `airlock: ${message} (${reason})`;
+            const text = `${message.startsWith('airlock') ? '' : 'airlock: '}${message} (${reason})`;
             if (verb === 'watch' && isJson) {
               const code = reason === 'shutdown' ? 503 : 401;
               const event = { type: 'ERROR', object: kubeStatus(code, code === 503 ? 'ServiceUnavailable' : 'Unauthorized', text) };

@@ -83,9 +83,9 @@ export class ExecCapture {
   }
 }
 
-/** A Status on the error channel, telling the client why airlock ended the session. */
-export function statusFrame(protocol: string, message: string, reason: string): Buffer | string {
-  const body = JSON.stringify({ metadata: {}, status: 'Failure', message, reason, code: 401 });
+/** A Status on the error channel: how a channel-protocol client learns why it was cut or refused. */
+export function statusFrame(protocol: string, status: { message: string; reason: string; code: number }): Buffer | string {
+  const body = JSON.stringify({ metadata: {}, status: 'Failure', message: status.message, reason: status.reason, code: status.code });
   if (protocol.includes('base64')) return `${CHANNEL.error}${Buffer.from(body).toString('base64')}`;
   return Buffer.concat([Buffer.from([CHANNEL.error]), Buffer.from(body)]);
 }

@@ -23,8 +23,39 @@ export interface UpstreamHandshake {
   protocols: string[];
 }
 
+/**
+ * The cluster leg, with whatever it said before the client leg was ready: the cluster may
+ * answer (`echo hi`) and close before the client's handshake completes, and ws drops
+ * messages nobody listens to.
+ */
+export class UpstreamLeg {
+  readonly early: Array<{ data: Buffer; binary: boolean }> = [];
+  closed: { code: number; reason: Buffer } | undefined;
+  private onMessage: ((data: Buffer, binary: boolean) => void) | undefined;
+  private onClose: ((code: number, reason: Buffer) => void) | undefined;
+
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (data: Buffer, binary: boolean) => (this.onMessage ? this.onMessage(data, binary) : this.early.push({ data, binary })));
+    socket.on('close', (code: number, reason: Buffer) => {
+      this.closed = { code, reason };
+      this.onClose?.(code, reason);
+    });
+    socket.on('error', () => {
+      // 'close' follows; the relay decides what the client hears.
+    });
+  }
+
+  /** Take over: buffered messages first, then live ones; a close already seen is replayed. */
+  attach(onMessage: (data: Buffer, binary: boolean) => void, onClose: (code: number, reason: Buffer) => void): void {
+    for (const m of this.early.splice(0)) onMessage(m.data, m.binary);
+    this.onMessage = onMessage;
+    this.onClose = onClose;
+    if (this.closed) onClose(this.closed.code, this.closed.reason);
+  }
+}
+
 export type UpstreamResult =
-  | { ok: true; socket: WebSocket; protocol: string }
+  | { ok: true; leg: UpstreamLeg; protocol: string }
   | { ok: false; status: number; headers: Record<string, string>; body: string };
 
 /** Open the upstream WebSocket; a non-101 answer comes back as a plain response. */
@@ -39,7 +70,8 @@ export function connectUpstream(h: UpstreamHandshake): Promise<UpstreamResult> {
       maxPayload: MAX_FRAME,
       followRedirects: false,
     });
-    socket.once('open', () => resolve({ ok: true, socket, protocol: socket.protocol }));
+    const leg = new UpstreamLeg(socket);
+    socket.once('open', () => resolve({ ok: true, leg, protocol: socket.protocol }));
     socket.once('unexpected-response', (_req, res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -60,6 +92,37 @@ export function connectUpstream(h: UpstreamHandshake): Promise<UpstreamResult> {
   });
 }
 
+/** Narrow the client's offered subprotocols to one: the gateway's ws server takes the first offered. */
+function offerOnly(c: Context, protocol: string): void {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming) return;
+  if (protocol) incoming.headers['sec-websocket-protocol'] = protocol;
+  else delete incoming.headers['sec-websocket-protocol'];
+}
+
+/**
+ * Refuse an exec/attach over the channel protocol itself: accept the handshake, send the
+ * Status on the error channel, close. kubectl then prints our reason; a plain 403 would
+ * make it fall back to SPDY and report that instead. Undefined when the client offers no
+ * channel protocol (the caller answers with plain HTTP).
+ */
+export function refuseOverWebSocket(c: Context, offered: readonly string[], status: { message: string; reason: string; code: number }): Promise<Response> | undefined {
+  const protocol = offered.find(isChannelProtocol);
+  if (!protocol) return undefined;
+  offerOnly(c, protocol);
+  return upgradeWebSocket(
+    c,
+    {
+      onOpen: (_evt, ws) => {
+        const frame = statusFrame(protocol, status);
+        (ws.raw as unknown as ClientSocket).send(frame, { binary: typeof frame !== 'string' });
+        ws.close(1000, status.reason);
+      },
+    },
+    { onError: () => {} },
+  );
+}
+
 /** Minimal view of the client-side `ws` socket under @hono/node-server's WSContext. */
 interface ClientSocket {
   readonly bufferedAmount: number;
@@ -77,7 +140,7 @@ const waitUntil = async (cond: () => boolean): Promise<void> => {
 
 export interface RelayOptions {
   c: Context;
-  upstream: WebSocket;
+  upstream: UpstreamLeg;
   protocol: string;
   session: Session;
   /** Register the closer the core calls on expiry / revocation / shutdown. */
@@ -90,12 +153,10 @@ export interface RelayOptions {
  * first offered), so both legs speak the same protocol.
  */
 export async function relayToClient(opts: RelayOptions): Promise<Response> {
-  const { c, upstream, protocol, session } = opts;
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (incoming) {
-    if (protocol) incoming.headers['sec-websocket-protocol'] = protocol;
-    else delete incoming.headers['sec-websocket-protocol'];
-  }
+  const { c, protocol, session } = opts;
+  const leg = opts.upstream;
+  const upstream = leg.socket;
+  offerOnly(c, protocol);
 
   const capture = new ExecCapture(protocol);
   const early: Frame[] = [];
@@ -150,29 +211,32 @@ export async function relayToClient(opts: RelayOptions): Promise<Response> {
     },
   });
 
-  upstream.on('message', (data: Buffer, isBinary: boolean) => {
-    const frame = { data, binary: isBinary };
-    if (!toClient) return void early.push(frame);
-    toClient.push(frame);
-    if (toClient.pending > HIGH_WATER) upstream.pause();
-  });
-  upstream.on('close', (code: number, reason: Buffer) => {
-    void (async () => {
-      await toClient?.idle();
-      if (client && client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1000 : code, reason.toString());
-      finish('client', { endedBy: 'cluster', code });
-    })();
-  });
-  upstream.on('error', () => {
-    client?.close(1011, 'cluster connection failed');
-    finish('error', { error: 'cluster connection failed' });
-  });
+  let upstreamClosed: { code: number; reason: Buffer } | undefined;
+  const closeClientAfterUpstream = async (): Promise<void> => {
+    if (!upstreamClosed || !client || !toClient) return;
+    await toClient.idle();
+    const { code, reason } = upstreamClosed;
+    if (client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1000 : code, reason.toString());
+    finish('client', { endedBy: 'cluster', code });
+  };
+  leg.attach(
+    (data, isBinary) => {
+      const frame = { data, binary: isBinary };
+      if (!toClient) return void early.push(frame);
+      toClient.push(frame);
+      if (toClient.pending > HIGH_WATER) upstream.pause();
+    },
+    (code, reason) => {
+      upstreamClosed = { code, reason };
+      void closeClientAfterUpstream();
+    },
+  );
 
   opts.setCloser((reason, message) => {
     // Tell kubectl why on the error channel, then cut both legs.
     if (client && client.readyState === WebSocket.OPEN) {
       if (isChannelProtocol(protocol)) {
-        const frame = statusFrame(protocol, message, reason === 'expired' ? 'Expired' : reason === 'revoked' ? 'Unauthorized' : 'ServiceUnavailable');
+        const frame = statusFrame(protocol, { message: message.startsWith('airlock') ? message : `airlock: ${message}`, reason: reason === 'shutdown' ? 'ServiceUnavailable' : 'Unauthorized', code: reason === 'shutdown' ? 503 : 401 });
         client.send(frame, { binary: typeof frame !== 'string' });
       }
       client.close(1000, message.slice(0, 120));
@@ -199,9 +263,7 @@ export async function relayToClient(opts: RelayOptions): Promise<Response> {
         client = ws.raw as unknown as ClientSocket;
         toClient = startToClient(client);
         for (const f of early.splice(0)) toClient.push(f);
-        if (upstream.readyState !== WebSocket.OPEN && upstream.readyState !== WebSocket.CONNECTING) {
-          void toClient.idle().then(() => client?.close(1000));
-        }
+        void closeClientAfterUpstream();
       },
       onMessage: (evt) => {
         const d = evt.data as unknown;

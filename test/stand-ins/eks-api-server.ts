@@ -300,6 +300,7 @@ export async function startEksApiServer(opts: EksApiServerOptions): Promise<EksA
         // A watch: a chunked stream of events until the client (or airlock) goes away.
         const asTable = wantsTable(req);
         res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        res.flushHeaders();
         streams.add(res);
         let phaseFlip = false;
         const send = (type: string, pod: string): void => {
