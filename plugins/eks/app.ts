@@ -132,7 +132,12 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
         data: { method: c.req.method, path: k8sPath },
       });
       await settle(receipt.durable);
-      return statusResponse(isAirlockError(e) ? statusForError(e) : kubeStatus(401, 'Unauthorized', 'airlock: Unauthorized'));
+      const status = isAirlockError(e) ? statusForError(e) : kubeStatus(401, 'Unauthorized', 'airlock: Unauthorized');
+      if ((c.req.header('upgrade') ?? '').toLowerCase() === 'websocket') {
+        const ws = refuseOverWebSocket(c, offeredProtocols(c), status);
+        if (ws) return ws;
+      }
+      return statusResponse(status);
     }
 
     // --- what: request attributes as the API server derives them ---
