@@ -81,6 +81,13 @@ async function seed(endpoint: string): Promise<void> {
     BillingMode: 'PAY_PER_REQUEST',
   });
   if (created.status !== 200) throw new Error(`CreateTable answered ${created.status}: ${JSON.stringify(created.json)}`);
+  // Even with createTableMs 0 the table is CREATING until dynalite's next tick.
+  for (let attempt = 0; ; attempt++) {
+    const described = await call(endpoint, 'DescribeTable', { TableName: SEED_TABLE });
+    if ((described.json['Table'] as { TableStatus?: string } | undefined)?.TableStatus === 'ACTIVE') break;
+    if (attempt >= 100) throw new Error('the table did not become ACTIVE');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   for (const item of SEED_ITEMS) {
     const put = await call(endpoint, 'PutItem', { TableName: SEED_TABLE, Item: item });
     if (put.status !== 200) throw new Error(`PutItem answered ${put.status}: ${JSON.stringify(put.json)}`);
