@@ -200,7 +200,7 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
           source,
           code,
           reason: isAirlockError(e) ? e.message : 'internal error',
-          data: { service: spec.service, target: headers['x-amz-target'] },
+          data: { service: spec.service, target: headers['x-amz-target']?.slice(0, 128) },
         });
       } catch (auditError) {
         log.error({ err: String(auditError) }, 'cannot record auth.failed');
@@ -246,7 +246,7 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
           grant,
           data: {
             service: spec.service,
-            operation: operation || target,
+            operation: operation || target.slice(0, 128),
             code,
             reason: isAirlockError(e) ? e.message : 'internal error',
           },
