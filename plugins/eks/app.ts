@@ -34,6 +34,7 @@ function attributes(info: RequestInfo, verb: string): Attrs {
     subresource: info.subresource,
     namespace: info.namespace,
     name: info.name,
+    path: info.path,
   };
 }
 

@@ -50,6 +50,12 @@ export function statusForError(e: unknown): KubeStatus {
 }
 
 export function statusResponse(status: KubeStatus, extraHeaders?: Record<string, string>): Response {
+  if (status.code >= 500) {
+    // airlock's own 5xx (cluster unreachable, audit unavailable) go out as text, like any
+    // proxy's: client-go's discovery client shows a text body but hides a JSON Status
+    // behind "an error on the server (\"unknown\")", and discovery is kubectl's first call.
+    return new Response(`${status.message}\n`, { status: status.code, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...extraHeaders } });
+  }
   return new Response(JSON.stringify(status), {
     status: status.code,
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...extraHeaders },

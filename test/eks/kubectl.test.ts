@@ -52,13 +52,13 @@ function kubectl(kubeconfig: string, args: string[], opts: { timeoutMs?: number;
 }
 
 let grants = 0;
-async function grantKubeconfig(access: string, ttl = '5m', scope?: Record<string, unknown>): Promise<{ id: string; path: string; connect: Record<string, unknown> }> {
-  const res = await gw.requestGrant(agentToken, { resource: 'prod', access, ttl, task: `kubectl e2e ${access}`, ...(scope ? { scope } : {}) });
+async function grantKubeconfig(access: string, ttl = '5m', scope?: Record<string, unknown>, resource = 'prod'): Promise<{ id: string; path: string; connect: Record<string, unknown>; secret: string }> {
+  const res = await gw.requestGrant(agentToken, { resource, access, ttl, task: `kubectl e2e ${access}`, ...(scope ? { scope } : {}) });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const connect = res.body.connect!;
   const path = join(work, `kubeconfig-${++grants}`);
   writeFileSync(path, String(connect.kubeconfig), { mode: 0o600 });
-  return { id: res.body.id!, path, connect };
+  return { id: res.body.id!, path, connect, secret: res.body.secret! };
 }
 
 const records = (): AuditRecord[] => gw.auditRecords();
@@ -84,8 +84,18 @@ before(async () => {
             ops: { verbs: ['get', 'list', 'watch', 'create'], resources: ['pods', 'pods/log', 'pods/exec'], namespaces: ['default'] },
           },
         },
+        // The same API server under another cluster name: airlock's tokens for "staging"
+        // carry x-k8s-aws-id=staging, which the "prod" server must refuse.
+        staging: {
+          type: 'eks',
+          cluster: 'staging',
+          region: 'us-east-1',
+          endpoint: cluster.url,
+          caFile: cluster.caFile,
+          access: { read: { verbs: ['get', 'list'], resources: ['pods'], namespaces: ['default'] } },
+        },
       },
-      policies: [{ agents: [`local:${AGENT}`], resources: ['prod'], access: ['read', 'ops'], maxTtl: '15m' }],
+      policies: [{ agents: [`local:${AGENT}`], resources: ['prod', 'staging'], access: ['read', 'ops'], maxTtl: '15m' }],
       audit: { durability: 'strict' },
     },
   });
@@ -270,9 +280,85 @@ describe('kubectl through airlock', () => {
     void path;
   });
 
+  test("a non-zero exit in the pod is kubectl's exit code", async () => {
+    const { path } = await grantKubeconfig('ops');
+    const r = await kubectl(path, ['exec', 'web-1', '--', 'no-such-command']);
+    assert.equal(r.code, 127, r.stderr);
+    assert.match(r.stderr, /no-such-command: command not found/);
+  });
+
+  test('revocation cuts a live exec session and tells kubectl why', async () => {
+    const { id, path } = await grantKubeconfig('ops');
+    const child = spawn('kubectl', ['exec', '-i', 'web-1', '--', 'cat'], { env: { PATH: process.env.PATH ?? '', HOME: work, KUBECONFIG: path, KUBECACHEDIR: join(work, 'cache') } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      child.stdin.write('first line\n');
+      await eventually(() => (stdout.includes('first line') ? true : undefined), 10_000, 'echoed stdin');
+      const rev = await gw.revoke(id, await gw.adminToken());
+      assert.equal(rev.status, 200);
+      const code = await Promise.race([exited, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('kubectl exec still running 3s after revocation')), 3_000))]);
+      assert.notEqual(code, 0);
+      assert.match(stderr, /revoked/);
+      assert.equal(records().find((x) => x.type === 'session.closed' && x.grant === id)?.data?.['reason'], 'revoked');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('raw HTTP: impersonation headers, ambiguous paths, other paths and other resources are refused', async () => {
+    const { id, secret } = await grantKubeconfig('read');
+    const before = cluster.seen.length;
+    const call = (path: string, headers: Record<string, string> = {}, bearer = `${id}.${secret}`) =>
+      fetch(`${gw.url}/eks/${path}`, { headers: { authorization: `Bearer ${bearer}`, ...headers } });
+
+    const imp = await call('prod/api/v1/namespaces/default/pods', { 'Impersonate-Uid': '0' });
+    assert.equal(imp.status, 403);
+    const impBody = (await imp.json()) as { kind: string; message: string };
+    assert.equal(impBody.kind, 'Status');
+    assert.match(impBody.message, /impersonate-uid/);
+
+    const encoded = await call('prod/api/v1/namespaces/default/pods%2Fweb-1');
+    assert.equal(encoded.status, 400);
+    assert.match(((await encoded.json()) as { message: string }).message, /ambiguous path segment/);
+
+    const metrics = await call('prod/metrics');
+    assert.equal(metrics.status, 403);
+    assert.match(((await metrics.json()) as { message: string }).message, /non-resource URL "\/metrics"/);
+
+    const other = await call('staging/api/v1/namespaces/default/pods');
+    assert.equal(other.status, 401, 'a prod grant is not a staging grant');
+    assert.match(((await other.json()) as { message: string }).message, /for resource "prod"/);
+
+    const unknown = await call('nope/api');
+    assert.equal(unknown.status, 404);
+
+    assert.equal(cluster.seen.length, before, 'none of these reached the cluster');
+    const denied = k8sRecords(id).filter((r) => r.outcome === 'denied');
+    assert.ok(denied.some((r) => r.data?.['path'] === '/api/v1/namespaces/default/pods%2Fweb-1'));
+    assert.ok(denied.some((r) => r.data?.['path'] === '/metrics'));
+  });
+
+  test("a token for another cluster is refused by the cluster; kubectl is told it is airlock's identity, not its grant", async () => {
+    const { id, path } = await grantKubeconfig('read', '5m', undefined, 'staging');
+    const before = cluster.seen.length;
+    const r = await kubectl(path, ['get', 'pods']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /did not accept airlock's AWS identity/);
+    const reached = cluster.seen.slice(before);
+    assert.ok(reached.length > 0 && reached.every((s) => !s.authorized && /SignatureDoesNotMatch/.test(s.authError ?? '')), JSON.stringify(reached));
+    assert.ok(k8sRecords(id, 'k8s.response').some((x) => x.outcome === 'error' && x.data?.['status'] === 502));
+  });
+
   test('every request the cluster received is in the audit, and the audit verifies', async () => {
     const ok = records().filter((r) => r.type === 'k8s.request' && r.outcome === 'ok');
+    assert.ok(cluster.seen.length > 20, `a real workload reached the cluster (${cluster.seen.length} requests)`);
     assert.equal(ok.length, cluster.seen.length, 'one ok k8s.request per request that reached the cluster');
+    const sorted = (list: string[]) => [...list].sort();
+    assert.deepEqual(sorted(ok.map((r) => String(r.data?.['path']))), sorted(cluster.seen.map((x) => x.path)), 'the records name exactly the paths the cluster served');
     const files = gw.auditFiles();
     const result = await verifyAuditFiles(files, { publicKeys: [gw.gateway.identity.key.publicJwk], gatewayId: gw.gateway.identity.gatewayId });
     assert.equal(result.ok, true, JSON.stringify(result.failure));
