@@ -99,8 +99,9 @@ describe('dynamodb through airlock (AWS SDK v3, moto with IAM enforcement)', () 
 
   it('allows reads in scope: GetItem, Query on an index, Scan, DescribeTable, BatchGetItem, TransactGetItems, SELECT', async () => {
     const c = agentClient(reader);
-    const got = await c.send(new GetItemCommand({ TableName: 'orders', Key: key('1') }));
+    const got = await c.send(new GetItemCommand({ TableName: 'orders', Key: key('1'), ReturnConsumedCapacity: 'TOTAL' }));
     assert.equal(got.Item?.['note']?.S, 'orders-1');
+    assert.equal(got.ConsumedCapacity?.TableName, 'orders');
     const queried = await c.send(
       new QueryCommand({
         TableName: 'orders',
@@ -274,6 +275,9 @@ describe('dynamodb through airlock (AWS SDK v3, moto with IAM enforcement)', () 
     assert.ok(denied.length >= 13, `denied records: ${denied.length}`);
     const responses = records.filter((r) => r.type === 'aws.response');
     assert.ok(responses.some((r) => r.data?.['status'] === 200));
+    const withCapacity = responses.find((r) => r.data?.['consumedCapacity'] !== undefined);
+    assert.equal((withCapacity?.data?.['consumedCapacity'] as { TableName?: string } | undefined)?.TableName, 'orders');
+    assert.equal(typeof withCapacity?.data?.['ms'], 'number');
     assert.ok(responses.some((r) => r.data?.['errorType'] === 'AccessDeniedException'), 'moto refusal recorded');
     const failedAuth = records.filter((r) => r.type === 'auth.failed');
     assert.ok(failedAuth.length >= 6, `auth.failed records: ${failedAuth.length}`);
