@@ -65,53 +65,56 @@ export class ClusterResolver {
       }
       return makeTarget(this.resource.endpoint, caPem);
     }
-    const described = await this.describeCluster();
-    return makeTarget(described.endpoint, described.caPem);
+    const described = await describeCluster(this.aws, this.resourceName, this.resource);
+    const caPem = Buffer.from(described.caData, 'base64').toString('utf8');
+    if (!/^-----BEGIN CERTIFICATE-----/m.test(caPem)) {
+      throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${this.resource.cluster}: certificateAuthority.data is not a PEM certificate`);
+    }
+    return makeTarget(described.endpoint, caPem);
   }
+}
 
-  private async describeCluster(): Promise<{ endpoint: string; caPem: string }> {
-    const region = this.resource.region;
-    const base = new URL(this.aws.endpoint('eks', region));
-    const path = `${base.pathname.replace(/\/+$/, '')}/clusters/${encodeURIComponent(this.resource.cluster)}`;
-    const credentials = await this.aws.credentials({ resource: this.resourceName });
-    const signed = await this.aws.sign(
-      new HttpRequest({
-        method: 'GET',
-        protocol: base.protocol,
-        hostname: base.hostname,
-        ...(base.port ? { port: Number(base.port) } : {}),
-        path,
-        headers: { host: base.host, accept: 'application/json' },
-      }),
-      { service: 'eks', region, credentials },
-    );
-    let status: number;
-    let text: string;
-    try {
-      const res = await request(`${base.origin}${path}`, { method: 'GET', headers: signed.headers, headersTimeout: 15_000, bodyTimeout: 15_000 });
-      status = res.statusCode;
-      text = await res.body.text();
-    } catch (e) {
-      throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${this.resource.cluster}: ${(e as Error).message}`);
-    }
-    if (status !== 200) {
-      throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${this.resource.cluster} answered ${status}: ${text.slice(0, 300)}`);
-    }
-    let body: { cluster?: { endpoint?: unknown; certificateAuthority?: { data?: unknown } } };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${this.resource.cluster}: not JSON`);
-    }
-    const endpoint = body.cluster?.endpoint;
-    const caData = body.cluster?.certificateAuthority?.data;
-    if (typeof endpoint !== 'string' || !endpoint.startsWith('https://') || typeof caData !== 'string' || caData === '') {
-      throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${this.resource.cluster}: the cluster has no https endpoint or CA yet`);
-    }
-    const caPem = Buffer.from(caData, 'base64').toString('utf8');
-    if (!caPem.includes('-----BEGIN CERTIFICATE-----')) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${this.resource.cluster}: certificateAuthority is not a PEM certificate`);
-    return { endpoint, caPem };
+/** EKS DescribeCluster, signed with airlock's identity: the endpoint and the base64 CA data. */
+export async function describeCluster(aws: AwsContext, resourceName: string, resource: EksResource): Promise<{ endpoint: string; caData: string }> {
+  const region = resource.region;
+  const base = new URL(aws.endpoint('eks', region));
+  const path = `${base.pathname.replace(/\/+$/, '')}/clusters/${encodeURIComponent(resource.cluster)}`;
+  const credentials = await aws.credentials({ resource: resourceName });
+  const signed = await aws.sign(
+    new HttpRequest({
+      method: 'GET',
+      protocol: base.protocol,
+      hostname: base.hostname,
+      ...(base.port ? { port: Number(base.port) } : {}),
+      path,
+      headers: { host: base.host, accept: 'application/json' },
+    }),
+    { service: 'eks', region, credentials },
+  );
+  let status: number;
+  let text: string;
+  try {
+    const res = await request(`${base.origin}${path}`, { method: 'GET', headers: signed.headers, headersTimeout: 15_000, bodyTimeout: 15_000 });
+    status = res.statusCode;
+    text = await res.body.text();
+  } catch (e) {
+    throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${resource.cluster}: ${(e as Error).message}`);
   }
+  if (status !== 200) {
+    throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${resource.cluster} answered ${status}: ${text.slice(0, 300)}`);
+  }
+  let body: { cluster?: { endpoint?: unknown; certificateAuthority?: { data?: unknown } } };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${resource.cluster}: not JSON`);
+  }
+  const endpoint = body.cluster?.endpoint;
+  const caData = body.cluster?.certificateAuthority?.data;
+  if (typeof endpoint !== 'string' || !endpoint.startsWith('https://') || typeof caData !== 'string' || caData === '') {
+    throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `DescribeCluster ${resource.cluster}: the cluster has no https endpoint or CA yet`);
+  }
+  return { endpoint, caData };
 }
 
 function makeTarget(endpoint: string, caPem: string): ClusterTarget {
