@@ -50,7 +50,8 @@ function recordedBody(body: Record<string, unknown>): unknown {
 export function authorizeDynamodb(input: AuthorizeInput<DynamodbResource>): JsonDecision {
   const { operation, body, grant, resource } = input;
   const scope = effectiveScope(resource, grant.access, grant.scope);
-  if (!scope.operations.includes(operation as never)) {
+  // ListTables is answered here from the grant's own tables, so any level may ask it.
+  if (operation !== 'ListTables' && !scope.operations.includes(operation as never)) {
     throw new AirlockError(ErrorCodes.OUT_OF_SCOPE, `${operation} is not allowed by access level '${grant.access}' of ${grant.resource}`);
   }
   const resolution = resolveRequest(operation, body, { region: resource.region, accountId: resourceAccount(resource) });

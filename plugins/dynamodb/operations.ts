@@ -40,7 +40,8 @@ export const PARTIQL_OPERATIONS = ['ExecuteStatement', 'BatchExecuteStatement', 
 
 /**
  * Operations about no table. ListTables is answered by airlock itself with the grant's
- * tables (sorted, paged as DynamoDB pages), so it reveals no other table's name.
+ * tables (sorted, paged as DynamoDB pages), so it reveals no other table's name; every
+ * access level may call it, listed or not.
  */
 export const GLOBAL_OPERATIONS = ['ListTables', 'DescribeLimits'] as const;
 

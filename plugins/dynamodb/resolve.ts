@@ -161,6 +161,8 @@ export function resolveRequest(operation: string, body: Record<string, unknown>,
     if (operation === 'UpdateTable' || operation === 'CreateTable') {
       // Replicas create tables in other regions: not something a grant can vouch for.
       if (member(body, 'ReplicaUpdates') !== undefined) throw unresolvable('ReplicaUpdates reach other regions and are not accepted');
+      // A resource policy could open the table to other principals, outside any grant.
+      if (member(body, 'ResourcePolicy') !== undefined) throw unresolvable('ResourcePolicy is not accepted through airlock');
     }
   } else if (RESOURCE_ARN_OPS.has(operation)) {
     c.tableRef(member(body, 'ResourceArn'), 'ResourceArn');

@@ -129,6 +129,7 @@ describe('table resolution', () => {
   it('refuses operations it does not model', () => {
     unresolvable(() => resolveRequest('ExportTableToPointInTime', { TableArn: 'x' }, ctx), /not served/);
     unresolvable(() => resolveRequest('CreateBackup', { TableName: 'orders' }, ctx), /not served/);
+    unresolvable(() => resolveRequest('CreateTable', { TableName: 'orders', ResourcePolicy: '{}' }, ctx), /ResourcePolicy/);
   });
 });
 
@@ -169,6 +170,11 @@ describe('authorization against a grant', () => {
       () => decide('read', ['orders'], 'BatchGetItem', { RequestItems: { orders: { Keys: [] }, customers: { Keys: [] } } }),
       /customers/,
     );
+  });
+
+  it('answers ListTables for any level, without listing it', () => {
+    const d = decide('write', ['customers'], 'ListTables', {});
+    assert.deepEqual(d.local?.body, { TableNames: ['customers'] });
   });
 
   it('answers ListTables with the grant tables only, paged', () => {
