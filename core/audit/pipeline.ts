@@ -284,7 +284,7 @@ export class AuditPipeline {
   }
 
   private waitBeyond(seq: number, signal: AbortSignal): Promise<void> {
-    if (this.writer.syncedSeq > seq || signal.aborted || this.closed) return Promise.resolve();
+    if (this.writer.syncedSeq > seq || signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const waiter = {
         seq,
@@ -300,9 +300,10 @@ export class AuditPipeline {
   }
 
   private wakeSyncWaiters(): void {
+    // Only progress wakes a runner; runners stop through their abort signal. (Waking them
+    // on close without progress would spin their loop.)
     const synced = this.writer.syncedSeq;
-    const stopping = this.closed || this.writer.failure !== undefined;
-    for (const w of [...this.syncWaiters]) if (stopping || synced > w.seq) w.resolve();
+    for (const w of [...this.syncWaiters]) if (synced > w.seq) w.resolve();
   }
 
   /** Deletes segments whose every record every attached sink has stored (never the newest). */
