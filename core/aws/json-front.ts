@@ -17,6 +17,7 @@ import type { AuditReceipt, Grant, InboundAwsRequest, PluginContext } from '../p
 import { AwsWireError, awsJsonErrorBody, toAwsJsonError } from './errors.ts';
 import { DEFAULT_MAX_BODY_BYTES, parseAuthorization } from './sigv4-inbound.ts';
 import { AwsUpstream, type UpstreamResponse } from './upstream.ts';
+import { FailureLimiter } from '../api/rate-limit.ts';
 
 export interface AuthorizeInput<RC> {
   operation: string;
@@ -59,6 +60,13 @@ export interface JsonFrontSpec<RC> {
   /** A hint for refusing other targets (e.g. DynamoDB Streams) with a clear message. */
   explainUnknownTarget?: ((target: string) => string | undefined) | undefined;
 }
+
+/**
+ * Failed authentications one address may cause per minute before it is refused unheard.
+ * Secrets are 240-bit, so this is not about guessing: it keeps a misbehaving client from
+ * flooding the audit with `auth.failed` records (one record notes the block instead).
+ */
+const AUTH_FAILURES_PER_MINUTE = 100;
 
 /** Response headers worth relaying: the body's type and checksum, the AWS request id. */
 const RELAYED_HEADERS = ['content-type', 'x-amzn-requestid', 'x-amz-crc32', 'x-amz-id-2'];
@@ -133,6 +141,9 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
   const upstream = new AwsUpstream();
   const maxBody = spec.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const log = ctx.log.child({ service: spec.service });
+  const failures = new FailureLimiter(AUTH_FAILURES_PER_MINUTE, 60_000);
+  /** When each blocked address was last noted in the audit. */
+  const blockNoted = new Map<string, number>();
 
   function errorResponse(error: unknown): Response {
     const mapped = toAwsJsonError(error);
@@ -162,8 +173,32 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
     }
   }
 
+  /** Refuse an address past its failure budget; note it in the audit once a minute. */
+  function throttled(address: string, source: string | undefined): Response | undefined {
+    if (!failures.blocked(address)) return undefined;
+    const now = Date.now();
+    if ((blockNoted.get(address) ?? 0) < now - 60_000) {
+      blockNoted.set(address, now);
+      if (blockNoted.size > 10_000) blockNoted.clear();
+      try {
+        ctx.audit.authFailed({
+          source,
+          code: ErrorCodes.RATE_LIMITED,
+          reason: `more than ${AUTH_FAILURES_PER_MINUTE} failed authentications in a minute; refusing this address for now`,
+          data: { service: spec.service },
+        });
+      } catch (auditError) {
+        log.error({ err: String(auditError) }, 'cannot record auth.failed');
+      }
+    }
+    return errorResponse(new AirlockError(ErrorCodes.RATE_LIMITED, 'Too many failed authentications from this address; retry later'));
+  }
+
   async function handle(c: Context): Promise<Response> {
     const source = sourceOf(c);
+    const address = source?.slice(0, source.lastIndexOf(':')) ?? 'unknown';
+    const refused = throttled(address, source);
+    if (refused !== undefined) return refused;
     const url = new URL(c.req.url);
     const headers: Record<string, string> = {};
     c.req.raw.headers.forEach((value, name) => {
@@ -190,6 +225,7 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
       grant = verified.grant;
       region = verified.region;
     } catch (e) {
+      failures.fail(address);
       const claimedId = claimedKey(headers);
       const code = isAirlockError(e) ? e.code : ErrorCodes.INTERNAL;
       const known = claimedId === undefined ? undefined : ctx.grants.get(claimedId);
