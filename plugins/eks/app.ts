@@ -11,7 +11,7 @@ import type { AuditReceipt, CloseReason, Grant, PluginContext, Session } from '.
 import { ClusterResolver } from './cluster.ts';
 import type { EksResource } from './config.ts';
 import { impersonationHeaders, upstreamRequestHeaders } from './headers.ts';
-import { callUpstream, plainResponse, readCappedBody, sessionStreamResponse } from './http-relay.ts';
+import { callUpstream, discard, plainResponse, readCappedBody, sessionStreamResponse } from './http-relay.ts';
 import { MOUNT_PREFIX } from './kubeconfig.ts';
 import { requestInfo, type RequestInfo } from './request-info.ts';
 import { authorizationVerb, authorize, scopeFromGrant } from './scope.ts';
@@ -243,12 +243,12 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
       if (res.statusCode === 401) {
         // The cluster refused airlock's own identity: not the agent's fault, and kubectl
         // must not read it as "your credentials are wrong".
-        res.body.resume();
+        discard(res.body);
         tokens.clear();
         throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `cluster "${resource.cluster}" did not accept airlock's AWS identity (401): check its EKS access entry`);
       }
       if (!(await settle(recordResponse(res.statusCode, res.statusCode >= 500 ? 'error' : 'ok').durable))) {
-        res.body.destroy();
+        discard(res.body);
         throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'the audit record could not be made durable: response withheld');
       }
       if (!session) return plainResponse(c.req.method, res);

@@ -52,11 +52,17 @@ export async function callUpstream(call: UpstreamCall): Promise<Dispatcher.Respo
   }
 }
 
+/** Drop an upstream body we will not pass on; its abort error has nobody to tell. */
+export function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 /** A finite response: the upstream body passed through as it arrives. */
 export function plainResponse(method: string, res: Dispatcher.ResponseData): Response {
   const headers = clientResponseHeaders(res.headers);
   if (method === 'HEAD' || NULL_BODY_STATUSES.has(res.statusCode)) {
-    res.body.resume();
+    discard(res.body);
     return new Response(null, { status: res.statusCode, headers });
   }
   return new Response(pullStream(res.body, undefined), { status: res.statusCode, headers });
@@ -96,7 +102,7 @@ function pullStream(
 
   const close = (): void => {
     done = true;
-    body.destroy();
+    discard(body);
     live?.abortUpstream();
   };
 

@@ -159,6 +159,8 @@ export interface EksApiServer {
   execStdin: string[];
   /** Active watch and follow streams (to assert airlock cut them). */
   openStreams(): number;
+  /** Bytes the `flood` log stream has written so far (it writes as fast as the socket drains). */
+  floodBytes(): number;
   close(): Promise<void>;
 }
 
@@ -240,6 +242,7 @@ export async function startEksApiServer(opts: EksApiServerOptions): Promise<EksA
   const tickMs = opts.tickMs ?? 200;
   const execProtocols = opts.execProtocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
   let rv = 100;
+  let flooded = 0;
   const streams = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
 
@@ -326,6 +329,27 @@ export async function startEksApiServer(opts: EksApiServerOptions): Promise<EksA
       return json(res, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: pods.map((p) => podObject(ns, p, rv)) });
     }
 
+    if (name === 'flood' && rest[4] === 'log' && method === 'GET') {
+      // A log that never ends and writes whenever the socket takes more: shows whether the
+      // reader's pace reaches back to here (backpressure) or something buffers without bound.
+      res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+      streams.add(res);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      let open = true;
+      const pump = (): void => {
+        while (open && res.write(chunk)) flooded += chunk.length;
+        if (open) {
+          flooded += chunk.length;
+          res.once('drain', pump);
+        }
+      };
+      res.on('close', () => {
+        open = false;
+        streams.delete(res);
+      });
+      pump();
+      return;
+    }
     if (!pods.includes(name)) return status(res, 404, 'NotFound', `pods "${name}" not found`);
     const sub = rest[4];
     if (sub === undefined) {
@@ -391,6 +415,7 @@ export async function startEksApiServer(opts: EksApiServerOptions): Promise<EksA
     seen,
     execStdin,
     openStreams: () => streams.size,
+    floodBytes: () => flooded,
     async close() {
       for (const c of wss.clients) c.terminate();
       wss.close();
