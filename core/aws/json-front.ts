@@ -255,7 +255,7 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
         const hint = spec.explainUnknownTarget?.(target);
         throw new AwsWireError(
           ErrorCodes.UNRESOLVABLE,
-          hint ?? `X-Amz-Target '${target}' is not a ${spec.targetPrefix} operation`,
+          hint ?? `X-Amz-Target '${target.slice(0, 128)}' is not a ${spec.targetPrefix} operation`,
           'UnknownOperationException',
         );
       }
@@ -336,13 +336,21 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
       let body = res.body;
       let extra: Record<string, unknown> | undefined;
       let replaced = false;
+      let withheld: unknown;
       if (res.status < 300 && decision.onSuccess !== undefined) {
-        const out = decision.onSuccess(res.body);
-        if (out.body !== undefined) {
-          body = out.body;
-          replaced = true;
+        try {
+          const out = decision.onSuccess(res.body);
+          if (out.body !== undefined) {
+            body = out.body;
+            replaced = true;
+          }
+          extra = out.data;
+        } catch (e) {
+          // AWS did the work but airlock cannot vouch for the answer (e.g. cannot filter
+          // it): the client gets an error, and the record says so.
+          withheld = e;
+          extra = { withheld: toAwsJsonError(e).message };
         }
-        extra = out.data;
       }
       const errorType = errorTypeOf(res);
       const resultReceipt = ctx.audit.record({
@@ -357,11 +365,12 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
           ...(errorType === undefined ? {} : { errorType }),
           ...extra,
         },
-        outcome: res.status < 400 ? 'ok' : 'error',
+        outcome: res.status < 400 && withheld === undefined ? 'ok' : 'error',
       });
       // The client sees the result only once the request's record is durable.
       await awaitReceipt(requestReceipt, 'durable');
       await awaitReceipt(resultReceipt, 'spooled');
+      if (withheld !== undefined) return errorResponse(withheld);
 
       const outHeaders: Record<string, string> = {};
       for (const name of RELAYED_HEADERS) {
