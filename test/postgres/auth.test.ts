@@ -1,0 +1,145 @@
+/**
+ * Client authentication at airlock's front door: SCRAM-SHA-256 with the grant id and secret;
+ * wrong password, unknown grant, expired and revoked grants and the wrong database are refused
+ * with the right SQLSTATE and an `auth.failed` record; TLS with sslmode=require and verify-full.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import postgres from 'postgres';
+import { startCluster, startFixture, grant, psql, type PgFixture } from './fixture.ts';
+import type { PostgresCluster } from '../harness/postgres-cluster.ts';
+import { eventually } from '../harness/gateway.ts';
+import type { AuditRecord } from '../../core/plugin.ts';
+
+let cluster: PostgresCluster;
+let f: PgFixture;
+before(async () => {
+  cluster = await startCluster();
+  f = await startFixture(cluster);
+});
+after(async () => {
+  await f?.close();
+  await cluster?.stop();
+});
+
+/** Connect with postgres.js and return the SQLSTATE of the refusal (or 'ok'). */
+async function attempt(opts: { user: string; pass: string; db?: string; ssl?: 'require' | false }): Promise<{ code: string; message: string }> {
+  const sql = postgres({ host: f.host, port: f.port, user: opts.user, pass: opts.pass, database: opts.db ?? 'reporting', ssl: opts.ssl ?? 'require', max: 1, connect_timeout: 10, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return { code: 'ok', message: '' };
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    return { code: err.code ?? 'none', message: err.message };
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+function authFailures(since: number): AuditRecord[] {
+  return f.gw.auditRecords().filter((r) => r.seq > since && r.type === 'auth.failed');
+}
+
+function lastSeq(): number {
+  return f.gw.auditRecords().at(-1)?.seq ?? 0;
+}
+
+test('the right secret logs in (postgres.js, SCRAM-SHA-256 over TLS)', async () => {
+  const g = await grant(f);
+  assert.deepEqual(await attempt({ user: g.id, pass: g.secret }), { code: 'ok', message: '' });
+});
+
+test('a wrong password is refused with 28P01 and recorded', async () => {
+  const g = await grant(f);
+  const since = lastSeq();
+  const r = await attempt({ user: g.id, pass: g.secret.slice(0, -1) + (g.secret.endsWith('A') ? 'B' : 'A') });
+  assert.equal(r.code, '28P01');
+  assert.match(r.message, /password authentication failed/);
+  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === g.id), 3000, 'auth.failed');
+  assert.equal(rec.data?.code, 'BAD_CREDENTIAL');
+  assert.equal(rec.resource, 'reporting');
+  assert.ok(!JSON.stringify(f.gw.auditRecords()).includes(g.secret), 'the secret never reaches the audit');
+});
+
+test('an unknown grant id is refused exactly like a wrong password (28P01), and recorded', async () => {
+  const since = lastSeq();
+  const r = await attempt({ user: 'AGNOSUCHGRANT0000000', pass: 'whatever-secret' });
+  assert.equal(r.code, '28P01');
+  assert.match(r.message, /password authentication failed for user "AGNOSUCHGRANT0000000"/);
+  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === 'AGNOSUCHGRANT0000000'), 3000, 'auth.failed');
+  assert.equal(rec.data?.code, 'GRANT_UNKNOWN');
+});
+
+test('a revoked grant is refused with 28000 naming the reason', async () => {
+  const g = await grant(f);
+  const rv = await f.gw.revoke(g.id, await f.gw.adminToken());
+  assert.equal(rv.status, 200, JSON.stringify(rv.body));
+  const since = lastSeq();
+  const r = await attempt({ user: g.id, pass: g.secret });
+  assert.equal(r.code, '28000');
+  assert.match(r.message, /revoked/);
+  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === g.id), 3000, 'auth.failed');
+  assert.equal(rec.data?.code, 'GRANT_REVOKED');
+});
+
+test('an expired grant is refused with 28000', async () => {
+  const g = await grant(f, 'read', '1s');
+  await new Promise((r) => setTimeout(r, 1300));
+  const since = lastSeq();
+  const r = await attempt({ user: g.id, pass: g.secret });
+  assert.equal(r.code, '28000');
+  assert.match(r.message, /expired/);
+  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === g.id), 3000, 'auth.failed');
+  assert.equal(rec.data?.code, 'GRANT_EXPIRED');
+});
+
+test('a database other than the resource\'s is refused with 3D000', async () => {
+  const g = await grant(f);
+  const since = lastSeq();
+  const r = await attempt({ user: g.id, pass: g.secret, db: 'postgres' });
+  assert.equal(r.code, '3D000');
+  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === g.id), 3000, 'auth.failed');
+  assert.equal(rec.data?.code, 'OUT_OF_SCOPE');
+});
+
+test('a grant request with a scope is refused (postgres grants have none)', async () => {
+  const res = await f.gw.requestGrant(f.token, { resource: 'reporting', access: 'read', ttl: '1m', task: 't', scope: { tables: ['revenue'] } });
+  assert.equal(res.status, 400, JSON.stringify(res.body));
+  assert.match(String(res.body.error), /scope/);
+});
+
+test('psql with sslmode=require and with verify-full against the gateway certificate', async () => {
+  const g = await grant(f);
+  assert.equal(g.env.PGSSLMODE, 'require');
+  const r = await psql(g.env, ['-c', 'select 7']);
+  assert.equal(r.stdout.trim(), '7', r.stderr);
+  const verify = await psql({ ...g.env, PGSSLMODE: 'verify-full', PGSSLROOTCERT: join(f.gw.dataDir, 'tls', 'self-signed.crt'), PGHOST: 'localhost' }, ['-c', 'select 8']);
+  assert.equal(verify.stdout.trim(), '8', verify.stderr);
+  // Plain TCP still authenticates with SCRAM (no secret crosses the wire).
+  const plain = await psql({ ...g.env, PGSSLMODE: 'disable' }, ['-c', 'select 9']);
+  assert.equal(plain.stdout.trim(), '9', plain.stderr);
+  const opened = f.gw.auditRecords().filter((x) => x.grant === g.id && x.type === 'session.opened');
+  assert.deepEqual(opened.map((o) => o.data?.tls), [true, true, false]);
+});
+
+test('the only authentication offered to clients is SCRAM-SHA-256 (no cleartext, no MD5)', async () => {
+  const g = await grant(f);
+  const params = Buffer.from(`user\0${g.id}\0database\0reporting\0\0`);
+  const startup = Buffer.alloc(8 + params.length);
+  startup.writeInt32BE(startup.length, 0);
+  startup.writeInt32BE(196608, 4);
+  params.copy(startup, 8);
+  const reply = await new Promise<Buffer>((resolve, reject) => {
+    const sock = connect({ host: f.host, port: f.port }, () => sock.write(startup));
+    sock.once('data', (d: Buffer) => {
+      sock.destroy();
+      resolve(d);
+    });
+    sock.once('error', reject);
+  });
+  assert.equal(String.fromCharCode(reply[0]!), 'R');
+  assert.equal(reply.readInt32BE(5), 10, 'AuthenticationSASL');
+  assert.deepEqual(reply.subarray(9).toString('latin1').split('\0').filter(Boolean), ['SCRAM-SHA-256']);
+});
