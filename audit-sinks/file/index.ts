@@ -55,7 +55,7 @@ class FileSink implements AuditSink {
 
   static async open(path: string, maxBytes: number, ctx: Pick<SinkContext, 'log'>): Promise<FileSink> {
     await fsp.mkdir(dirname(path), { recursive: true });
-    const fh = await fsp.open(path, 'a');
+    const fh = await fsp.open(path, 'a+');
     try {
       const state = await readState(fh);
       if (state.tornBytes > 0) {
@@ -96,12 +96,12 @@ class FileSink implements AuditSink {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const [a, b] = await Promise.all([fsp.stat(this.path), fsp.stat(target)]);
       if (a.ino !== b.ino || a.dev !== b.dev) {
-        this.fh = await fsp.open(this.path, 'a');
+        this.fh = await fsp.open(this.path, 'a+');
         throw new Error(`file sink: cannot rotate, ${target} already exists`);
       }
     }
     await fsp.unlink(this.path);
-    this.fh = await fsp.open(this.path, 'a');
+    this.fh = await fsp.open(this.path, 'a+');
     await syncDir(dirname(this.path));
     this.size = 0;
     this.firstSeq = undefined;
