@@ -57,7 +57,9 @@ export function validateConfig(
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const line = lineOf(issue.path);
+    // For an unknown key, point at the key's own line, not its parent's.
+    const keyPath = issue.code === 'unrecognized_keys' && issue.keys[0] ? [...issue.path, issue.keys[0]] : issue.path;
+    const line = lineOf(keyPath);
     const key = issue.path.map(String).join('.') || '(top level)';
     const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : '';
     throw new ConfigError(`${source}${line ? ` line ${line}` : ''}: ${key}: ${describeIssue(issue)}${more}`);

@@ -103,7 +103,7 @@ test('approval: pending → approved by an admin → usable; TTL counts from app
   const token = res.body.connect!.env.ECHO_TOKEN;
   const early = await fetch(`${gw.url}/echo/thing/a`, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(early.status, 401, 'a pending grant does not work');
-  assert.match((await early.json()).code, /GRANT_PENDING/);
+  assert.match(((await early.json()) as { code: string }).code, /GRANT_PENDING/);
 
   const notAdmin = await gw.api('POST', `/v1/grants/${res.body.id}/approve`, careful);
   assert.equal(notAdmin.status, 403);
@@ -140,7 +140,7 @@ async function openHold(token: string) {
 
 test('revocation changes state and closes live sessions within 1 s', async () => {
   const res = await gw.requestGrant(bot, { resource: 'things', access: 'read', ttl: '10m', task: 'hold' });
-  const hold = await openHold(res.body.connect!.env.ECHO_TOKEN);
+  const hold = await openHold(res.body.connect!.env.ECHO_TOKEN!);
   const t0 = Date.now();
   const revoked = await gw.revoke(String(res.body.id), bot);
   assert.equal(revoked.status, 200);
@@ -158,7 +158,7 @@ test('revocation changes state and closes live sessions within 1 s', async () =>
 
 test('expiry changes state and closes live sessions within 1 s', async () => {
   const res = await gw.requestGrant(bot, { resource: 'things', access: 'read', ttl: '2s', task: 'short' });
-  const hold = await openHold(res.body.connect!.env.ECHO_TOKEN);
+  const hold = await openHold(res.body.connect!.env.ECHO_TOKEN!);
   const text = await hold.waitClosed();
   const late = Date.now() - Date.parse(String(res.body.expiresAt));
   assert.ok(late < 1000, `closed ${late} ms after expiry`);

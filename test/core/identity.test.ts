@@ -14,7 +14,7 @@ import { localIssuerUrl } from '../../core/identity/local-issuer.ts';
 
 let gw: TestGateway;
 let jwksServer: Server;
-let ciKey: CryptoKey;
+let ciKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 let jwksUrl: string;
 const ciIssuer = 'https://ci.example.test';
 
