@@ -10,7 +10,6 @@ import {
   CloudWatchLogsClient,
   CreateLogGroupCommand,
   CreateLogStreamCommand,
-  GetLogEventsCommand,
   PutLogEventsCommand,
   ThrottlingException,
   InvalidSequenceTokenException,
@@ -30,7 +29,7 @@ import {
   type LogEvent,
 } from '../../audit-sinks/cloudwatch/events.ts';
 import { putEvents, rejectedIndexes, type LogsSender, type StreamState } from '../../audit-sinks/cloudwatch/put.ts';
-import { RecordSource, sinkContext, slice } from './aws-sink-context.ts';
+import { RecordSource, readLogEvents, reassemble, sinkContext, slice } from './aws-sink-context.ts';
 
 const SINK_POLICY = {
   Version: '2012-10-17',
@@ -40,46 +39,12 @@ const SINK_POLICY = {
 };
 const DAY_MS = 24 * 3600 * 1000;
 
-/** Reassemble fragment events into the original lines (what a reader of the stream does). */
-function reassemble(messages: readonly string[]): string[] {
-  const lines: string[] = [];
-  let pending: { seq: number; parts: number; chunks: string[] } | undefined;
-  for (const message of messages) {
-    const parsed = JSON.parse(message) as { seq: number; fragment?: { part: number; parts: number }; chunk?: string };
-    if (!parsed.fragment) {
-      assert.equal(pending, undefined, 'a whole record interrupts a fragmented one');
-      lines.push(message);
-      continue;
-    }
-    pending ??= { seq: parsed.seq, parts: parsed.fragment.parts, chunks: [] };
-    assert.equal(parsed.seq, pending.seq);
-    assert.equal(parsed.fragment.part, pending.chunks.length + 1, 'fragments in order');
-    pending.chunks.push(parsed.chunk ?? '');
-    if (pending.chunks.length === pending.parts) {
-      lines.push(pending.chunks.join(''));
-      pending = undefined;
-    }
-  }
-  assert.equal(pending, undefined, 'no unfinished fragmented record');
-  return lines;
-}
-
 describe('cloudwatch audit sink (moto, auth enforced)', () => {
   let moto: Moto;
   let sinkKeys: MotoKeys;
   let admin: CloudWatchLogsClient;
 
-  async function readAll(logGroupName: string, logStreamName: string): Promise<OutputLogEvent[]> {
-    const events: OutputLogEvent[] = [];
-    let token: string | undefined;
-    for (;;) {
-      const out = await admin.send(new GetLogEventsCommand({ logGroupName, logStreamName, startFromHead: true, nextToken: token }));
-      events.push(...(out.events ?? []));
-      if (!out.nextForwardToken || out.nextForwardToken === token || (out.events ?? []).length === 0) break;
-      token = out.nextForwardToken;
-    }
-    return events;
-  }
+  const readAll = (logGroupName: string, logStreamName: string): Promise<OutputLogEvent[]> => readLogEvents(admin, logGroupName, logStreamName);
 
   before(async () => {
     moto = await startMoto({ interruptible: true });
