@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { upgradeWebSocket } from '@hono/node-server';
 import WebSocket from 'ws';
+import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import type { CloseReason, Session } from '../../core/plugin.ts';
 import { ExecCapture, isChannelProtocol, statusFrame, type Frame } from './exec-capture.ts';
 import { RecordedPump } from './pump.ts';
@@ -88,7 +89,7 @@ export function connectUpstream(h: UpstreamHandshake): Promise<UpstreamResult> {
       });
       res.on('error', reject);
     });
-    socket.once('error', reject);
+    socket.once('error', (e: Error) => reject(new AirlockError(ErrorCodes.UPSTREAM_FAILED, `cluster WebSocket: ${e.message}`, { cause: e })));
   });
 }
 

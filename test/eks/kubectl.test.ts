@@ -12,6 +12,7 @@ import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import WebSocket from 'ws';
 import { startTestGateway, eventually, type TestGateway } from '../harness/gateway.ts';
 import { verifyAuditFiles } from '../../core/audit/verify.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
@@ -21,6 +22,8 @@ const KEYS = { accessKeyId: 'AKIAAIRLOCKEKSTEST01', secretAccessKey: 'airlock-ek
 const AGENT = 'kube-bot';
 
 let cluster: EksApiServer;
+/** An older API server that speaks only v4.channel.k8s.io for exec. */
+let legacy: EksApiServer;
 let gw: TestGateway;
 let agentToken: string;
 let work: string;
@@ -67,6 +70,7 @@ const k8sRecords = (grant: string, type = 'k8s.request'): AuditRecord[] => recor
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'airlock-eks-e2e-'));
   cluster = await startEksApiServer({ cluster: 'prod', keys: KEYS, tickMs: 150 });
+  legacy = await startEksApiServer({ cluster: 'legacy', keys: KEYS, execProtocols: ['v4.channel.k8s.io'] });
   gw = await startTestGateway({
     env: { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
     config: {
@@ -94,8 +98,16 @@ before(async () => {
           caFile: cluster.caFile,
           access: { read: { verbs: ['get', 'list'], resources: ['pods'], namespaces: ['default'] } },
         },
+        legacy: {
+          type: 'eks',
+          cluster: 'legacy',
+          region: 'us-east-1',
+          endpoint: legacy.url,
+          caFile: legacy.caFile,
+          access: { ops: { verbs: ['get', 'create'], resources: ['pods', 'pods/exec'], namespaces: ['default'] } },
+        },
       },
-      policies: [{ agents: [`local:${AGENT}`], resources: ['prod', 'staging'], access: ['read', 'ops'], maxTtl: '15m' }],
+      policies: [{ agents: [`local:${AGENT}`], resources: ['prod', 'staging', 'legacy'], access: ['read', 'ops'], maxTtl: '15m' }],
       audit: { durability: 'strict' },
     },
   });
@@ -109,6 +121,7 @@ after(async () => {
   if (savedDispatcher) setGlobalDispatcher(savedDispatcher);
   await gw?.close();
   await cluster?.close();
+  await legacy?.close();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -280,6 +293,35 @@ describe('kubectl through airlock', () => {
     void path;
   });
 
+  test('a client offering v5 and v4 to a v4-only cluster: both legs agree on v4', async () => {
+    // kubectl 1.32 offers only v5 over WebSocket; other clients offer several, and the
+    // gateway must answer with the one the cluster chose, not the client's first.
+    const { id, secret } = await grantKubeconfig('ops', '5m', undefined, 'legacy');
+    const url = `${gw.url.replace(/^https/, 'wss')}/eks/legacy/api/v1/namespaces/default/pods/web-1/exec?command=echo&command=from&command=v4&stdout=true`;
+    const ws = new WebSocket(url, ['v5.channel.k8s.io', 'v4.channel.k8s.io'], { ca: readFileSync(join(gw.dataDir, 'tls', 'self-signed.crt')), headers: { authorization: `Bearer ${id}.${secret}` } });
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer) => frames.push(d));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('close', () => resolve());
+      ws.once('error', reject);
+    });
+    assert.equal(ws.protocol, 'v4.channel.k8s.io');
+    assert.equal(legacy.seen.filter((x) => x.websocket).at(-1)?.protocol, 'v4.channel.k8s.io');
+    const stdout = frames.filter((f) => f[0] === 1).map((f) => f.subarray(1).toString()).join('');
+    assert.equal(stdout, 'from v4\n');
+    const status = frames.find((f) => f[0] === 3);
+    assert.equal(JSON.parse(status!.subarray(1).toString()).status, 'Success');
+    const resp = k8sRecords(id, 'k8s.response').find((x) => x.data?.['status'] === 101);
+    assert.equal(resp?.data?.['protocol'], 'v4.channel.k8s.io');
+  });
+
+  test('kubectl (v5 only) against a v4-only cluster gets a clear refusal, not a hang', async () => {
+    const { path } = await grantKubeconfig('ops', '5m', undefined, 'legacy');
+    const r = await kubectl(path, ['exec', 'web-1', '--', 'echo', 'hi']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /none of the offered subprotocols/);
+  });
+
   test("a non-zero exit in the pod is kubectl's exit code", async () => {
     const { path } = await grantKubeconfig('ops');
     const r = await kubectl(path, ['exec', 'web-1', '--', 'no-such-command']);
@@ -354,15 +396,19 @@ describe('kubectl through airlock', () => {
   });
 
   test('every request the cluster received is in the audit, and the audit verifies', async () => {
-    const ok = records().filter((r) => r.type === 'k8s.request' && r.outcome === 'ok');
-    assert.ok(cluster.seen.length > 20, `a real workload reached the cluster (${cluster.seen.length} requests)`);
-    assert.equal(ok.length, cluster.seen.length, 'one ok k8s.request per request that reached the cluster');
+    const okFor = (...resources: string[]) => records().filter((r) => r.type === 'k8s.request' && r.outcome === 'ok' && resources.includes(r.resource ?? ''));
     const sorted = (list: string[]) => [...list].sort();
-    assert.deepEqual(sorted(ok.map((r) => String(r.data?.['path']))), sorted(cluster.seen.map((x) => x.path)), 'the records name exactly the paths the cluster served');
+    // prod and staging share one API server; legacy has its own.
+    for (const [server, names] of [[cluster, ['prod', 'staging']], [legacy, ['legacy']]] as const) {
+      const ok = okFor(...names);
+      assert.equal(ok.length, server.seen.length, `one ok k8s.request per request that reached ${names.join('/')}`);
+      assert.deepEqual(sorted(ok.map((r) => String(r.data?.['path']))), sorted(server.seen.map((x) => x.path)), 'the records name exactly the paths the cluster served');
+    }
+    assert.ok(cluster.seen.length > 20, `a real workload reached the cluster (${cluster.seen.length} requests)`);
     const files = gw.auditFiles();
     const result = await verifyAuditFiles(files, { publicKeys: [gw.gateway.identity.key.publicJwk], gatewayId: gw.gateway.identity.gatewayId });
     assert.equal(result.ok, true, JSON.stringify(result.failure));
-    assert.ok(result.records >= ok.length);
+    assert.ok(result.records >= okFor('prod').length);
     const text = files.map((f) => JSON.stringify(f)).join('');
     void text;
     const all = JSON.stringify(records());

@@ -399,6 +399,8 @@ export async function startEksApiServer(opts: EksApiServerOptions): Promise<EksA
     const u = new URL(req.url ?? '/', 'https://standin');
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(u.pathname);
     if (!m || !(PODS[m[1]!] ?? []).includes(m[2]!)) return reject(404, 'not found');
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!execProtocols.some((p) => offered.includes(p))) return reject(400, `none of the offered subprotocols (${offered.join(', ')}) is supported: ${execProtocols.join(', ')}`);
     wss.handleUpgrade(req, socket, head, (ws) => {
       entry.protocol = ws.protocol;
       runExec(ws, u.searchParams, execStdin);
