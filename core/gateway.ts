@@ -91,6 +91,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   await grants.load();
   const sessions = new SessionRegistry(recorder, auditAvailable, (id) => grants.requireActive(id));
   grants.attachSessions(sessions);
+  grants.onEnded((id) => aws.forgetGrant(id));
 
   let authFailures = 0;
   const app = new Hono();

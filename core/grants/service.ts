@@ -79,6 +79,23 @@ export class GrantService {
     this.sessions = sessions;
   }
 
+  private readonly endedListeners: Array<(grantId: string) => void> = [];
+
+  /** Called once a grant is revoked or expires (drop caches keyed by it, e.g. role sessions). */
+  onEnded(listener: (grantId: string) => void): void {
+    this.endedListeners.push(listener);
+  }
+
+  private notifyEnded(id: string): void {
+    for (const l of this.endedListeners) {
+      try {
+        l(id);
+      } catch {
+        // A cache that fails to drop an entry must not stop the grant from ending.
+      }
+    }
+  }
+
   async load(): Promise<void> {
     for (const g of await this.store.load()) {
       this.grants.set(g.id, g);
@@ -238,6 +255,7 @@ export class GrantService {
     this.clearTimer(id);
     // Close live sessions first: revocation must bite even if persisting is slow.
     const closed = this.sessions?.closeGrant(id, 'revoked', `airlock grant ${id} was revoked`) ?? 0;
+    this.notifyEnded(id);
     await this.store.put(next);
     this.counters.revoked++;
     await this.recorder.record({ type: 'grant.revoked', grant: toGrant(next), outcome: 'ok', data: { by, sessionsClosed: closed } }).durable;
@@ -299,6 +317,7 @@ export class GrantService {
     this.grants.set(id, next);
     this.clearTimer(id);
     const closed = this.sessions?.closeGrant(id, 'expired', `airlock grant ${id} expired`) ?? 0;
+    this.notifyEnded(id);
     this.counters.expired++;
     this.recorder.record({ type: 'grant.expired', grant: toGrant(next), outcome: 'ok', data: { sessionsClosed: closed, wasPending: g.status === 'pending' } }).spooled.catch(() => {});
     this.store.put(next).catch(() => {});

@@ -4,7 +4,7 @@
  * for ListTables, the local answer.
  */
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
-import type { AuthorizeInput, JsonDecision } from '../../core/aws/json-front.ts';
+import type { AuthorizeInput, JsonDecision } from '../../core/public.ts';
 import { resolveRequest } from './resolve.ts';
 import { resourceAccount, type DynamodbResource } from './schema.ts';
 import { dynamodbSessionPolicy } from './session-policy.ts';

@@ -9,7 +9,7 @@
  * model (backups, exports, imports, global tables) are refused.
  */
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
-import { createJsonFront } from '../../core/aws/json-front.ts';
+import { createJsonFront } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { authorizeDynamodb } from './authorize.ts';
 import { dynamodbResourceSchema, type DynamodbResource } from './schema.ts';

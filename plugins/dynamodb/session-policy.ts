@@ -3,7 +3,7 @@
  * grant, even if airlock's own checks had a hole. Resources are the grant's tables and their
  * indexes in the resource's region (and account, when known).
  */
-import { partitionOf } from '../../core/aws/endpoints.ts';
+import { partitionOf } from '../../core/public.ts';
 import { PARTIQL_IAM_ACTIONS } from './operations.ts';
 
 export function dynamodbSessionPolicy(input: {

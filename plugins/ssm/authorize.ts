@@ -5,8 +5,8 @@
  * effects or output to leave the grant's scope.
  */
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
-import { AwsWireError } from '../../core/aws/errors.ts';
-import type { AuthorizeInput, JsonDecision } from '../../core/aws/json-front.ts';
+import { AwsWireError } from '../../core/public.ts';
+import type { AuthorizeInput, JsonDecision } from '../../core/public.ts';
 import type { Grant } from '../../core/plugin.ts';
 import type { CommandLedger } from './command-ledger.ts';
 import { DOCUMENT_NAME_PATTERN, INSTANCE_ID_PATTERN, levelOperations, resourceAccount, SSM_OPERATIONS, type SsmResource } from './schema.ts';

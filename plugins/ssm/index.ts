@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
-import { createJsonFront } from '../../core/aws/json-front.ts';
+import { createJsonFront } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { createSsmAuthorizer } from './authorize.ts';
 import { CommandLedger } from './command-ledger.ts';

@@ -3,7 +3,7 @@
  * instances and documents; the command-reading operations on `*` (SSM cannot scope them by
  * command id in IAM; airlock limits them to the grant's own commands).
  */
-import { partitionOf } from '../../core/aws/endpoints.ts';
+import { partitionOf } from '../../core/public.ts';
 
 export function ssmSessionPolicy(input: {
   region: string;
