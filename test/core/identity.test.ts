@@ -91,30 +91,24 @@ test('signed with the wrong key → 401', async () => {
   await expect401(token, /signature/);
 });
 
-test('wrong audience → 401', async () => {
+/** A token signed with the gateway's own key, with claims overridden per test. */
+async function localToken(claims: { aud?: string; iat?: number; exp?: number }) {
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({})
+  return new SignJWT({})
     .setProtectedHeader({ alg: 'EdDSA', kid: gw.gateway.identity.key.kid })
     .setIssuer(localIssuerUrl(gw.gateway.identity.gatewayId))
-    .setAudience('someone-else')
+    .setAudience(claims.aud ?? 'airlock')
     .setSubject('bot')
-    .setIssuedAt(now)
-    .setExpirationTime(now + 600)
+    .setIssuedAt(claims.iat ?? now)
+    .setExpirationTime(claims.exp ?? now + 600)
     .sign(gw.gateway.identity.key.privateKey);
-  await expect401(token, /aud claim invalid/);
-});
+}
+
+test('wrong audience → 401', async () => expect401(await localToken({ aud: 'someone-else' }), /aud claim invalid/));
 
 test('expired token → 401', async () => {
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({})
-    .setProtectedHeader({ alg: 'EdDSA', kid: gw.gateway.identity.key.kid })
-    .setIssuer(localIssuerUrl(gw.gateway.identity.gatewayId))
-    .setAudience('airlock')
-    .setSubject('bot')
-    .setIssuedAt(now - 3600)
-    .setExpirationTime(now - 120)
-    .sign(gw.gateway.identity.key.privateKey);
-  await expect401(token, /expired/);
+  await expect401(await localToken({ iat: now - 3600, exp: now - 120 }), /expired/);
 });
 
 test('untrusted issuer → 401', async () => {
