@@ -29,7 +29,13 @@ import {
   type LogEvent,
 } from '../../audit-sinks/cloudwatch/events.ts';
 import { putEvents, rejectedIndexes, type LogsSender, type StreamState } from '../../audit-sinks/cloudwatch/put.ts';
-import { RecordSource, readLogEvents, reassemble, sinkContext, slice } from './aws-sink-context.ts';
+import { join } from 'node:path';
+import fileSink from '../../audit-sinks/file/index.ts';
+import type { AuditRecord } from '../../core/plugin.ts';
+import { verifyRecords } from '../../core/audit/verify.ts';
+import { RecordSource, attach, drained, fileSinkLines, readLogEvents, reassemble, sinkContext, slice } from './aws-sink-context.ts';
+import { TempDirs, appendMany, makeKey, openPipeline } from '../audit/helpers.ts';
+import { runSinkConformance } from './conformance.ts';
 
 const SINK_POLICY = {
   Version: '2012-10-17',
@@ -39,25 +45,54 @@ const SINK_POLICY = {
 };
 const DAY_MS = 24 * 3600 * 1000;
 
+// One moto for the whole file (this suite and the conformance suite below).
+let moto: Moto;
+let sinkKeys: MotoKeys;
+let admin: CloudWatchLogsClient;
+const dirs = new TempDirs();
+
+before(async () => {
+  moto = await startMoto({ interruptible: true });
+  admin = new CloudWatchLogsClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: moto.adminKeys() });
+  await admin.send(new CreateLogGroupCommand({ logGroupName: '/airlock/existing' }));
+  sinkKeys = await moto.createUser('airlock-logs', SINK_POLICY);
+  await moto.enableAuth();
+});
+
+after(async () => {
+  admin?.destroy();
+  await moto?.stop();
+  await dirs.cleanup();
+});
+
+const readAll = (logGroupName: string, logStreamName: string): Promise<OutputLogEvent[]> => readLogEvents(admin, logGroupName, logStreamName);
+
 describe('cloudwatch audit sink (moto, auth enforced)', () => {
-  let moto: Moto;
-  let sinkKeys: MotoKeys;
-  let admin: CloudWatchLogsClient;
+  it('drains a real audit pipeline: same lines as the file sink, and they verify', async () => {
+    const dataDir = await dirs.make();
+    const key = makeKey();
+    const pipeline = await openPipeline(dataDir, key, { gatewayId: 'gw-e2e', checkpointEvery: 40 });
+    const ctx = sinkContext({ endpoint: moto.endpoint, keys: sinkKeys, gatewayId: 'gw-e2e', dataDir });
+    const filePath = join(dataDir, 'audit', 'audit.jsonl');
+    await attach(pipeline, fileSink, { type: 'file', path: filePath }, ctx);
+    await attach(pipeline, cloudwatchSink, { type: 'cloudwatch', logGroup: '/airlock/e2e', logStream: 'gw-e2e' }, ctx);
+    for (let round = 0; round < 5; round++) {
+      await appendMany(pipeline, 60, `round-${round}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await drained(pipeline);
+    await pipeline.close();
 
-  const readAll = (logGroupName: string, logStreamName: string): Promise<OutputLogEvent[]> => readLogEvents(admin, logGroupName, logStreamName);
-
-  before(async () => {
-    moto = await startMoto({ interruptible: true });
-    admin = new CloudWatchLogsClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: moto.adminKeys() });
-    await admin.send(new CreateLogGroupCommand({ logGroupName: '/airlock/existing' }));
-    sinkKeys = await moto.createUser('airlock-logs', SINK_POLICY);
-    await moto.enableAuth();
+    const fileLines = await fileSinkLines(filePath);
+    const lines = reassemble((await readAll('/airlock/e2e', 'gw-e2e')).map((e) => e.message ?? ''));
+    assert.deepEqual(lines, fileLines, 'CloudWatch holds the file sink\'s lines, same order and count');
+    const result = await verifyRecords(lines.map((l) => JSON.parse(l) as unknown), { publicKeys: [key.publicJwk], gatewayId: 'gw-e2e' });
+    assert.equal(result.failure, undefined);
+    assert.equal(result.fromGenesis, true);
+    assert.equal(result.records, fileLines.length);
+    assert.equal(result.unsignedTail, 0);
   });
 
-  after(async () => {
-    admin?.destroy();
-    await moto?.stop();
-  });
 
   it('validates its config strictly and names its cursor', () => {
     assert.equal(cloudwatchSinkSchema.safeParse({ type: 'cloudwatch', logGroup: '/airlock/audit', logStream: 'gateway-1' }).success, true);
@@ -184,6 +219,18 @@ describe('cloudwatch audit sink (moto, auth enforced)', () => {
     );
     await assert.rejects(denied.deliver(batch), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode !== undefined && e.$metadata.httpStatusCode >= 400);
   });
+});
+
+let conformanceRun = 0;
+runSinkConformance('cloudwatch (moto, auth enforced)', async () => {
+  const logStream = `conformance-${++conformanceRun}`;
+  const sink = await createCloudWatchSink({ type: 'cloudwatch', logGroup: '/airlock/conformance', logStream }, sinkContext({ endpoint: moto.endpoint, keys: sinkKeys }));
+  return {
+    sink,
+    readBack: async (): Promise<AuditRecord[]> =>
+      reassemble((await readAll('/airlock/conformance', logStream)).map((e) => e.message ?? '')).map((l) => JSON.parse(l) as AuditRecord),
+    cleanup: async () => undefined,
+  };
 });
 
 describe('cloudwatch call packing and failure forms', () => {

@@ -13,25 +13,44 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
 } from '@aws-sdk/client-s3';
-import { startMoto, type Moto, type MotoKeys } from '../harness/moto.ts';
-import { createS3Sink, s3SinkSchema } from '../../audit-sinks/s3/index.ts';
-import s3Sink from '../../audit-sinks/s3/index.ts';
-import { objectKey } from '../../audit-sinks/s3/object-key.ts';
 import { join } from 'node:path';
+import { startMoto, type Moto, type MotoKeys } from '../harness/moto.ts';
+import s3Sink, { createS3Sink, s3SinkSchema } from '../../audit-sinks/s3/index.ts';
+import { objectKey } from '../../audit-sinks/s3/object-key.ts';
+import fileSink from '../../audit-sinks/file/index.ts';
+import type { AuditRecord } from '../../core/plugin.ts';
+import { verifyAuditFiles } from '../../core/audit/verify.ts';
 import { RecordSource, attach, downloadObjects, drained, fileSinkLines, gunzipLines, listKeys as listKeysOf, sinkContext } from './aws-sink-context.ts';
 import { TempDirs, appendMany, makeKey, openPipeline } from '../audit/helpers.ts';
-import { verifyAuditFiles } from '../../core/audit/verify.ts';
-import fileSink from '../../audit-sinks/file/index.ts';
+import { runSinkConformance } from './conformance.ts';
 
 const SINK_POLICY = {
   Version: '2012-10-17',
   Statement: [{ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: '*' }],
 };
 
+// One moto for the whole file (this suite and the conformance suite below).
+let moto: Moto;
+let sinkKeys: MotoKeys;
+let admin: S3Client;
+const dirs = new TempDirs();
+
+before(async () => {
+  moto = await startMoto();
+  admin = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: moto.adminKeys() });
+  for (const Bucket of ['audit', 'audit-big', 'audit-kms', 'audit-e2e', 'audit-conformance']) await admin.send(new CreateBucketCommand({ Bucket }));
+  await admin.send(new CreateBucketCommand({ Bucket: 'audit-locked', ObjectLockEnabledForBucket: true }));
+  sinkKeys = await moto.createUser('airlock-s3', SINK_POLICY);
+  await moto.enableAuth();
+});
+
+after(async () => {
+  admin?.destroy();
+  await moto?.stop();
+  await dirs.cleanup();
+});
+
 describe('s3 audit sink (moto, auth enforced)', () => {
-  let moto: Moto;
-  let sinkKeys: MotoKeys;
-  let admin: S3Client;
 
   const listKeys = (bucket: string, prefix = ''): Promise<string[]> => listKeysOf(admin, bucket, prefix);
 
@@ -42,23 +61,6 @@ describe('s3 audit sink (moto, auth enforced)', () => {
     assert.ok(text.endsWith('\n'), 'object ends with a newline');
     return text.slice(0, -1).split('\n');
   }
-
-  before(async () => {
-    moto = await startMoto();
-    admin = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: moto.adminKeys() });
-    for (const Bucket of ['audit', 'audit-big', 'audit-kms', 'audit-e2e']) await admin.send(new CreateBucketCommand({ Bucket }));
-    await admin.send(new CreateBucketCommand({ Bucket: 'audit-locked', ObjectLockEnabledForBucket: true }));
-    sinkKeys = await moto.createUser('airlock-s3', SINK_POLICY);
-    await moto.enableAuth();
-  });
-
-  const dirs = new TempDirs();
-
-  after(async () => {
-    admin?.destroy();
-    await moto?.stop();
-    await dirs.cleanup();
-  });
 
   it('drains a real audit pipeline: same lines as the file sink, and the objects verify', async () => {
     const dataDir = await dirs.make();
@@ -201,4 +203,20 @@ describe('s3 audit sink (moto, auth enforced)', () => {
     );
     assert.throws(() => objectKey('', 'gw', []), /empty batch/);
   });
+});
+
+let conformanceRun = 0;
+runSinkConformance('s3 (moto, auth enforced)', async () => {
+  const prefix = `conformance-${++conformanceRun}/`;
+  const sink = await createS3Sink({ type: 's3', bucket: 'audit-conformance', prefix }, sinkContext({ endpoint: moto.endpoint, keys: sinkKeys }));
+  return {
+    sink,
+    async readBack(): Promise<AuditRecord[]> {
+      const dir = await dirs.make('airlock-s3-conformance-');
+      // Keys sort by seq range: the bucket's own order.
+      const paths = (await downloadObjects(admin, 'audit-conformance', prefix, dir)).sort();
+      return (await gunzipLines(paths)).map((line) => JSON.parse(line) as AuditRecord);
+    },
+    cleanup: async () => undefined,
+  };
 });
