@@ -13,7 +13,7 @@ import type { EksResource } from './config.ts';
 import { impersonationHeaders, upstreamRequestHeaders } from './headers.ts';
 import { callUpstream, discard, plainResponse, readCappedBody, sessionStreamResponse } from './http-relay.ts';
 import { MOUNT_PREFIX } from './kubeconfig.ts';
-import { requestInfo, type RequestInfo } from './request-info.ts';
+import { queryBool, requestInfo, type RequestInfo } from './request-info.ts';
 import { authorizationVerb, authorize, scopeFromGrant } from './scope.ts';
 import { kubeStatus, statusForError, statusResponse, type KubeStatus } from './status.ts';
 import { EksTokenCache } from './token.ts';
@@ -24,8 +24,19 @@ const CLAIMED_ID = /^[A-Za-z0-9]{1,64}$/;
 
 type Attrs = Record<string, string | number | boolean>;
 
-function attributes(info: RequestInfo, verb: string): Attrs {
+/** Query text kept in the record (selectors, options); the cap keeps one request one line. */
+const MAX_RECORDED_QUERY = 2048;
+
+function attributes(info: RequestInfo, verb: string, query: URLSearchParams, rawQuery: string): Attrs {
   if (!info.isResourceRequest) return { verb, nonResource: true, path: info.path };
+  const extra: Record<string, string> = {};
+  if (rawQuery) extra['query'] = rawQuery.length > MAX_RECORDED_QUERY ? `${rawQuery.slice(0, MAX_RECORDED_QUERY)}…` : rawQuery;
+  if (['exec', 'attach'].includes(info.subresource)) {
+    // What runs in the pod, readable without decoding the query.
+    if (info.subresource === 'exec') extra['command'] = query.getAll('command').join(' ').slice(0, MAX_RECORDED_QUERY);
+    const container = query.get('container');
+    if (container) extra['container'] = container;
+  }
   return {
     verb,
     apiGroup: info.apiGroup,
@@ -35,6 +46,7 @@ function attributes(info: RequestInfo, verb: string): Attrs {
     namespace: info.namespace,
     name: info.name,
     path: info.path,
+    ...extra,
   };
 }
 
@@ -146,12 +158,14 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
     const websocket = upgrade === 'websocket';
     let info: RequestInfo;
     try {
+      if (rawQuery.includes(';')) throw new AirlockError(ErrorCodes.BAD_REQUEST, 'a query with ";" is ambiguous (Go servers reject it)');
       info = requestInfo(c.req.method, k8sPath, new URLSearchParams(rawQuery));
     } catch (e) {
       return refuse(c, grant, { method: c.req.method, path: k8sPath }, statusForError(e), { reason: (e as Error).message });
     }
     const verb = authorizationVerb(info, websocket);
-    const attrs = attributes(info, verb);
+    const query = new URLSearchParams(rawQuery);
+    const attrs = attributes(info, verb, query, rawQuery);
 
     const impersonation = impersonationHeaders(c.req.raw.headers);
     if (impersonation.length > 0) {
@@ -173,8 +187,8 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
     }
 
     // --- allowed: record, then forward ---
-    const query = new URLSearchParams(rawQuery);
-    const streaming = websocket || verb === 'watch' || (info.subresource === 'log' && ['true', '1'].includes((query.get('follow') ?? '').toLowerCase()));
+    // Anything that can stay open is a session, so expiry and revocation can end it.
+    const streaming = websocket || verb === 'watch' || verb === 'proxy' || info.subresource === 'proxy' || (info.subresource === 'log' && queryBool(query, 'follow'));
     let session: Session | undefined;
     let closer: (reason: CloseReason, message: string) => void = () => {};
     const setCloser = (f: (reason: CloseReason, message: string) => void): void => {
@@ -252,7 +266,8 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
         throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'the audit record could not be made durable: response withheld');
       }
       if (!session) return plainResponse(c.req.method, res);
-      const isJson = /json/.test(String(res.headers['content-type'] ?? ''));
+      // A last event can be appended only to an uncompressed JSON watch stream.
+      const isJson = /json/.test(String(res.headers['content-type'] ?? '')) && !res.headers['content-encoding'];
       return sessionStreamResponse(
         res,
         session,

@@ -70,6 +70,16 @@ function exactNameFromFieldSelector(selector: string | null): string {
 }
 
 /**
+ * A boolean query option as the API server reads it (Convert_Slice_string_To_bool): absent
+ * is false, the first value "0" or "false" (any case) is false, anything else — even
+ * "no" or "" — is true.
+ */
+export function queryBool(query: URLSearchParams, key: string): boolean {
+  const values = query.getAll(key);
+  return values.length > 0 && !['false', '0'].includes(values[0]!.toLowerCase());
+}
+
+/**
  * Attributes of one request. `rawPath` is the path as received (percent-encoded, without
  * the airlock prefix), `query` the raw query string.
  */
@@ -147,10 +157,7 @@ export function requestInfo(method: string, rawPath: string, query: URLSearchPar
   if (parts.length >= 1) info.resource = parts[0]!;
 
   if (info.name === '' && info.verb === 'get') {
-    // Any `watch` value but "0"/"false" means true (Convert_Slice_string_To_bool).
-    const watch = query.getAll('watch');
-    const watching = watch.length > 0 && !['false', '0'].includes(watch[0]!.toLowerCase());
-    info.verb = watching ? 'watch' : 'list';
+    info.verb = queryBool(query, 'watch') ? 'watch' : 'list';
     info.name = exactNameFromFieldSelector(query.get('fieldSelector'));
   }
   if (info.name === '' && info.verb === 'delete') info.verb = 'deletecollection';

@@ -166,6 +166,21 @@ test('SPDY upgrades are refused with a clear message and never forwarded', async
   assert.ok(events.some((e) => e.type === 'k8s.request' && e.outcome === 'denied' && e.data?.['subresource'] === 'exec'));
 });
 
+test('any truthy follow value makes a log stream a session (so expiry can end it)', async () => {
+  const res = await call('/api/v1/namespaces/default/pods/web-1/log?follow=yes');
+  assert.equal(res.status, 200);
+  const req = events.find((e) => e.type === 'k8s.request');
+  assert.ok(req?.session, 'recorded inside a session');
+  await res.body?.cancel();
+});
+
+test('a query with ";" is refused as ambiguous', async () => {
+  const before = cluster.seen.length;
+  const res = await call('/api/v1/namespaces/default/pods?watch=false;watch=true');
+  assert.equal(res.status, 400);
+  assert.equal(cluster.seen.length, before);
+});
+
 test('a slow reader holds back an endless log stream (backpressure reaches the cluster)', async (t) => {
   const res = await call('/api/v1/namespaces/default/pods/flood/log?follow=true');
   assert.equal(res.status, 200);

@@ -221,6 +221,9 @@ describe('kubectl through airlock', () => {
     assert.equal(r.stdout, 'hi\n');
     const upgrade = cluster.seen.filter((s) => s.websocket && s.path.endsWith('/pods/web-1/exec')).at(-1);
     assert.equal(upgrade?.protocol, 'v5.channel.k8s.io');
+    const execRecord = k8sRecords(id).find((x) => x.data?.['subresource'] === 'exec');
+    assert.equal(execRecord?.data?.['command'], 'echo hi');
+    assert.equal(execRecord?.data?.['verb'], 'create');
     await eventually(() => records().some((x) => x.type === 'session.closed' && x.grant === id), 5_000, 'session.closed');
     const out = records().filter((x) => x.type === 'k8s.exec.io' && x.grant === id);
     assert.ok(out.some((x) => x.data?.['stdout'] === 'hi\n'), JSON.stringify(out));

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requestInfo } from '../../plugins/eks/request-info.ts';
+import { queryBool, requestInfo } from '../../plugins/eks/request-info.ts';
 
 const info = (method: string, url: string) => {
   const u = new URL(url, 'https://x');
@@ -60,4 +60,11 @@ test('ambiguous paths are refused', () => {
     assert.throws(() => requestInfo('GET', url, new URLSearchParams()), /ambiguous|malformed/, url);
   }
   assert.throws(() => requestInfo('GET', '/api/v1/watch', new URLSearchParams()), /unable to determine/);
+});
+
+test('boolean query options read as the API server reads them', () => {
+  const q = (s: string) => new URLSearchParams(s);
+  for (const [query, want] of [['', false], ['follow=true', true], ['follow=1', true], ['follow=yes', true], ['follow=', true], ['follow=FALSE', false], ['follow=0', false], ['follow=false&follow=true', false], ['follow=true&follow=false', true]] as const) {
+    assert.equal(queryBool(q(query), 'follow'), want, query);
+  }
 });
