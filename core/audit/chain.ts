@@ -4,7 +4,7 @@
  */
 import type { AuditOutcome, AuditRecord } from '../plugin.ts';
 import { AirlockError } from '../errors.ts';
-import { recordHash } from './canonical.ts';
+import { encodeRecordLine, hashEncodedRecord, type EncodedRecordFields } from './canonical.ts';
 
 export interface AuditInput {
   type: string;
@@ -34,38 +34,46 @@ export class HashChain {
     if (!OUTCOMES.has(input.outcome)) {
       throw new AirlockError('INTERNAL', `audit record has invalid outcome ${JSON.stringify(input.outcome)}`);
     }
-    const record: Record<string, unknown> = { v: 1, seq: this.lastSeq + 1, ts: now.toISOString(), type: input.type };
+    const seq = this.lastSeq + 1;
+    const ts = now.toISOString();
+    const record: Record<string, unknown> = { v: 1, seq, ts, type: input.type };
+    const fields: EncodedRecordFields = { seq, ts: JSON.stringify(ts), type: JSON.stringify(input.type), outcome: JSON.stringify(input.outcome), prev: this.lastHash };
     for (const key of OPTIONAL_STRINGS) {
       const value = input[key];
       if (value === undefined) continue;
       if (typeof value !== 'string') throw new AirlockError('INTERNAL', `audit field ${key} must be a string`);
       record[key] = value;
+      fields[key] = JSON.stringify(value);
     }
-    if (input.data !== undefined) record.data = normalizeData(input.data);
+    if (input.data !== undefined) {
+      fields.data = normalizeData(input.data);
+      record.data = fields.data.value;
+    }
     record.outcome = input.outcome;
     record.prev = this.lastHash;
-    const hash = recordHash(record);
+    const hash = hashEncodedRecord(fields);
     record.hash = hash;
-    this.lastSeq += 1;
+    this.lastSeq = seq;
     this.lastHash = hash;
-    return { record: record as unknown as AuditRecord, line: JSON.stringify(record) };
+    return { record: record as unknown as AuditRecord, line: encodeRecordLine(fields, hash) };
   }
 }
 
 /**
  * JSON round trip, so what we hash is exactly what any reader parses back (drops
- * undefined, applies toJSON, turns non-finite numbers into null).
+ * undefined, applies toJSON, turns non-finite numbers into null). The line carries the
+ * same JSON text that was parsed, so a reader gets this very value.
  */
-function normalizeData(data: Record<string, unknown>): Record<string, unknown> {
-  let text: string | undefined;
+function normalizeData(data: Record<string, unknown>): { value: Record<string, unknown>; json: string } {
+  let json: string | undefined;
   try {
-    text = JSON.stringify(data);
+    json = JSON.stringify(data);
   } catch (e) {
     throw new AirlockError('INTERNAL', `audit data is not serializable: ${(e as Error).message}`);
   }
-  const parsed: unknown = text === undefined ? undefined : JSON.parse(text);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+  const value: unknown = json === undefined ? undefined : JSON.parse(json);
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || json === undefined) {
     throw new AirlockError('INTERNAL', 'audit data must be a JSON object');
   }
-  return parsed as Record<string, unknown>;
+  return { value: value as Record<string, unknown>, json };
 }

@@ -206,7 +206,7 @@ export class SpoolWriter {
     }
     writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
     const segment: SegmentInfo = { firstSeq, path: join(this.opts.dir, segmentFileName(firstSeq)), bytes: 0 };
-    this.fd = openSync(segment.path, 'a');
+    this.fd = openSync(segment.path, 'a', 0o600);
     fsyncDirSync(this.opts.dir);
     this.opts.segments.push(segment);
     this.current = segment;

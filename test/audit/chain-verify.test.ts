@@ -10,6 +10,7 @@ import { writeFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sign as cryptoSign } from 'node:crypto';
 import { canonicalJson, recordHash, GENESIS_HASH } from '../../core/audit/canonical.ts';
+import { HashChain } from '../../core/audit/chain.ts';
 import { verifyAuditFiles, verifyRecords } from '../../core/audit/verify.ts';
 import { runAuditVerify } from '../../core/cli/audit-verify.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
@@ -64,6 +65,47 @@ describe('canonical serialization', () => {
     const reordered = Object.fromEntries(Object.entries(r).reverse());
     assert.equal(recordHash(reordered), r.hash);
     assert.equal(recordHash({ ...r, data: { ...r.data, extra: 1 } }) === r.hash, false);
+  });
+});
+
+describe('records built by the chain', () => {
+  // Small deterministic PRNG so a failure can be reproduced.
+  let state = 12345;
+  const rand = (n: number) => ((state = (state * 1103515245 + 12345) % 2 ** 31) % n);
+  const alphabet = ['a', 'Z', '"', '\\', '\n', '\u0000', 'é', '✓', '\ud800', '\udc00', '😀', ' ', '__proto__', 'seq', '1'];
+  const str = () => Array.from({ length: rand(6) }, () => alphabet[rand(alphabet.length)]).join('');
+  const value = (depth: number): unknown => {
+    switch (rand(depth > 2 ? 4 : 7)) {
+      case 0: return str();
+      case 1: return rand(2) ? rand(1e6) - 5e5 : (rand(1e6) - 5e5) / 7;
+      case 2: return rand(2) === 0;
+      case 3: return null;
+      case 4: return Array.from({ length: rand(4) }, () => value(depth + 1));
+      case 5: return undefined;
+      default: return Object.fromEntries(Array.from({ length: rand(5) }, () => [str(), value(depth + 1)]));
+    }
+  };
+
+  it('hash exactly what a reader of the line recomputes, for any content', () => {
+    const chain = new HashChain(0, GENESIS_HASH);
+    for (let i = 0; i < 2000; i++) {
+      const input: Record<string, unknown> = { type: str() || 't', outcome: (['ok', 'denied', 'error'] as const)[rand(3)] };
+      for (const k of ['agent', 'grant', 'session', 'resource', 'task']) if (rand(2)) input[k] = str();
+      if (rand(3)) input.data = Object.fromEntries(Array.from({ length: rand(5) }, () => [str(), value(0)]));
+      const { record, line } = chain.next(input as never);
+      const parsed = JSON.parse(line) as AuditRecord;
+      assert.deepEqual(parsed, record);
+      assert.equal(recordHash(parsed), record.hash, line);
+      assert.equal(line.includes('\n'), false, 'a line never contains a raw newline');
+    }
+  });
+
+  it('refuses data that cannot be JSON and bad outcomes, allocating no seq', () => {
+    const chain = new HashChain(0, GENESIS_HASH);
+    assert.throws(() => chain.next({ type: 't', data: { n: 1n } as never, outcome: 'ok' }), /not serializable/);
+    assert.throws(() => chain.next({ type: 't', outcome: 'maybe' as never }), /invalid outcome/);
+    assert.throws(() => chain.next({ type: '', outcome: 'ok' }), /non-empty type/);
+    assert.equal(chain.lastSeq, 0);
   });
 });
 
