@@ -33,6 +33,9 @@ export interface Moto {
   /** Base URL clients use (the relay when `interruptible`). */
   endpoint: string;
   port: number;
+  /** moto itself, bypassing the relay (same as `endpoint` unless `interruptible`): for
+   *  upstreams that must stay reachable while the sinks' path is cut. */
+  directEndpoint: string;
   /** The account moto uses (123456789012 unless MOTO_ACCOUNT_ID is set). */
   accountId: string;
   /** Keys of the harness's admin user (allowed `*`); use for set-up after enableAuth. */
@@ -302,6 +305,7 @@ export async function startMoto(opts: MotoOptions = {}): Promise<Moto> {
   return {
     endpoint: `http://127.0.0.1:${endpointPort}`,
     port: endpointPort,
+    directEndpoint: proc.base,
     accountId,
     adminKeys: () => ({ ...admin }),
     createUser,
