@@ -32,7 +32,7 @@ export function decodeFrame(frame: Frame, protocol: string): { channel: number; 
 }
 
 export class ExecCapture {
-  readonly bytes = { stdin: 0, stdout: 0, stderr: 0 };
+  readonly bytes = { stdin: 0, stdout: 0, stderr: 0, other: 0 };
   private readonly recorded = { stdin: 0, stdout: 0, stderr: 0 };
   truncated = false;
   exit: Record<string, unknown> | undefined;
@@ -46,6 +46,8 @@ export class ExecCapture {
   take(frames: readonly Frame[]): Record<string, unknown> | undefined {
     const out: Partial<Record<StreamName, string>> & { resize?: unknown[]; closed?: string[] } = {};
     if (!isChannelProtocol(this.protocol)) {
+      // port-forward and unknown protocols: relayed and counted, not read.
+      for (const frame of frames) this.bytes.other += frame.data.length;
       return undefined;
     }
     for (const frame of frames) {

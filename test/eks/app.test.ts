@@ -13,11 +13,16 @@ import type { AuditEventInput, AuditReceipt, Grant, PluginContext, Session, Sess
 import { eksResourceSchema, type EksResource } from '../../plugins/eks/config.ts';
 import { eksPlugin } from '../../plugins/eks/index.ts';
 import { resolveEksScope } from '../../plugins/eks/scope.ts';
-import { startEksApiServer, type EksApiServer } from '../stand-ins/eks-api-server.ts';
+import { makeTestCa, startEksApiServer, type EksApiServer } from '../stand-ins/eks-api-server.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fakeAws } from './fake-aws.ts';
 
 const KEYS = { accessKeyId: 'AKIAEKSAPPTEST000001', secretAccessKey: 'eks-app-test-secret-000000000000000000' };
 const TOKEN = 'AGTESTGRANT000000000.the-secret';
+const IMPOSTOR_TOKEN = 'AGTESTGRANT000000001.other-secret';
+let otherCaDir: string;
 
 let cluster: EksApiServer;
 let app: Hono;
@@ -59,12 +64,20 @@ before(async () => {
     expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
     ttlMs: 3_600_000,
   };
+  // The same server, but airlock is told to trust another CA: it must not talk to it.
+  otherCaDir = mkdtempSync(join(tmpdir(), 'eks-other-ca-'));
+  makeTestCa(otherCaDir);
+  const impostor = eksResourceSchema.parse({ ...resource, caFile: join(otherCaDir, 'ca.pem') });
   const ctx: PluginContext<EksResource> = {
     type: 'eks',
     gateway: { publicUrl: 'https://127.0.0.1:1', httpCaPem: undefined, dataDir: '/tmp', gatewayId: 'gw-unit', listenerConfig: undefined, tls: async () => ({ certPem: '' }) },
-    resources: new Map([['prod', resource]]),
+    resources: new Map([
+      ['prod', resource],
+      ['impostor', impostor],
+    ]),
     grants: {
       bearer: (token) => {
+        if (token === IMPOSTOR_TOKEN) return { ...grant, resource: 'impostor' };
         if (token !== TOKEN) throw new AirlockError(ErrorCodes.BAD_CREDENTIAL, 'grant credential does not match');
         return grant;
       },
@@ -117,6 +130,7 @@ beforeEach(() => {
 after(async () => {
   await closePlugin?.();
   await cluster?.close();
+  if (otherCaDir) rmSync(otherCaDir, { recursive: true, force: true });
 });
 
 const call = (path: string, init: RequestInit = {}) =>
@@ -150,6 +164,15 @@ test('when the record cannot be made durable, the cluster answer is withheld (50
   const text = await res.text();
   assert.match(text, /withheld/);
   assert.doesNotMatch(text, /web-1/);
+});
+
+test('a server that cannot prove it is the cluster (other CA) never gets a request or a token', async () => {
+  const before = cluster.seen.length;
+  const res = await app.request('https://airlock.test/eks/impostor/api/v1/namespaces/default/pods', { headers: { authorization: `Bearer ${IMPOSTOR_TOKEN}` } });
+  assert.equal(res.status, 502);
+  assert.match(await res.text(), /cannot reach the cluster.*(certificate|self.signed|issuer)/i);
+  assert.equal(cluster.seen.length, before);
+  assert.ok(events.some((e) => e.type === 'k8s.response' && e.outcome === 'error' && e.data?.['status'] === 502));
 });
 
 test('SPDY upgrades are refused with a clear message and never forwarded', async () => {
