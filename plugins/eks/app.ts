@@ -190,9 +190,13 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
     // Anything that can stay open is a session, so expiry and revocation can end it.
     const streaming = websocket || verb === 'watch' || verb === 'proxy' || info.subresource === 'proxy' || (info.subresource === 'log' && queryBool(query, 'follow'));
     let session: Session | undefined;
-    let closer: (reason: CloseReason, message: string) => void = () => {};
+    // The core may end the session before the stream exists (expiry while the cluster is
+    // still answering): remember the cut and apply it to the closer when it arrives.
+    let cut: { reason: CloseReason; message: string } | undefined;
+    let closer: ((reason: CloseReason, message: string) => void) | undefined;
     const setCloser = (f: (reason: CloseReason, message: string) => void): void => {
       closer = f;
+      if (cut) f(cut.reason, cut.message);
     };
     const upstreamAbort = new AbortController();
     try {
@@ -201,7 +205,8 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
           source,
           data: { ...attrs, stream: websocket ? 'websocket' : verb === 'watch' ? 'watch' : 'log' },
           onClose: (reason, message) => {
-            closer(reason, message);
+            cut = { reason, message };
+            closer?.(reason, message);
             upstreamAbort.abort();
           },
         });
@@ -220,7 +225,7 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
       return session ? session.record('k8s.response', data, outcome) : ctx.audit.record({ type: 'k8s.response', grant, data, outcome });
     };
     const failed = async (e: unknown): Promise<Response> => {
-      const status = statusForError(e);
+      const status = cut ? kubeStatus(cut.reason === 'shutdown' ? 503 : 401, cut.reason === 'shutdown' ? 'ServiceUnavailable' : 'Unauthorized', `airlock: ${cut.message}`) : statusForError(e);
       await settle(recordResponse(status.code, 'error', { error: status.message }).durable);
       session?.end('error', { error: status.message });
       return statusResponse(status);
@@ -246,6 +251,10 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
         if (!(await settle(recordResponse(101, 'ok', { protocol: up.protocol }).durable))) {
           up.leg.socket.terminate();
           throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'the audit spool cannot take the record: session refused');
+        }
+        if (cut) {
+          up.leg.socket.terminate();
+          throw new AirlockError(ErrorCodes.GRANT_EXPIRED, cut.message);
         }
         return await relayToClient({ c, upstream: up.leg, protocol: up.protocol, session: session!, setCloser });
       }
