@@ -70,6 +70,8 @@ export class SpoolWriter {
   private pending: PendingBatch | undefined;
   private awaitingSync: PendingBatch[] = [];
   private syncing = false;
+  /** The running fdatasync, so close() can wait for it. */
+  private inflight: Promise<void> | undefined;
   /** fds retired by a segment roll while a sync on them was still running. */
   private retired: number[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -165,7 +167,7 @@ export class SpoolWriter {
     const coveredSeq = this.writtenSeq;
     this.syncing = true;
     this.fsyncs++;
-    this.doFsync(this.fd).then(
+    this.inflight = this.doFsync(this.fd).then(
       () => {
         this.syncing = false;
         this.closeRetired();
@@ -231,36 +233,26 @@ export class SpoolWriter {
     this.flush();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    while (this.syncing) await new Promise((r) => setTimeout(r, 1));
+    while (this.syncing) await this.inflight;
     if (this.fd !== undefined && !this.failure) {
-      if (this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
-        const covered = this.awaitingSync;
-        this.awaitingSync = [];
-        this.fsyncs++;
-        fdatasyncSync(this.fd);
-        this.syncedSeq = this.writtenSeq;
-        for (const b of covered) b.resolveDurable();
-        this.opts.onSynced();
+      try {
+        if (this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
+          const covered = this.awaitingSync;
+          this.awaitingSync = [];
+          this.fsyncs++;
+          fdatasyncSync(this.fd);
+          this.syncedSeq = this.writtenSeq;
+          for (const b of covered) b.resolveDurable();
+          this.opts.onSynced();
+        }
+        writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
+      } catch (e) {
+        this.fail(new AirlockError('AUDIT_UNAVAILABLE', `audit spool fsync failed at close: ${(e as Error).message}`, { cause: e }));
       }
-      writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
     }
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     this.closeRetired();
-  }
-
-  /** Forces a sync now (close, tests); resolves once everything written so far is synced. */
-  async syncNow(): Promise<void> {
-    this.flush();
-    const target = this.writtenSeq;
-    while (this.syncedSeq < target && !this.failure) {
-      if (!this.syncing) {
-        // Make buffered mode sync even without waiting batches.
-        this.startSync();
-      }
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    if (this.failure) throw this.failure;
   }
 }
 
