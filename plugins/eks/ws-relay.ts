@@ -217,7 +217,13 @@ export async function relayToClient(opts: RelayOptions): Promise<Response> {
     if (!upstreamClosed || !client || !toClient) return;
     await toClient.idle();
     const { code, reason } = upstreamClosed;
-    if (client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1000 : code, reason.toString());
+    if (client.readyState === WebSocket.OPEN) {
+      try {
+        client.close(code === 1005 || code === 1006 ? 1000 : code, reason.toString());
+      } catch {
+        client.close(1000); // a close code we may not send (1015 and other reserved codes)
+      }
+    }
     finish('client', { endedBy: 'cluster', code });
   };
   leg.attach(
