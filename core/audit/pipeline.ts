@@ -69,7 +69,9 @@ const DEFAULTS = {
   retryBaseMs: 200,
   retryMaxMs: 30_000,
   maxBatch: 500,
-  recentRecords: 10_000,
+  // Records kept in memory for sinks that keep up (4096 to 8192 of them); older ones are
+  // read back from the segment files.
+  recentRecords: 4096,
 };
 
 export class AuditPipeline {
