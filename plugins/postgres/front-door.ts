@@ -194,9 +194,12 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
     // ---- Greeting: our cancel key, the upstream's parameters -------------------------
     const up = upstream;
     const activeSession = session;
+    const cancelUpstream = () => {
+      sendUpstreamCancel(target, up.pid, up.key).catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'cancel forwarding failed'));
+    };
     const cancelKey = deps.cancels.issue(() => {
       quiet(activeSession.record('pg.cancel', {}, 'ok'));
-      sendUpstreamCancel(target, up.pid, up.key).catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'cancel forwarding failed'));
+      cancelUpstream();
     });
     clearTimeout(timer);
     socket.write(Buffer.concat([
@@ -218,6 +221,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
       maxMessageBytes: deps.listener.maxMessageBytes,
       recordParameters: resource.recordParameters,
       log: ctx.log,
+      cancelUpstream,
       onDone: () => {
         cancelKey.release();
         resolveDone();

@@ -30,6 +30,8 @@ export interface RelayOptions {
   session: Session;
   maxMessageBytes: number;
   recordParameters: boolean;
+  /** Cancel the statement running upstream (a session cut mid-query must not leave it running). */
+  cancelUpstream: () => void;
   /** Called once when the relay has finished (both sides closed). */
   onDone: () => void;
   log: { warn(obj: object, msg: string): void };
@@ -195,6 +197,7 @@ export class Relay {
     if (this.upstreamSplitter.atBoundary && !this.clientBusy) client.end(serializeError(fields));
     else client.end();
     upstream.end(serializeTerminate());
+    if (this.tracker.inFlight > 0) this.o.cancelUpstream();
     this.destroyLater();
     if (reason !== null) this.o.session.end(reason, { ...data, inFlight: this.tracker.inFlight });
   }
@@ -214,6 +217,7 @@ export class Relay {
     if (!upstream.destroyed) {
       if (this.tracker.terminated) upstream.end();
       else upstream.end(serializeTerminate());
+      if (reason === 'client' && this.tracker.inFlight > 0) this.o.cancelUpstream();
     }
     this.destroyLater();
     this.o.session.end(reason, reason === 'error' ? { error: message, inFlight: this.tracker.inFlight } : undefined);
