@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { startGateway, type Gateway } from '../../core/gateway.ts';
 import { mintAgentToken } from '../../core/identity/local-issuer.ts';
@@ -83,8 +84,12 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   }
   const resolvedDataDir = String(config.gateway.dataDir);
 
+  // Over self-signed TLS (gateway.http.tls), trust exactly the gateway's certificate.
+  const caPem = gatewayCaPem(resolvedDataDir, config.gateway.http as Record<string, unknown>);
+  const dispatcher = caPem ? new Agent({ connect: { ca: caPem } }) : undefined;
   const api: TestGateway['api'] = async (method, path, token, body) => {
-    const res = await fetch(new URL(path, gateway.url), {
+    const res = await undiciFetch(new URL(path, gateway.url), {
+      ...(dispatcher ? { dispatcher } : {}),
       method,
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : null,
@@ -128,6 +133,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
         .sort((a, b) => a.seq - b.seq),
     close: async (opts) => {
       await gateway.close();
+      await dispatcher?.close();
       restoreEnv(savedEnv);
       if (!opts?.keepDataDir && !options.dataDir) rmSync(resolvedDataDir, { recursive: true, force: true });
     },
@@ -150,4 +156,10 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+function gatewayCaPem(dataDir: string, http: Record<string, unknown>): string | undefined {
+  const tls = http.tls as string | { cert: string } | undefined;
+  if (!tls) return undefined;
+  return readFileSync(typeof tls === 'string' ? join(dataDir, 'tls', 'self-signed.crt') : tls.cert, 'utf8');
 }
