@@ -100,7 +100,9 @@ export class AuditPipeline {
     this.writer = new SpoolWriter({
       dir: spoolDir,
       durability: opts.durability,
-      segmentMaxBytes: opts.segmentMaxBytes,
+      // Segments are deleted whole once every sink is past them, so a segment must be much
+      // smaller than the spool limit, or a drained spool could still count as full.
+      segmentMaxBytes: Math.min(opts.segmentMaxBytes, Math.max(64 * 1024, Math.floor(opts.spoolMaxBytes / 4))),
       segments,
       head,
       log: opts.log,

@@ -286,6 +286,13 @@ describe('audit sinks through an AWS outage and a gateway restart', () => {
 
       await moto.resume();
       await allDelivered(gw, 60_000);
+      // Once the sinks have caught up, delivered segments are dropped and the spool is no longer full.
+      let recovered = 0;
+      for (let i = 0; i < 100 && recovered !== 201; i++) {
+        recovered = (await gw.requestGrant(token, { resource: 'orders', access: 'rw', ttl: '5m', task: 'after the sinks caught up' })).status;
+        if (recovered !== 201) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(recovered, 201, 'grants are issued again once the spool drains');
     } finally {
       await moto.resume();
       await gw.close({ keepDataDir: true });
