@@ -141,7 +141,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       aws: aws.forSinks(),
       log: log.child({ sink: `${sinkConfig.type}#${index}` }),
     });
-    audit.attachSink(def.cursorId(sinkConfig), sink, def.maxBatch);
+    audit.attachSink(def.cursorId(sinkConfig), sink, def.maxBatch, def.lingerMs?.(sinkConfig) ?? 0);
   }
 
   log.info({ url: publicUrl, listening, gatewayId: identity.gatewayId }, 'airlock gateway started');

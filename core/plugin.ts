@@ -333,6 +333,8 @@ export interface SinkDefinition<SC extends { type: string } = { type: string }> 
   readonly schema: z.ZodType<SC>;
   /** Largest batch the runner should hand over (records). */
   readonly maxBatch?: number;
+  /** Batch by age: how long the runner may wait for a full batch (ms; default 0, deliver at once). */
+  lingerMs?(config: SC): number;
   create(config: SC, ctx: SinkContext): Promise<AuditSink>;
 }
 

@@ -11,7 +11,10 @@ import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { defineSink, type AuditSink, type SinkBatch, type SinkContext } from '../../core/plugin.ts';
+import { defineSink, parseDuration, type AuditSink, type SinkBatch, type SinkContext } from '../../core/public.ts';
+
+/** Few, larger objects: at low traffic an object at most every 2 s (shutdown flushes at once). */
+const DEFAULT_FLUSH_INTERVAL = '2s';
 import { AirlockError } from '../../core/errors.ts';
 import { normalizePrefix, objectKey } from './object-key.ts';
 import { DEFAULT_LIMITS, storeObject, type ObjectHeaders, type UploadLimits } from './upload.ts';
@@ -39,6 +42,8 @@ export const s3SinkSchema = z.strictObject({
   forcePathStyle: z.boolean().optional(),
   /** Most records per object. */
   maxBatch: z.number().int().min(1).max(100_000).optional(),
+  /** Batch by age: an object is written once `maxBatch` records wait or the oldest is this old. */
+  flushInterval: z.string().refine((v) => parseDuration(v) !== undefined, 'expected a duration like 5s').optional(),
 });
 
 export type S3SinkConfig = z.infer<typeof s3SinkSchema>;
@@ -119,5 +124,6 @@ export default defineSink({
   schema: s3SinkSchema,
   maxBatch: DEFAULT_MAX_BATCH,
   cursorId: (config) => `s3:${config.bucket}/${normalizePrefix(config.prefix)}`,
+  lingerMs: (config) => parseDuration(config.flushInterval ?? DEFAULT_FLUSH_INTERVAL) ?? 0,
   create: (config, ctx) => createS3Sink(config, ctx),
 });

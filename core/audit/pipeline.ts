@@ -161,7 +161,7 @@ export class AuditPipeline {
     return this.writer.failure;
   }
 
-  attachSink(id: string, sink: AuditSink, maxBatch: number = DEFAULTS.maxBatch): void {
+  attachSink(id: string, sink: AuditSink, maxBatch: number = DEFAULTS.maxBatch, lingerMs = 0): void {
     if (this.closed) throw new AirlockError('INTERNAL', 'audit pipeline is closed');
     if (this.runners.has(id)) throw new AirlockError('INTERNAL', `audit sink ${id} is attached twice`);
     const runner = new SinkRunner(
@@ -174,6 +174,7 @@ export class AuditPipeline {
       { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
       this.opts.log,
       () => void this.deleteDeliveredSegments(),
+      lingerMs,
     );
     this.runners.set(id, runner);
     // The cursor file is read before the first delivery; until then the runner holds the

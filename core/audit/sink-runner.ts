@@ -43,8 +43,25 @@ export class SinkRunner {
     private readonly backoff: BackoffOptions,
     private readonly log: Logger,
     private readonly onDelivered: () => void,
+    /** Batch by age: wait up to this long for a full batch before delivering a partial one. */
+    private readonly lingerMs = 0,
   ) {
     this.cursor = startCursor;
+  }
+
+  /** Set once someone waits for delivery (e.g. shutdown): lingering stops. */
+  private flushing = false;
+
+  private async linger(signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.lingerMs;
+    while (!signal.aborted && !this.flushing && this.source.syncedSeq() - this.cursor < this.maxBatch && Date.now() < deadline) {
+      const ac = new AbortController();
+      const onAbort = () => ac.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      await Promise.race([this.source.waitBeyond(this.source.syncedSeq(), ac.signal), sleep(Math.min(deadline - Date.now(), 250), ac.signal)]);
+      ac.abort();
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   start(): void {
@@ -65,6 +82,7 @@ export class SinkRunner {
         await this.source.waitBeyond(this.cursor, signal);
         continue;
       }
+      if (this.lingerMs > 0 && this.consecutiveFailures === 0) await this.linger(signal);
       let batch: SinkBatch;
       try {
         batch = await this.source.read(this.cursor + 1, this.maxBatch, reader);
@@ -104,6 +122,7 @@ export class SinkRunner {
 
   /** Resolves true once the cursor reaches `seq`, false after `timeoutMs`. */
   async waitFor(seq: number, timeoutMs: number): Promise<boolean> {
+    this.flushing = true;
     const deadline = Date.now() + timeoutMs;
     while (this.cursor < seq) {
       const left = deadline - Date.now();
