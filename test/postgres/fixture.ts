@@ -53,12 +53,14 @@ export interface FixtureOptions {
   host?: string;
   port?: number;
   extraResourceYaml?: string;
+  /** Extra keys for the gateway.postgres flow mapping, e.g. `maxMessageBytes: 65536`. */
+  listenerExtra?: string;
 }
 
 export function gatewayYaml(cluster: PostgresCluster, o: FixtureOptions = {}): string {
   return `
 gateway:
-  postgres: { listen: 127.0.0.1:0, tls: self-signed }
+  postgres: { listen: 127.0.0.1:0, tls: self-signed${o.listenerExtra ? ', ' + o.listenerExtra : ''} }
 aws: { region: us-east-1 }
 resources:
   reporting:
