@@ -1,0 +1,78 @@
+/**
+ * Resident memory per idle Postgres session: open N authenticated sessions (each ran one
+ * query, so its relay is live), let them sit, and divide the proxy's RSS growth by N.
+ * The baseline is taken after a warm-up round of sessions was opened and closed, and both
+ * readings follow a full GC in airlock, so what is counted is what a session keeps.
+ */
+import postgres from 'postgres';
+import { sleep } from '../lib/proc.ts';
+import type { PgTarget } from '../pg/pgbench.ts';
+
+export interface IdleSessionsResult {
+  sessions: number;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  kibPerSession: number;
+}
+
+type Sql = postgres.Sql<Record<string, postgres.PostgresType>>;
+
+async function openSessions(target: PgTarget, count: number, concurrency: number): Promise<Sql[]> {
+  const open: Sql[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      const sql = postgres({
+        host: target.host,
+        port: target.port,
+        user: target.user,
+        password: target.password,
+        database: target.database,
+        ssl: false,
+        max: 1,
+        idle_timeout: 0,
+        max_lifetime: null,
+        connect_timeout: 30,
+        onnotice: () => {},
+      });
+      open.push(sql);
+      const rows = await sql`select 1 as one`;
+      if (rows[0]?.one !== 1) throw new Error('idle sessions: select 1 did not answer 1');
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return open;
+}
+
+async function closeAll(sessions: Sql[]): Promise<void> {
+  await Promise.all(sessions.map((s) => s.end({ timeout: 5 })));
+}
+
+export async function measureIdleSessions(
+  target: PgTarget,
+  proxy: { rssBytes(): number; gc?: () => Promise<void> },
+  sessions: number,
+): Promise<IdleSessionsResult> {
+  // Warm-up: code paths compiled, pools and caches at their working size.
+  await closeAll(await openSessions(target, 50, 10));
+  await sleep(500);
+  await proxy.gc?.();
+  await sleep(500);
+  const before = proxy.rssBytes();
+  const open = await openSessions(target, sessions, 16);
+  try {
+    await sleep(1000);
+    await proxy.gc?.();
+    await sleep(500);
+    const after = proxy.rssBytes();
+    return {
+      sessions,
+      rssBeforeMiB: Math.round((before / 1024 ** 2) * 10) / 10,
+      rssAfterMiB: Math.round((after / 1024 ** 2) * 10) / 10,
+      kibPerSession: Math.round(((after - before) / sessions / 1024) * 10) / 10,
+    };
+  } finally {
+    await closeAll(open);
+  }
+}

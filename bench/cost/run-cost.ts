@@ -1,0 +1,77 @@
+/**
+ * The cost part: resident memory per idle Postgres session (airlock beside pgbouncer, 1,000
+ * sessions each) and grants issued per second (strict audit). CPU per statement and per
+ * request are measured in the pg and http parts, during their runs.
+ */
+import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
+import { rssBytes } from '../lib/proc.ts';
+import { startBenchDatabase, postgresGatewayConfig, BENCH_DB, BENCH_USER, PASSWORD_ENV } from '../pg/database.ts';
+import { startPgbouncer } from '../pg/pgbouncer.ts';
+import { measureIdleSessions, type IdleSessionsResult } from './idle-sessions.ts';
+import { measureGrantRate, type GrantRateResult } from './grants.ts';
+
+export interface CostPartResult {
+  idleSessions: { airlock: IdleSessionsResult; pgbouncer: IdleSessionsResult };
+  grants: GrantRateResult[];
+}
+
+export interface CostPartOptions {
+  pgbouncer: string;
+  seconds: number;
+  profileDir?: string | undefined;
+  progress: (line: string) => void;
+}
+
+const AGENT = 'bench';
+const SESSIONS = 1000;
+
+export async function runCostPart(o: CostPartOptions): Promise<CostPartResult> {
+  const started: Array<{ stop(): Promise<void> }> = [];
+  try {
+    o.progress(`cost: starting PostgreSQL 15 (max_connections ${SESSIONS + 100})`);
+    const db = await startBenchDatabase({ maxConnections: SESSIONS + 100 });
+    started.push(db);
+
+    const config = postgresGatewayConfig(db, 'strict', AGENT);
+    // A DynamoDB resource too, to issue grants for an AWS-style resource (never contacted).
+    (config.resources as Record<string, unknown>).orders = { type: 'dynamodb', region: 'us-east-1', tables: ['orders'], access: { read: ['GetItem'] } };
+    (config.policies as Array<Record<string, unknown>>).push({ agents: [`local:${AGENT}`], resources: ['orders'], access: ['read'], maxTtl: '4h', approval: 'none' });
+    const gw: GatewayProcess = await startGatewayProcess({
+      name: 'cost',
+      config,
+      agents: [AGENT],
+      env: { [PASSWORD_ENV]: db.password, AWS_ACCESS_KEY_ID: 'AKIAAIRLOCKBENCH0001', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-real-key', AWS_REGION: 'us-east-1' },
+      profileDir: o.profileDir,
+    });
+    started.push(gw);
+
+    o.progress(`cost: ${SESSIONS} idle sessions through airlock`);
+    const g = await gw.grant(AGENT, { resource: 'bench', access: 'write', ttl: '1h', task: 'benchmark: idle sessions' });
+    const env = g.connect.env;
+    const airlock = await measureIdleSessions(
+      { host: env.PGHOST!, port: Number(env.PGPORT), user: g.id, password: g.secret, database: env.PGDATABASE ?? BENCH_DB },
+      { rssBytes: () => gw.rssBytes(), gc: () => gw.gc() },
+      SESSIONS,
+    );
+    o.progress(`cost: airlock ${airlock.kibPerSession} KiB per idle session (${airlock.rssBeforeMiB} → ${airlock.rssAfterMiB} MiB)`);
+
+    o.progress(`cost: ${SESSIONS} idle sessions through pgbouncer`);
+    const bouncer = await startPgbouncer({ binary: o.pgbouncer, upstreamPort: db.cluster.port, database: BENCH_DB, user: BENCH_USER, password: db.password, maxClients: SESSIONS + 60 });
+    started.push(bouncer);
+    const pgbouncer = await measureIdleSessions({ ...db.direct, host: bouncer.host, port: bouncer.port }, { rssBytes: () => rssBytes(bouncer.pid) }, SESSIONS);
+    o.progress(`cost: pgbouncer ${pgbouncer.kibPerSession} KiB per idle session`);
+
+    const grants: GrantRateResult[] = [];
+    for (const body of [
+      { resource: 'bench', access: 'write', ttl: '5m', task: 'benchmark: grant issuance' },
+      { resource: 'orders', access: 'read', ttl: '5m', task: 'benchmark: grant issuance' },
+    ]) {
+      const r = await gw.profile(`grants-${body.resource}`, () => measureGrantRate(gw, AGENT, body, { concurrency: 8, seconds: o.seconds }));
+      grants.push(r);
+      o.progress(`cost: ${r.perSecond} grants/s for ${r.resource} (${r.cpuUsPerGrant} µs CPU each)`);
+    }
+    return { idleSessions: { airlock, pgbouncer }, grants };
+  } finally {
+    for (const s of started.reverse()) await s.stop().catch((e: unknown) => o.progress(`cost: stop failed: ${String(e)}`));
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The HTTP part: the same SigV4-signed DynamoDB GetItem load (wrk, 8 connections, one
+ * thread) sent
+ *   - direct to a responder that answers like DynamoDB (nginx returning fixed JSON),
+ *   - through nginx `proxy_pass` to it (the floor for a proxy: no checks, no signing),
+ *   - through airlock to it (verify SigV4 + scope + audit + re-sign + forward), buffered and
+ *     strict,
+ * alternating targets round by round; plus one end-to-end figure through airlock to moto
+ * (DynamoDB with signature and IAM enforcement) beside moto direct.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { startMoto, type Moto } from '../../test/harness/moto.ts';
+import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
+import { median, ratio, round } from '../lib/stats.ts';
+import { startProxy, startResponder, type Nginx } from './nginx.ts';
+import { presignGetItems, sendOnce, wrkScript, type SignedRequest } from './presign.ts';
+import { runWrk, type WrkRun } from './wrk.ts';
+
+export const HTTP_TARGETS = ['direct', 'nginx', 'airlock-buffered', 'airlock-strict'] as const;
+export type HttpTargetName = (typeof HTTP_TARGETS)[number];
+
+const AGENT = 'bench';
+const REGION = 'us-east-1';
+const TABLE = 'orders';
+const CONNECTIONS = 8;
+const POOL = 500;
+/** airlock's own (fake) AWS identity for the responder, which checks no signature. */
+const AIRLOCK_KEYS = { AWS_ACCESS_KEY_ID: 'AKIAAIRLOCKBENCH0001', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-real-key', AWS_REGION: REGION };
+
+export interface HttpRunMeasure {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  /** CPU of the proxy process(es) per request (absent for direct). */
+  cpuUsPerRequest?: number;
+  auditRecordsPerRequest?: number;
+}
+
+export interface HttpPartResult {
+  settings: { seconds: number; rounds: number; connections: number; wrkThreads: number; signedPool: number; nginxWorkers: number; auditSink: string };
+  runs: Record<HttpTargetName, HttpRunMeasure[]>;
+  median: Record<HttpTargetName, HttpRunMeasure>;
+  ratios: {
+    bufferedVsNginx: number;
+    strictVsNginx: number;
+    bufferedAddedP50Ms: number;
+    strictAddedP50Ms: number;
+    nginxAddedP50Ms: number;
+  };
+  moto: { direct: HttpRunMeasure; airlock: HttpRunMeasure; ratio: number };
+}
+
+export interface HttpPartOptions {
+  nginx: string;
+  wrk: string;
+  seconds: number;
+  rounds: number;
+  profileDir?: string | undefined;
+  progress: (line: string) => void;
+}
+
+function dynamoConfig(durability: 'strict' | 'buffered', endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    gateway: { http: { listen: '127.0.0.1:0' } },
+    aws: { region: REGION, endpoints: { dynamodb: endpoint, sts: endpoint } },
+    resources: {
+      orders: { type: 'dynamodb', region: REGION, tables: [TABLE], access: { read: ['GetItem'] }, ...extra },
+    },
+    policies: [{ agents: [`local:${AGENT}`], resources: ['orders'], access: ['read'], maxTtl: '4h', approval: 'none' }],
+    audit: { durability, sinks: [{ type: 'file', path: '{dataDir}/audit/audit.jsonl' }] },
+  };
+}
+
+interface Target {
+  url: string;
+  keys: { accessKeyId: string; secretAccessKey: string };
+  cpu?: () => number;
+  gateway?: GatewayProcess;
+}
+
+export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const scratch = mkdtempSync(join(tmpdir(), 'airlock-bench-wrk-'));
+  try {
+    o.progress('http: starting nginx responder, nginx proxy and two airlock gateways');
+    const responder: Nginx = await startResponder(o.nginx);
+    started.push(responder);
+    const proxy: Nginx = await startProxy(o.nginx, responder.port);
+    started.push(proxy);
+    const gateways = {} as Record<'buffered' | 'strict', GatewayProcess>;
+    const grants = {} as Record<'buffered' | 'strict', { accessKeyId: string; secretAccessKey: string }>;
+    for (const durability of ['buffered', 'strict'] as const) {
+      const gw = await startGatewayProcess({ name: `http-${durability}`, config: dynamoConfig(durability, responder.url), agents: [AGENT], env: AIRLOCK_KEYS, profileDir: o.profileDir });
+      started.push(gw);
+      gateways[durability] = gw;
+      const g = await gw.grant(AGENT, { resource: 'orders', access: 'read', ttl: '3h', task: 'benchmark: GetItem through airlock' });
+      grants[durability] = { accessKeyId: g.id, secretAccessKey: g.secret };
+    }
+    const fakeAgentKeys = { accessKeyId: 'AKIAAGENTBENCH000001', secretAccessKey: 'unchecked-by-the-responder' };
+    const targets: Record<HttpTargetName, Target> = {
+      direct: { url: `${responder.url}/`, keys: fakeAgentKeys },
+      nginx: { url: `${proxy.url}/dynamodb`, keys: fakeAgentKeys, cpu: () => proxy.cpuMicros() },
+      'airlock-buffered': { url: `${gateways.buffered.url}/dynamodb`, keys: grants.buffered, cpu: () => gateways.buffered.cpuMicros(), gateway: gateways.buffered },
+      'airlock-strict': { url: `${gateways.strict.url}/dynamodb`, keys: grants.strict, cpu: () => gateways.strict.cpuMicros(), gateway: gateways.strict },
+    };
+
+    const runs = Object.fromEntries(HTTP_TARGETS.map((t) => [t, [] as HttpRunMeasure[]])) as Record<HttpTargetName, HttpRunMeasure[]>;
+    for (let round = 0; round < o.rounds; round++) {
+      for (const name of HTTP_TARGETS) {
+        const m = await measure(o, scratch, name, targets[name], round === 0);
+        runs[name].push(m);
+        o.progress(`http: round ${round + 1} ${name}: ${round1(m.rps)} req/s, p50 ${m.p50Ms.toFixed(3)} ms, p99 ${m.p99Ms.toFixed(3)} ms` + (m.cpuUsPerRequest === undefined ? '' : `, ${round1(m.cpuUsPerRequest)} µs CPU/req`));
+      }
+    }
+    const med = Object.fromEntries(HTTP_TARGETS.map((t) => [t, medianOf(runs[t])])) as Record<HttpTargetName, HttpRunMeasure>;
+    for (const s of started.splice(0).reverse()) await s.stop();
+
+    const moto = await motoFigure(o, scratch);
+    return {
+      settings: {
+        seconds: o.seconds,
+        rounds: o.rounds,
+        connections: CONNECTIONS,
+        wrkThreads: 1,
+        signedPool: POOL,
+        nginxWorkers: 1,
+        auditSink: 'file sink (spool drained to a JSONL file in the same process)',
+      },
+      runs,
+      median: med,
+      ratios: {
+        bufferedVsNginx: ratio(med['airlock-buffered'].rps, med.nginx.rps),
+        strictVsNginx: ratio(med['airlock-strict'].rps, med.nginx.rps),
+        bufferedAddedP50Ms: round(med['airlock-buffered'].p50Ms - med.direct.p50Ms, 3),
+        strictAddedP50Ms: round(med['airlock-strict'].p50Ms - med.direct.p50Ms, 3),
+        nginxAddedP50Ms: round(med.nginx.p50Ms - med.direct.p50Ms, 3),
+      },
+      moto,
+    };
+  } finally {
+    for (const s of started.reverse()) await s.stop().catch((e: unknown) => o.progress(`http: stop failed: ${String(e)}`));
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Sign a fresh pool, check one request answers with the item, then run wrk. */
+async function measure(o: HttpPartOptions, scratch: string, name: string, t: Target, profile = false): Promise<HttpRunMeasure> {
+  const pool: SignedRequest[] = await presignGetItems({ url: t.url, ...t.keys, region: REGION, table: TABLE, count: POOL });
+  const probe = await sendOnce(pool[0]!);
+  if (probe.status !== 200 || !probe.body.includes('"Item"')) {
+    throw new Error(`http: ${name} answered the probe GetItem with HTTP ${probe.status}: ${probe.body.slice(0, 300)}`);
+  }
+  const script = join(scratch, `${name}.lua`);
+  writeFileSync(script, wrkScript(pool));
+  const cpu0 = t.cpu?.() ?? 0;
+  const seq0 = t.gateway ? await t.gateway.metric('airlock_audit_last_seq') : 0;
+  const run = () => runWrk(o.wrk, t.url, script, { connections: CONNECTIONS, seconds: o.seconds });
+  const r: WrkRun = profile && t.gateway ? await t.gateway.profile('getitem', run) : await run();
+  const cpu1 = t.cpu?.() ?? 0;
+  const seq1 = t.gateway ? await t.gateway.metric('airlock_audit_last_seq') : 0;
+  if (r.non2xx > 0 || r.socketErrors > 0) {
+    throw new Error(`http: ${name}: ${r.non2xx} non-2xx responses and ${r.socketErrors} socket errors in ${r.requests} requests; not a valid measure`);
+  }
+  const m: HttpRunMeasure = { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requests: r.requests };
+  if (t.cpu) m.cpuUsPerRequest = (cpu1 - cpu0) / r.requests;
+  if (t.gateway) {
+    m.auditRecordsPerRequest = (seq1 - seq0) / r.requests;
+    if (m.auditRecordsPerRequest < 1) throw new Error(`http: ${name} wrote ${seq1 - seq0} audit records for ${r.requests} requests`);
+  }
+  return m;
+}
+
+/** End to end: airlock (strict) in front of moto with signature and IAM enforcement on. */
+async function motoFigure(o: HttpPartOptions, scratch: string): Promise<HttpPartResult['moto']> {
+  o.progress('http: starting moto (signature + IAM enforcement) for the end-to-end figure');
+  const moto: Moto = await startMoto();
+  let gw: GatewayProcess | undefined;
+  const admin = new DynamoDBClient({ endpoint: moto.endpoint, region: REGION, credentials: moto.adminKeys(), maxAttempts: 1 });
+  try {
+    await admin.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    for (let i = 0; i < POOL; i++) {
+      await admin.send(new PutItemCommand({ TableName: TABLE, Item: { id: { S: `o-${1000 + i}` }, customer: { S: 'acme' }, total: { N: String(i) } } }));
+    }
+    const user = await moto.createUser('airlock-bench', {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: '*' }],
+    });
+    await moto.enableAuth();
+    gw = await startGatewayProcess({
+      name: 'http-moto',
+      config: dynamoConfig('strict', moto.endpoint, { accountId: moto.accountId }),
+      agents: [AGENT],
+      env: { AWS_ACCESS_KEY_ID: user.accessKeyId, AWS_SECRET_ACCESS_KEY: user.secretAccessKey, AWS_REGION: REGION },
+      profileDir: o.profileDir,
+    });
+    const g = await gw.grant(AGENT, { resource: 'orders', access: 'read', ttl: '1h', task: 'benchmark: GetItem through airlock to moto' });
+    const gateway = gw;
+    const direct = await measure(o, scratch, 'moto-direct', { url: `${moto.endpoint}/`, keys: { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey } });
+    o.progress(`http: moto direct: ${round1(direct.rps)} req/s, p50 ${direct.p50Ms.toFixed(3)} ms`);
+    const airlock = await measure(o, scratch, 'moto-airlock', {
+      url: `${gateway.url}/dynamodb`,
+      keys: { accessKeyId: g.id, secretAccessKey: g.secret },
+      cpu: () => gateway.cpuMicros(),
+      gateway,
+    }, true);
+    o.progress(`http: moto through airlock (strict): ${round1(airlock.rps)} req/s, p50 ${airlock.p50Ms.toFixed(3)} ms`);
+    return { direct: rounded(direct), airlock: rounded(airlock), ratio: ratio(airlock.rps, direct.rps) };
+  } finally {
+    admin.destroy();
+    await gw?.stop();
+    await moto.stop();
+  }
+}
+
+function medianOf(runs: HttpRunMeasure[]): HttpRunMeasure {
+  const pick = (f: (r: HttpRunMeasure) => number | undefined): number | undefined => {
+    const values = runs.map(f).filter((v): v is number => v !== undefined);
+    return values.length === 0 ? undefined : median(values);
+  };
+  return rounded({
+    rps: pick((r) => r.rps)!,
+    p50Ms: pick((r) => r.p50Ms)!,
+    p99Ms: pick((r) => r.p99Ms)!,
+    requests: pick((r) => r.requests)!,
+    ...(pick((r) => r.cpuUsPerRequest) === undefined ? {} : { cpuUsPerRequest: pick((r) => r.cpuUsPerRequest)! }),
+    ...(pick((r) => r.auditRecordsPerRequest) === undefined ? {} : { auditRecordsPerRequest: pick((r) => r.auditRecordsPerRequest)! }),
+  });
+}
+
+function rounded(m: HttpRunMeasure): HttpRunMeasure {
+  const out: HttpRunMeasure = { rps: round(m.rps, 1), p50Ms: round(m.p50Ms, 3), p99Ms: round(m.p99Ms, 3), requests: m.requests };
+  if (m.cpuUsPerRequest !== undefined) out.cpuUsPerRequest = round(m.cpuUsPerRequest, 1);
+  if (m.auditRecordsPerRequest !== undefined) out.auditRecordsPerRequest = round(m.auditRecordsPerRequest, 2);
+  return out;
+}
+
+function round1(v: number): number {
+  return round(v, 1);
+}

@@ -1,0 +1,193 @@
+/**
+ * The Postgres part: pgbench against PostgreSQL directly, through pgbouncer (session
+ * pooling) and through airlock (buffered and strict audit), for select-only and TPC-B-like
+ * scripts, simple and prepared protocol, 1 and 8 clients. Within each cell the targets run
+ * in turn, and the round repeats (A B C D A B C D), so a drift of the machine touches every
+ * target alike; the medians over rounds are reported.
+ *
+ * CPU per statement is read from /proc of the proxy's process (airlock or pgbouncer) before
+ * and after each run; audit records per statement (airlock's last seq before and after)
+ * show that every statement really was recorded while being measured.
+ */
+import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
+import { cpuMicros } from '../lib/proc.ts';
+import { median, ratio, round } from '../lib/stats.ts';
+import { startBenchDatabase, postgresGatewayConfig, PASSWORD_ENV, BENCH_DB, BENCH_USER, type BenchDatabase } from './database.ts';
+import { startPgbouncer, type Pgbouncer } from './pgbouncer.ts';
+import { runPgbench, STATEMENTS_PER_TX, type PgTarget, type Protocol, type Script } from './pgbench.ts';
+
+export const PG_TARGETS = ['direct', 'pgbouncer', 'airlock-buffered', 'airlock-strict'] as const;
+export type PgTargetName = (typeof PG_TARGETS)[number];
+
+export interface PgRunMeasure {
+  tps: number;
+  meanMs: number;
+  p99Ms: number;
+  transactions: number;
+  failed: number;
+  /** CPU of the proxy process per statement (absent for direct). */
+  cpuUsPerStatement?: number;
+  /** airlock only: audit records written per statement during the run. */
+  auditRecordsPerStatement?: number;
+}
+
+export interface PgCell {
+  script: Script;
+  protocol: Protocol;
+  clients: number;
+  runs: Record<PgTargetName, PgRunMeasure[]>;
+  median: Record<PgTargetName, PgRunMeasure>;
+  ratios: {
+    bufferedVsPgbouncer: number;
+    strictVsPgbouncer: number;
+    bufferedVsDirect: number;
+    strictVsDirect: number;
+    pgbouncerVsDirect: number;
+  };
+}
+
+export interface PgPartResult {
+  settings: { seconds: number; rounds: number; scale: number; pgbenchThreads: number; tls: string; auth: string; auditSink: string };
+  cells: PgCell[];
+}
+
+export interface PgPartOptions {
+  pgbench: string;
+  pgbouncer: string;
+  seconds: number;
+  rounds: number;
+  scale: number;
+  profileDir?: string | undefined;
+  progress: (line: string) => void;
+}
+
+const AGENT = 'bench';
+const SCRIPTS: Script[] = ['select-only', 'tpcb'];
+const PROTOCOLS: Protocol[] = ['simple', 'prepared'];
+const CLIENTS = [1, 8];
+
+export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
+  const started: Array<{ stop(): Promise<void> }> = [];
+  try {
+    o.progress('pg: starting PostgreSQL 15 and loading pgbench data');
+    const db: BenchDatabase = await startBenchDatabase({ maxConnections: 100, pgbench: o.pgbench, scale: o.scale });
+    started.push(db);
+    const bouncer: Pgbouncer = await startPgbouncer({ binary: o.pgbouncer, upstreamPort: db.cluster.port, database: BENCH_DB, user: BENCH_USER, password: db.password, maxClients: 50 });
+    started.push(bouncer);
+    const gateways: Record<'buffered' | 'strict', GatewayProcess> = {} as Record<'buffered' | 'strict', GatewayProcess>;
+    for (const durability of ['buffered', 'strict'] as const) {
+      const gw = await startGatewayProcess({
+        name: `pg-${durability}`,
+        config: postgresGatewayConfig(db, durability, AGENT),
+        agents: [AGENT],
+        env: { [PASSWORD_ENV]: db.password },
+        profileDir: o.profileDir,
+      });
+      started.push(gw);
+      gateways[durability] = gw;
+    }
+    const airlockTargets: Record<'buffered' | 'strict', PgTarget> = {} as Record<'buffered' | 'strict', PgTarget>;
+    for (const durability of ['buffered', 'strict'] as const) {
+      const gw = gateways[durability];
+      const g = await gw.grant(AGENT, { resource: 'bench', access: 'write', ttl: '3h', task: 'benchmark: pgbench through airlock' });
+      const env = g.connect.env;
+      airlockTargets[durability] = { host: env.PGHOST!, port: Number(env.PGPORT), user: g.id, password: g.secret, database: env.PGDATABASE ?? BENCH_DB };
+    }
+
+    const targets: Record<PgTargetName, { target: PgTarget; pid?: number; gateway?: GatewayProcess }> = {
+      direct: { target: db.direct },
+      pgbouncer: { target: { ...db.direct, host: bouncer.host, port: bouncer.port }, pid: bouncer.pid },
+      'airlock-buffered': { target: airlockTargets.buffered, pid: gateways.buffered.pid, gateway: gateways.buffered },
+      'airlock-strict': { target: airlockTargets.strict, pid: gateways.strict.pid, gateway: gateways.strict },
+    };
+
+    const cells: PgCell[] = [];
+    for (const script of SCRIPTS) {
+      for (const protocol of PROTOCOLS) {
+        for (const clients of CLIENTS) {
+          const runs = Object.fromEntries(PG_TARGETS.map((t) => [t, [] as PgRunMeasure[]])) as Record<PgTargetName, PgRunMeasure[]>;
+          for (let round = 0; round < o.rounds; round++) {
+            for (const name of PG_TARGETS) {
+              const { target, pid, gateway } = targets[name];
+              const cpu0 = pid === undefined ? 0 : cpuMicros(pid);
+              const seq0 = gateway ? await gateway.metric('airlock_audit_last_seq') : 0;
+              const run = () => runPgbench(o.pgbench, target, { script, protocol, clients, seconds: o.seconds });
+              // Profiles (with --profile) of the cells the targets name: select-only, 8 clients, first round.
+              const profiled = gateway !== undefined && script === 'select-only' && clients === 8 && round === 0;
+              const r = profiled ? await gateway.profile(`${script}-${protocol}-c${clients}`, run) : await run();
+              const cpu1 = pid === undefined ? 0 : cpuMicros(pid);
+              const seq1 = gateway ? await gateway.metric('airlock_audit_last_seq') : 0;
+              const statements = r.transactions * STATEMENTS_PER_TX[script];
+              const m: PgRunMeasure = { tps: r.tps, meanMs: r.meanMs, p99Ms: r.p99Ms, transactions: r.transactions, failed: r.failed };
+              if (pid !== undefined) m.cpuUsPerStatement = (cpu1 - cpu0) / statements;
+              if (gateway) {
+                m.auditRecordsPerStatement = (seq1 - seq0) / statements;
+                // A figure measured without the audit it claims to include would be a lie.
+                if (m.auditRecordsPerStatement < 1) {
+                  throw new Error(`pg: ${name} wrote ${seq1 - seq0} audit records for ${statements} statements`);
+                }
+              }
+              runs[name].push(m);
+              o.progress(
+                `pg: ${script} ${protocol} c=${clients} round ${round + 1} ${name}: ${round1(r.tps)} tps, mean ${r.meanMs.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms` +
+                  (m.cpuUsPerStatement === undefined ? '' : `, ${round1(m.cpuUsPerStatement)} µs CPU/stmt`),
+              );
+            }
+          }
+          const med = Object.fromEntries(PG_TARGETS.map((t) => [t, medianOf(runs[t])])) as Record<PgTargetName, PgRunMeasure>;
+          cells.push({
+            script,
+            protocol,
+            clients,
+            runs,
+            median: med,
+            ratios: {
+              bufferedVsPgbouncer: ratio(med['airlock-buffered'].tps, med.pgbouncer.tps),
+              strictVsPgbouncer: ratio(med['airlock-strict'].tps, med.pgbouncer.tps),
+              bufferedVsDirect: ratio(med['airlock-buffered'].tps, med.direct.tps),
+              strictVsDirect: ratio(med['airlock-strict'].tps, med.direct.tps),
+              pgbouncerVsDirect: ratio(med.pgbouncer.tps, med.direct.tps),
+            },
+          });
+        }
+      }
+    }
+    return {
+      settings: {
+        seconds: o.seconds,
+        rounds: o.rounds,
+        scale: o.scale,
+        pgbenchThreads: 1,
+        tls: 'off on every hop',
+        auth: 'SCRAM-SHA-256 (client to airlock, pgbouncer and PostgreSQL)',
+        auditSink: 'file sink (spool drained to a JSONL file in the same process)',
+      },
+      cells,
+    };
+  } finally {
+    for (const s of started.reverse()) await s.stop().catch((e: unknown) => o.progress(`pg: stop failed: ${String(e)}`));
+  }
+}
+
+function medianOf(runs: PgRunMeasure[]): PgRunMeasure {
+  const pick = (f: (r: PgRunMeasure) => number | undefined): number | undefined => {
+    const values = runs.map(f).filter((v): v is number => v !== undefined);
+    return values.length === 0 ? undefined : median(values);
+  };
+  const out: PgRunMeasure = {
+    tps: round(pick((r) => r.tps)!, 1),
+    meanMs: round(pick((r) => r.meanMs)!, 3),
+    p99Ms: round(pick((r) => r.p99Ms)!, 3),
+    transactions: pick((r) => r.transactions)!,
+    failed: runs.reduce((s, r) => s + r.failed, 0),
+  };
+  const cpu = pick((r) => r.cpuUsPerStatement);
+  if (cpu !== undefined) out.cpuUsPerStatement = round(cpu, 1);
+  const rec = pick((r) => r.auditRecordsPerStatement);
+  if (rec !== undefined) out.auditRecordsPerStatement = round(rec, 2);
+  return out;
+}
+
+function round1(v: number): number {
+  return round(v, 1);
+}

@@ -1,0 +1,102 @@
+/**
+ * `npm run bench [-- pg|http|cost ...] [--seconds N] [--rounds N] [--profile]`
+ *
+ * Runs the benchmark parts (all by default), each starting and stopping its own servers on
+ * 127.0.0.1, and writes bench/results/latest.json and latest.md. Running only some parts
+ * keeps the other parts' figures from the previous latest.json, marked with their own date.
+ *
+ *   --seconds N   length of each pgbench / wrk run (default 5)
+ *   --rounds N    rounds of alternation per cell; medians are reported (default 2)
+ *   --profile     write V8 CPU profiles of every airlock process to bench/results/profiles/
+ *                 and a summary of the hottest functions (profiles are not committed)
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireTools } from './lib/tools.ts';
+import { machineInfo } from './lib/machine.ts';
+import { runPgPart } from './pg/run-pg.ts';
+import { runHttpPart } from './http/run-http.ts';
+import { runCostPart } from './cost/run-cost.ts';
+import { renderMarkdown, type BenchResults } from './report.ts';
+import { summarizeProfiles } from './profile-summary.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+const ALL_PARTS = ['pg', 'http', 'cost'] as const;
+type Part = (typeof ALL_PARTS)[number];
+
+function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: number; profile: boolean } {
+  const parts: Part[] = [];
+  let seconds = 5;
+  let rounds = 2;
+  let profile = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--seconds') seconds = positive(argv[++i], '--seconds');
+    else if (a === '--rounds') rounds = positive(argv[++i], '--rounds');
+    else if (a === '--profile') profile = true;
+    else if ((ALL_PARTS as readonly string[]).includes(a)) parts.push(a as Part);
+    else throw new Error(`bench: unknown argument "${a}" (parts: ${ALL_PARTS.join(', ')}; options: --seconds N, --rounds N, --profile)`);
+  }
+  return { parts: parts.length === 0 ? [...ALL_PARTS] : [...new Set(parts)], seconds, rounds, profile };
+}
+
+function positive(value: string | undefined, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 600) throw new Error(`bench: ${flag} needs a whole number from 1 to 600`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const tools = requireTools(args.parts);
+  const profileDir = args.profile ? join(RESULTS, 'profiles') : undefined;
+  const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  const t0 = Date.now();
+
+  const previous: Partial<BenchResults> = existsSync(join(RESULTS, 'latest.json'))
+    ? (JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8')) as Partial<BenchResults>)
+    : {};
+  const now = new Date().toISOString();
+  const results: BenchResults = {
+    generatedAt: now,
+    machine: machineInfo(tools),
+    command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+    durationSeconds: 0,
+    pg: previous.pg,
+    http: previous.http,
+    cost: previous.cost,
+  };
+
+  if (args.parts.includes('pg')) {
+    const pg = await runPgPart({ pgbench: tools.pgbench!, pgbouncer: tools.pgbouncer!, seconds: args.seconds, rounds: args.rounds, scale: 8, profileDir, progress });
+    results.pg = { measuredAt: new Date().toISOString(), ...pg };
+  }
+  if (args.parts.includes('http')) {
+    const http = await runHttpPart({ nginx: tools.nginx!, wrk: tools.wrk!, seconds: args.seconds, rounds: args.rounds, profileDir, progress });
+    results.http = { measuredAt: new Date().toISOString(), ...http };
+  }
+  if (args.parts.includes('cost')) {
+    const cost = await runCostPart({ pgbouncer: tools.pgbouncer!, seconds: args.seconds, profileDir, progress });
+    results.cost = { measuredAt: new Date().toISOString(), ...cost };
+  }
+  results.durationSeconds = Math.round((Date.now() - t0) / 1000);
+
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  const md = renderMarkdown(results);
+  writeFileSync(join(RESULTS, 'latest.md'), md);
+  process.stdout.write(md);
+  if (profileDir) {
+    const summary = summarizeProfiles(profileDir);
+    writeFileSync(join(profileDir, 'summary.txt'), summary);
+    process.stdout.write(`\nCPU profiles in ${profileDir}; hottest functions:\n${summary}`);
+  }
+  progress(`bench: done in ${results.durationSeconds} s; wrote bench/results/latest.md and latest.json`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
