@@ -121,6 +121,7 @@ async function freePort(): Promise<number> {
 const SEED_SQL = `
 create table customers (id serial primary key, name text not null, country text not null, created_at date not null);
 create table orders (id serial primary key, customer_id int not null references customers(id), placed_at date not null, total numeric(10,2) not null, status text not null);
+create table sales (id serial primary key, region text not null, product text not null, amount numeric(10,2) not null, sold_at date not null);
 create view monthly_revenue as
   select date_trunc('month', placed_at)::date as month, count(*) as orders, sum(total) as revenue
   from orders where status <> 'cancelled' group by 1 order by 1;
@@ -131,6 +132,10 @@ insert into orders (customer_id, placed_at, total, status)
   select 1 + (g % 6), date '2025-07-01' + (g * 3), round((50 + (g * 37) % 900)::numeric, 2),
          case when g % 11 = 0 then 'cancelled' when g % 5 = 0 then 'pending' else 'paid' end
   from generate_series(1, 120) g;
+insert into sales (region, product, amount, sold_at)
+  select (array['north','south','east','west'])[1 + g % 4], (array['widget','gadget','gizmo'])[1 + g % 3],
+         round((20 + (g * 53) % 480)::numeric, 2), date '2025-07-01' + g
+  from generate_series(1, 200) g;
 `;
 
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {

@@ -29,6 +29,8 @@ for (const binaries of ['system', 'npm'] as const) {
     try {
       const [counts] = await ro`select (select count(*)::int from customers) as customers, (select count(*)::int from orders) as orders, (select count(*)::int from monthly_revenue) as months`;
       assert.deepEqual({ ...counts }, { customers: 6, orders: 120, months: 12 });
+      const regions = await ro`select region, sum(amount) from sales group by region order by region`;
+      assert.deepEqual(regions.map((r) => r.region), ['east', 'north', 'south', 'west']);
       const denied = await ro`insert into customers (name, country, created_at) values ('x', 'US', now())`.then(() => 'ok', (e: { code?: string }) => e.code);
       assert.equal(denied, '42501');
       const [row] = await rw`insert into customers (name, country, created_at) values ('Dev Co', 'NL', now()) returning id`;
