@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import postgres from 'postgres';
 import { startCluster, startFixture, grant, type PgFixture, type PgGrant } from './fixture.ts';
 import type { PostgresCluster } from '../harness/postgres-cluster.ts';
-import { ScramClientExchange } from '../../plugins/postgres/scram/client.ts';
+import { cstr, i16, i32, rawLogin, startupFor, typed, untyped } from './raw-client.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
 const MAX_MESSAGE = 64 * 1024;
@@ -30,33 +30,6 @@ function rng(seed: number): () => number {
 const rand = rng(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
-
-function typed(type: string | number, body: Buffer): Buffer {
-  const out = Buffer.alloc(5);
-  out[0] = typeof type === 'string' ? type.charCodeAt(0) : type;
-  out.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([out, body]);
-}
-function untyped(body: Buffer): Buffer {
-  const out = Buffer.alloc(4);
-  out.writeInt32BE(body.length + 4, 0);
-  return Buffer.concat([out, body]);
-}
-const cstr = (s: string) => Buffer.from(s + '\0');
-const i32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n | 0);
-  return b;
-};
-const i16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-};
-
-function startupFor(user: string): Buffer {
-  return untyped(Buffer.concat([i32(196608), cstr('user'), cstr(user), cstr('database'), cstr('reporting'), Buffer.from([0])]));
-}
 
 /** Valid frontend messages to mutate. */
 function validMessages(): Buffer[] {
@@ -161,47 +134,8 @@ function openSocket(): Promise<Socket> {
   });
 }
 
-/** Read backend messages until one of `types` arrives. */
-function readUntil(sock: Socket, pred: (type: number, body: Buffer) => boolean): Promise<Array<{ type: number; body: Buffer }>> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const seen: Array<{ type: number; body: Buffer }> = [];
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 5) {
-        const len = buf.readInt32BE(1);
-        if (buf.length < 1 + len) break;
-        const m = { type: buf[0]!, body: buf.subarray(5, 1 + len) };
-        buf = buf.subarray(1 + len);
-        seen.push(m);
-        if (m.type === 0x45 && m.body.includes(Buffer.from('SFATAL'))) return done(new Error(`FATAL during login: ${m.body.toString()}`));
-        if (pred(m.type, m.body)) return done(null);
-      }
-    };
-    const onClose = () => done(new Error('closed during login'));
-    const done = (e: Error | null) => {
-      sock.off('data', onData);
-      sock.off('close', onClose);
-      if (e) reject(e);
-      else resolve(seen);
-    };
-    sock.on('data', onData);
-    sock.on('close', onClose);
-  });
-}
-
-/** Log in with SCRAM as a real client would; returns a socket in the ready state. */
 async function loginRaw(g: PgGrant): Promise<Socket> {
-  const sock = await openSocket();
-  const scram = new ScramClientExchange(g.secret);
-  sock.write(startupFor(g.id));
-  await readUntil(sock, (t, b) => t === 0x52 && b.readInt32BE(0) === 10);
-  const first = scram.clientFirstMessage();
-  sock.write(typed('p', Buffer.concat([cstr('SCRAM-SHA-256'), i32(first.length), first])));
-  const cont = await readUntil(sock, (t, b) => t === 0x52 && b.readInt32BE(0) === 11);
-  sock.write(typed('p', await scram.clientFinalMessage(cont.at(-1)!.body.subarray(4))));
-  await readUntil(sock, (t) => t === 0x5a);
-  return sock;
+  return await rawLogin(f.host, f.port, g);
 }
 
 let cluster: PostgresCluster;
