@@ -1,6 +1,7 @@
 /** Configuration of `resources.<name>` with `type: postgres` and of `gateway.postgres`. */
 import { z } from 'zod';
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 const accessLevelName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'access level names are lower-case words');
 
 export const postgresResourceSchema = z
@@ -17,9 +18,20 @@ export const postgresResourceSchema = z
     region: z.string().min(1).optional(),
     auth: z.discriminatedUnion('type', [
       z.object({ type: z.literal('rds-iam') }).strict(),
-      z.object({ type: z.literal('password'), passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }).strict(),
+      z.object({ type: z.literal('password'), passwordEnv: envName }).strict(),
     ]),
-    access: z.record(accessLevelName, z.object({ user: z.string().min(1) }).strict()).refine((a) => Object.keys(a).length > 0, 'at least one access level'),
+    access: z
+      .record(
+        accessLevelName,
+        z
+          .object({
+            user: z.string().min(1),
+            /** With `auth.type: password`: this level's own password variable (default: auth.passwordEnv). */
+            passwordEnv: envName.optional(),
+          })
+          .strict(),
+      )
+      .refine((a) => Object.keys(a).length > 0, 'at least one access level'),
     /** Record Bind parameter values in `pg.query` (off by default: parameters often carry personal data). */
     recordParameters: z.boolean().default(false),
     /** Upstream connect + login timeout. */
@@ -30,6 +42,11 @@ export const postgresResourceSchema = z
     if (r.tls === 'verify-full' && !r.caFile) ctx.addIssue({ code: 'custom', path: ['caFile'], message: 'tls: verify-full needs caFile' });
     if (r.tls !== 'verify-full' && r.caFile) ctx.addIssue({ code: 'custom', path: ['caFile'], message: 'caFile is used only with tls: verify-full' });
     // An IAM token is a bearer credential for 15 minutes: never send it in the clear.
+    if (r.auth.type === 'rds-iam') {
+      for (const [level, a] of Object.entries(r.access)) {
+        if (a.passwordEnv) ctx.addIssue({ code: 'custom', path: ['access', level, 'passwordEnv'], message: 'passwordEnv is used only with auth.type: password' });
+      }
+    }
     if (r.auth.type === 'rds-iam' && r.tls === 'disable') ctx.addIssue({ code: 'custom', path: ['tls'], message: 'auth rds-iam requires tls: require or verify-full' });
   });
 

@@ -36,7 +36,7 @@ export interface FrontDoorDeps {
   listener: PostgresListenerConfig;
   secureContext: SecureContext | null;
   cancels: CancelRegistry;
-  /** Passwords of `auth.type: password` resources, read from the environment at start. */
+  /** Passwords of `auth.type: password` resources by `passwordKey(resource, level)`, read from the environment at start. */
   passwords: ReadonlyMap<string, string>;
   /** CA bundles of `tls: verify-full` resources, read at start. */
   caBundles: ReadonlyMap<string, string>;
@@ -180,7 +180,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
       throw new Refusal(isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'session could not open'), user, grant.resource);
     }
 
-    const target = upstreamTarget(deps, grant.resource, resource, level.user, startup.params);
+    const target = upstreamTarget(deps, grant.resource, resource, grant.access, level.user, startup.params);
     try {
       upstream = await connectUpstream(target, abortUpstream.signal);
     } catch (e) {
@@ -260,6 +260,10 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
 
 class EarlyClose extends Error {}
 
+export function passwordKey(resource: string, level: string): string {
+  return `${resource}\0${level}`;
+}
+
 function closeWith(socket: Socket | TLSSocket, fields: ErrorFields | undefined): void {
   if (socket.destroyed) return;
   if (fields && socket.writable) socket.end(serializeError(fields));
@@ -271,6 +275,7 @@ function upstreamTarget(
   deps: FrontDoorDeps,
   resourceName: string,
   resource: PostgresResource,
+  accessLevel: string,
   dbUser: string,
   clientParams: ReadonlyMap<string, string>,
 ): UpstreamTarget {
@@ -296,7 +301,7 @@ function upstreamTarget(
           region: resource.region ?? deps.ctx.aws.region,
         });
       }
-      const pw = deps.passwords.get(resourceName);
+      const pw = deps.passwords.get(passwordKey(resourceName, accessLevel));
       if (pw === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the password for ${resourceName} is not set`);
       return pw;
     },

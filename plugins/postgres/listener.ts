@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { PluginContext, PluginInstance } from '../../core/plugin.ts';
 import { CancelRegistry } from './cancel-registry.ts';
 import { parseHostPort, postgresListenerSchema, type PostgresListenerConfig, type PostgresResource } from './config.ts';
-import { serveConnection } from './front-door.ts';
+import { passwordKey, serveConnection } from './front-door.ts';
 
 /** Where each running gateway's listener really is (port 0 resolves at start), for `connect`. */
 export const listenAddresses = new Map<string, { host: string; port: number; tls: boolean }>();
@@ -30,10 +30,13 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
   const caBundles = new Map<string, string>();
   for (const [name, r] of ctx.resources) {
     if (r.auth.type === 'password') {
-      const pw = process.env[r.auth.passwordEnv];
-      // Read once at start and fail early, not at the first agent's connection.
-      if (pw === undefined || pw === '') throw new Error(`resources.${name}.auth.passwordEnv: environment variable ${r.auth.passwordEnv} is not set`);
-      passwords.set(name, pw);
+      for (const [level, a] of Object.entries(r.access)) {
+        const env = a.passwordEnv ?? r.auth.passwordEnv;
+        const pw = process.env[env];
+        // Read once at start and fail early, not at the first agent's connection.
+        if (pw === undefined || pw === '') throw new Error(`resources.${name}: environment variable ${env} (password of access level ${level}) is not set`);
+        passwords.set(passwordKey(name, level), pw);
+      }
     }
     if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
   }

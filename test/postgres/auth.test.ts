@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import postgres from 'postgres';
-import { startCluster, startFixture, grant, psql, type PgFixture } from './fixture.ts';
+import { startCluster, startFixture, grant, psql, gatewayYaml, ROLE_PASSWORD, AGENT_NAME, type PgFixture } from './fixture.ts';
+import { startTestGateway } from '../harness/gateway.ts';
 import type { PostgresCluster } from '../harness/postgres-cluster.ts';
 import { eventually } from '../harness/gateway.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
@@ -142,4 +143,25 @@ test('the only authentication offered to clients is SCRAM-SHA-256 (no cleartext,
   assert.equal(String.fromCharCode(reply[0]!), 'R');
   assert.equal(reply.readInt32BE(5), 10, 'AuthenticationSASL');
   assert.deepEqual(reply.subarray(9).toString('latin1').split('\0').filter(Boolean), ['SCRAM-SHA-256']);
+});
+
+test('an access level can name its own password variable (different roles, different passwords)', async () => {
+  await cluster.sql(`alter role agent_rw password 'rw-only-password'`);
+  try {
+    const yaml = gatewayYaml(cluster).replace('write: { user: agent_rw }', 'write: { user: agent_rw, passwordEnv: AIRLOCK_TEST_RW_PW }');
+    const gw = await startTestGateway({ yaml, env: { AIRLOCK_TEST_PG_PW: ROLE_PASSWORD, AIRLOCK_TEST_RW_PW: 'rw-only-password' } });
+    try {
+      const token = await gw.tokenFor(AGENT_NAME);
+      for (const access of ['read', 'write']) {
+        const res = await gw.requestGrant(token, { resource: 'reporting', access, ttl: '1m', task: 'per-level passwords' });
+        assert.equal(res.status, 201);
+        const r = await psql(res.body.connect!.env, ['-c', 'select current_user']);
+        assert.equal(r.stdout.trim(), access === 'read' ? 'agent_ro' : 'agent_rw', r.stderr);
+      }
+    } finally {
+      await gw.close();
+    }
+  } finally {
+    await cluster.sql(`alter role agent_rw password '${ROLE_PASSWORD}'`);
+  }
 });
