@@ -6,11 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import postgres from 'postgres';
 import { startCluster, startFixture, grant, psql, gatewayYaml, ROLE_PASSWORD, AGENT_NAME, type PgFixture } from './fixture.ts';
 import { startTestGateway } from '../harness/gateway.ts';
-import type { PostgresCluster } from '../harness/postgres-cluster.ts';
+import { generateSelfSignedCert, type PostgresCluster } from '../harness/postgres-cluster.ts';
 import { eventually } from '../harness/gateway.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 
@@ -163,5 +165,30 @@ test('an access level can name its own password variable (different roles, diffe
     }
   } finally {
     await cluster.sql(`alter role agent_rw password '${ROLE_PASSWORD}'`);
+  }
+});
+
+test('upstream tls: verify-full checks the server certificate against caFile', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-ca-'));
+  try {
+    writeFileSync(join(dir, 'right.pem'), cluster.certPem);
+    writeFileSync(join(dir, 'wrong.pem'), generateSelfSignedCert(dir, 'other').certPem);
+    for (const [ca, expectOk] of [['right.pem', true], ['wrong.pem', false]] as const) {
+      const yaml = gatewayYaml(cluster, { tls: 'verify-full', host: 'localhost', extraResourceYaml: `    caFile: ${join(dir, ca)}` });
+      const gw = await startTestGateway({ yaml, env: { AIRLOCK_TEST_PG_PW: ROLE_PASSWORD } });
+      try {
+        const res = await gw.requestGrant(await gw.tokenFor(AGENT_NAME), { resource: 'reporting', access: 'read', ttl: '1m', task: 'verify-full' });
+        const r = await psql(res.body.connect!.env, ['-c', 'select 5']);
+        if (expectOk) assert.equal(r.stdout.trim(), '5', r.stderr);
+        else {
+          assert.notEqual(r.code, 0);
+          assert.match(r.stderr, /upstream TLS failed/);
+        }
+      } finally {
+        await gw.close();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
