@@ -4,19 +4,11 @@
  * identity fields from the grant so no caller can forget them.
  */
 import type { AuditEventInput, AuditOutcome, AuditReceipt, AuditRecorder, Grant } from '../plugin.ts';
+import type { AuditInput } from '../audit/chain.ts';
 
 /** The part of the audit pipeline the recorder needs. */
 export interface AuditAppender {
-  append(input: {
-    type: string;
-    agent?: string;
-    grant?: string;
-    session?: string;
-    resource?: string;
-    task?: string;
-    data?: Record<string, unknown>;
-    outcome: AuditOutcome;
-  }): AuditReceipt;
+  append(input: AuditInput): AuditReceipt;
 }
 
 /** Observes every record (sessions keep their own events for GET /v1/sessions/:id). */
