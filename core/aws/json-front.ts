@@ -89,6 +89,10 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   if (declared !== null && Number(declared) > limit) {
     throw new AwsWireError(ErrorCodes.TOO_LARGE, `Request body is larger than ${limit} bytes`, 'RequestEntityTooLarge');
   }
+  // A declared length bounds the body (Node's parser holds the client to it), so read it in
+  // one go: @hono/node-server then buffers it straight from the socket, where touching
+  // `request.body` would build a web ReadableStream per request (measured: ~14% of CPU).
+  if (declared !== null && /^\d+$/.test(declared)) return new Uint8Array(await request.arrayBuffer());
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
