@@ -11,6 +11,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -70,7 +71,43 @@ export function summarizeProfile(profile: CpuProfile, top = 25): string {
   for (const [name, us] of [...byArea].sort((a, b) => b[1] - a[1]).slice(0, 15)) lines.push(`    ${pct(us)}  ${name}`);
   lines.push('  by function (self time):');
   for (const [name, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`    ${pct(us)}  ${name}`);
+  lines.push("  airlock's own functions (inclusive time: the function and what it calls):");
+  for (const [name, us] of inclusiveOfRepo(profile, selfUs).slice(0, top)) lines.push(`    ${pct(us)}  ${name}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Inclusive time of functions in core/, plugins/ and audit-sinks/: each node's subtree, added
+ * once per function even when it recurses (a frame already on the path is not counted again).
+ */
+function inclusiveOfRepo(profile: CpuProfile, selfUs: Map<number, number>): Array<[string, number]> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const childIds = new Set(profile.nodes.flatMap((n) => n.children ?? []));
+  const totals = new Map<string, number>();
+  const subtree = new Map<number, number>();
+  const sizeOf = (id: number): number => {
+    const cached = subtree.get(id);
+    if (cached !== undefined) return cached;
+    const node = byId.get(id)!;
+    let sum = selfUs.get(id) ?? 0;
+    for (const c of node.children ?? []) sum += sizeOf(c);
+    subtree.set(id, sum);
+    return sum;
+  };
+  const walk = (id: number, onPath: Set<string>): void => {
+    const node = byId.get(id)!;
+    const repo = /\/(core|plugins|audit-sinks)\//.test(node.callFrame.url);
+    const name = label(node);
+    const added = repo && !onPath.has(name);
+    if (added) {
+      totals.set(name, (totals.get(name) ?? 0) + sizeOf(id));
+      onPath.add(name);
+    }
+    for (const c of node.children ?? []) walk(c, onPath);
+    if (added) onPath.delete(name);
+  };
+  for (const n of profile.nodes) if (!childIds.has(n.id)) walk(n.id, new Set());
+  return [...totals].sort((a, b) => b[1] - a[1]);
 }
 
 export function summarizeProfiles(dir: string): string {

@@ -41,7 +41,12 @@ async function openSessions(target: PgTarget, count: number, concurrency: number
       if (rows[0]?.one !== 1) throw new Error('idle sessions: select 1 did not answer 1');
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } catch (e) {
+    await closeAll(open).catch(() => {});
+    throw new Error(`idle sessions: opening session ${open.length} of ${count} failed: ${(e as Error).message}`);
+  }
   return open;
 }
 

@@ -27,6 +27,8 @@ const REGION = 'us-east-1';
 const TABLE = 'orders';
 const CONNECTIONS = 8;
 const POOL = 500;
+/** moto is slow to load: fewer items there, cycled the same way. */
+const MOTO_ITEMS = 100;
 /** airlock's own (fake) AWS identity for the responder, which checks no signature. */
 const AIRLOCK_KEYS = { AWS_ACCESS_KEY_ID: 'AKIAAIRLOCKBENCH0001', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-real-key', AWS_REGION: REGION };
 
@@ -148,8 +150,8 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
 }
 
 /** Sign a fresh pool, check one request answers with the item, then run wrk. */
-async function measure(o: HttpPartOptions, scratch: string, name: string, t: Target, profile = false): Promise<HttpRunMeasure> {
-  const pool: SignedRequest[] = await presignGetItems({ url: t.url, ...t.keys, region: REGION, table: TABLE, count: POOL });
+async function measure(o: HttpPartOptions, scratch: string, name: string, t: Target, profile = false, poolSize = POOL): Promise<HttpRunMeasure> {
+  const pool: SignedRequest[] = await presignGetItems({ url: t.url, ...t.keys, region: REGION, table: TABLE, count: poolSize });
   const probe = await sendOnce(pool[0]!);
   if (probe.status !== 200 || !probe.body.includes('"Item"')) {
     throw new Error(`http: ${name} answered the probe GetItem with HTTP ${probe.status}: ${probe.body.slice(0, 300)}`);
@@ -189,7 +191,7 @@ async function motoFigure(o: HttpPartOptions, scratch: string): Promise<HttpPart
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
-    for (let i = 0; i < POOL; i++) {
+    for (let i = 0; i < MOTO_ITEMS; i++) {
       await admin.send(new PutItemCommand({ TableName: TABLE, Item: { id: { S: `o-${1000 + i}` }, customer: { S: 'acme' }, total: { N: String(i) } } }));
     }
     const user = await moto.createUser('airlock-bench', {
@@ -206,14 +208,14 @@ async function motoFigure(o: HttpPartOptions, scratch: string): Promise<HttpPart
     });
     const g = await gw.grant(AGENT, { resource: 'orders', access: 'read', ttl: '1h', task: 'benchmark: GetItem through airlock to moto' });
     const gateway = gw;
-    const direct = await measure(o, scratch, 'moto-direct', { url: `${moto.endpoint}/`, keys: { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey } });
+    const direct = await measure(o, scratch, 'moto-direct', { url: `${moto.endpoint}/`, keys: { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey } }, false, MOTO_ITEMS);
     o.progress(`http: moto direct: ${round1(direct.rps)} req/s, p50 ${direct.p50Ms.toFixed(3)} ms`);
     const airlock = await measure(o, scratch, 'moto-airlock', {
       url: `${gateway.url}/dynamodb`,
       keys: { accessKeyId: g.id, secretAccessKey: g.secret },
       cpu: () => gateway.cpuMicros(),
       gateway,
-    }, true);
+    }, true, MOTO_ITEMS);
     o.progress(`http: moto through airlock (strict): ${round1(airlock.rps)} req/s, p50 ${airlock.p50Ms.toFixed(3)} ms`);
     return { direct: rounded(direct), airlock: rounded(airlock), ratio: ratio(airlock.rps, direct.rps) };
   } finally {

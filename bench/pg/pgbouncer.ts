@@ -76,7 +76,10 @@ export async function startPgbouncer(o: PgbouncerOptions): Promise<Pgbouncer> {
     const { uid, gid } = postgresIds();
     for (const p of [dir, ini, users]) chownSync(p, uid, gid);
   }
-  const [cmd, args] = isRoot ? ['runuser', ['-u', 'postgres', '--', o.binary, ini]] : [o.binary, [ini]];
+  // runuser starts with the PAM soft limit of open files (often 1024); a thousand clients
+  // plus their server connections need more, so raise it to the hard limit first.
+  const script = `ulimit -n "$(ulimit -Hn)" && exec "$0" "$1"`;
+  const [cmd, args] = isRoot ? ['runuser', ['-u', 'postgres', '--', 'sh', '-c', script, o.binary, ini]] : ['sh', ['-c', script, o.binary, ini]];
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
