@@ -9,3 +9,4 @@ export { parseDuration, formatDuration } from './config/duration.ts';
 export { createJsonFront, type AuthorizeInput, type JsonDecision, type JsonFront, type JsonFrontSpec } from './aws/json-front.ts';
 export { AwsWireError } from './aws/errors.ts';
 export { partitionOf } from './aws/endpoints.ts';
+export { FailureLimiter } from './api/rate-limit.ts';

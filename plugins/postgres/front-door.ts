@@ -12,6 +12,7 @@ import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import type { AuditReceipt, CloseReason, Grant, PluginContext, ScramVerifier, Session } from '../../core/plugin.ts';
 import type { CancelRegistry } from './cancel-registry.ts';
 import type { PostgresListenerConfig, PostgresResource } from './config.ts';
+import type { FailureLimiter } from '../../core/public.ts';
 import { rdsIamToken } from './rds-iam.ts';
 import { Relay } from './relay.ts';
 import { SCRAM_SHA_256 } from './scram/common.ts';
@@ -40,6 +41,8 @@ export interface FrontDoorDeps {
   passwords: ReadonlyMap<string, string>;
   /** CA bundles of `tls: verify-full` resources, read at start. */
   caBundles: ReadonlyMap<string, string>;
+  /** Failed logins per client address: guessing grant secrets costs the guesser. */
+  failures: FailureLimiter;
   /** Registers a live relay so the listener can tear it down on close. */
   onRelay(relay: Relay, done: Promise<void>): void;
 }
@@ -62,7 +65,8 @@ function quiet(receipt: AuditReceipt): void {
 
 export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise<void> {
   const { ctx } = deps;
-  const source = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`;
+  const address = raw.remoteAddress ?? '?';
+  const source = `${address}:${raw.remotePort ?? '?'}`;
   let socket: Socket | TLSSocket = raw;
   raw.setNoDelay(true);
   raw.on('error', () => {}); // reported through the reader; never crash the gateway
@@ -120,6 +124,10 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
     }
     if (startup.minor > 0 || startup.protocolOptions.length > 0) {
       socket.write(serializeNegotiateProtocolVersion(0, startup.protocolOptions));
+    }
+
+    if (deps.failures.blocked(address)) {
+      throw new Refusal(new AirlockError(ErrorCodes.RATE_LIMITED, 'too many failed logins from this address; try again later'), user, undefined);
     }
 
     // ---- SCRAM-SHA-256 against the grant (or a decoy, so unknown ids look like bad passwords)
@@ -245,6 +253,9 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
     const refusal = e instanceof Refusal ? e : null;
     const error = refusal ? refusal.error : isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'internal error');
     if (!isAirlockError(e) && !refusal) ctx.log.error({ err: e }, 'postgres handshake failed');
+    if (error.code === ErrorCodes.BAD_CREDENTIAL || error.code === ErrorCodes.GRANT_UNKNOWN || error.code === ErrorCodes.WRONG_RESOURCE) {
+      deps.failures.fail(address);
+    }
     if (!session) {
       quiet(ctx.audit.authFailed({
         resource: refusal?.resource,

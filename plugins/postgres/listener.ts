@@ -10,6 +10,10 @@ import type { PluginContext, PluginInstance } from '../../core/plugin.ts';
 import { CancelRegistry } from './cancel-registry.ts';
 import { parseHostPort, postgresListenerSchema, type PostgresListenerConfig, type PostgresResource } from './config.ts';
 import { passwordKey, serveConnection } from './front-door.ts';
+import { FailureLimiter } from '../../core/public.ts';
+
+/** Failed logins one address may make in a minute before it is refused outright. */
+const AUTH_FAILURES_PER_MINUTE = 30;
 
 /** Where each running gateway's listener really is (port 0 resolves at start), for `connect`. */
 export const listenAddresses = new Map<string, { host: string; port: number; tls: boolean }>();
@@ -41,6 +45,7 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
     if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
   }
   const cancels = new CancelRegistry();
+  const failures = new FailureLimiter(AUTH_FAILURES_PER_MINUTE, 60_000);
   const sockets = new Set<Socket>();
   const relays = new Set<Promise<void>>();
 
@@ -49,6 +54,7 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
     socket.once('close', () => sockets.delete(socket));
     serveConnection(socket, {
       ctx, listener, secureContext, cancels, passwords, caBundles,
+      failures,
       onRelay: (_relay, done) => {
         relays.add(done);
         void done.then(() => relays.delete(done));

@@ -192,3 +192,31 @@ test('upstream tls: verify-full checks the server certificate against caFile', a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('repeated failed logins from one address are refused outright (53300), even with the right secret', async () => {
+  // Its own gateway: the block lasts a minute for this address and must not touch other tests.
+  const own = await startFixture(cluster);
+  try {
+    const g = await grant(own);
+    const wrong = g.secret.slice(0, -1) + (g.secret.endsWith('A') ? 'B' : 'A');
+    const tryLogin = async (pass: string) => {
+      const sql = postgres({ host: own.host, port: own.port, user: g.id, pass, database: 'reporting', ssl: 'require', max: 1, connect_timeout: 10, onnotice: () => {} });
+      try {
+        await sql`select 1`;
+        return 'ok';
+      } catch (e) {
+        return (e as { code?: string }).code ?? 'none';
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    };
+    let code = '';
+    for (let i = 0; i < 40 && code !== '53300'; i++) code = await tryLogin(wrong);
+    const codes = own.gw.auditRecords().filter((r) => r.type === 'auth.failed').map((r) => r.data?.code);
+    assert.equal(code, '53300', `the address is blocked after repeated failures (recorded: ${codes.join(',')})`);
+    assert.equal(await tryLogin(g.secret), '53300', 'the block holds even for the right secret');
+    assert.ok(own.gw.auditRecords().some((r) => r.type === 'auth.failed' && r.data?.code === 'RATE_LIMITED'));
+  } finally {
+    await own.close();
+  }
+});
