@@ -94,7 +94,10 @@ export async function runDev(parts: { plugins: readonly RegisteredPlugin[]; sink
   });
 
   const token = await mintAgentToken(gateway.identity, DEV_AGENT, 24 * 3_600_000);
-  const rel = (p: string) => relative(process.cwd(), p) || '.';
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), p) || '.';
+    return r.startsWith('..') ? p : r;
+  };
   process.stdout.write(`
 airlock dev is running (Ctrl-C stops everything).
 
