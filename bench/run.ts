@@ -5,10 +5,12 @@
  * 127.0.0.1, and writes bench/results/latest.json and latest.md. Running only some parts
  * keeps the other parts' figures from the previous latest.json, marked with their own date.
  *
- *   --seconds N   length of each pgbench / wrk run (default 5)
- *   --rounds N    rounds of alternation per cell; medians are reported (default 2)
- *   --profile     write V8 CPU profiles of every airlock process to bench/results/profiles/
- *                 and a summary of the hottest functions (profiles are not committed)
+ *   --seconds N   length of each pgbench / wrk run (default 3)
+ *   --rounds N    rounds of alternation per cell; medians are reported (default 3)
+ *   --profile     take V8 CPU profiles of airlock during the select-only 8-client pgbench
+ *                 runs, the first GetItem round and grant issuance, into bench/results/profiles/
+ *                 with a summary of the hottest functions. Profiling slows airlock, so such a
+ *                 run writes its figures there too and leaves latest.json / latest.md alone.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -28,8 +30,8 @@ type Part = (typeof ALL_PARTS)[number];
 
 function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: number; profile: boolean } {
   const parts: Part[] = [];
-  let seconds = 5;
-  let rounds = 2;
+  let seconds = 3;
+  let rounds = 3;
   let profile = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -83,17 +85,18 @@ async function main(): Promise<void> {
   }
   results.durationSeconds = Math.round((Date.now() - t0) / 1000);
 
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  const outDir = profileDir ?? RESULTS;
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   const md = renderMarkdown(results);
-  writeFileSync(join(RESULTS, 'latest.md'), md);
+  writeFileSync(join(outDir, 'latest.md'), md);
   process.stdout.write(md);
   if (profileDir) {
     const summary = summarizeProfiles(profileDir);
     writeFileSync(join(profileDir, 'summary.txt'), summary);
     process.stdout.write(`\nCPU profiles in ${profileDir}; hottest functions:\n${summary}`);
   }
-  progress(`bench: done in ${results.durationSeconds} s; wrote bench/results/latest.md and latest.json`);
+  progress(`bench: done in ${results.durationSeconds} s; wrote ${join(outDir, 'latest.md')} and latest.json`);
 }
 
 main().catch((e: unknown) => {
