@@ -10,3 +10,4 @@ export { createJsonFront, type AuthorizeInput, type JsonDecision, type JsonFront
 export { AwsWireError } from './aws/errors.ts';
 export { partitionOf } from './aws/endpoints.ts';
 export { FailureLimiter } from './api/rate-limit.ts';
+export { awsRegionSchema, roleArnSchema, accountIdSchema, narrowList, awsConnectInfo } from './aws/plugin-kit.ts';

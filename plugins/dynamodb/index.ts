@@ -9,7 +9,7 @@
  * model (backups, exports, imports, global tables) are refused.
  */
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
-import { createJsonFront } from '../../core/public.ts';
+import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { authorizeDynamodb } from './authorize.ts';
 import { dynamodbResourceSchema, type DynamodbResource } from './schema.ts';
@@ -19,20 +19,7 @@ export const DYNAMODB_MOUNT = '/dynamodb';
 function resolveScope(resource: DynamodbResource, access: string, requested: Record<string, unknown> | undefined): Record<string, unknown> {
   const level = resource.access[access];
   if (level === undefined) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level '${access}'`);
-  let tables = resource.tables;
-  for (const key of Object.keys(requested ?? {})) {
-    if (key !== 'tables') throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown scope key '${key}' (dynamodb scopes take: tables)`);
-  }
-  const asked = requested?.['tables'];
-  if (asked !== undefined) {
-    const list = typeof asked === 'string' ? asked.split(/[,\s]+/).filter(Boolean) : asked;
-    if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string')) {
-      throw new AirlockError(ErrorCodes.BAD_REQUEST, 'scope.tables must be a non-empty list of table names');
-    }
-    const outside = list.filter((t) => !resource.tables.includes(t));
-    if (outside.length > 0) throw new AirlockError(ErrorCodes.OUT_OF_SCOPE, `table ${outside.join(', ')} is not part of this resource`);
-    tables = [...new Set(list as string[])];
-  }
+  const tables = narrowList(requested, 'tables', resource.tables, { what: 'table', valid: () => true, resourceType: 'dynamodb' });
   return { tables, operations: [...level] };
 }
 
@@ -41,20 +28,8 @@ export default definePlugin<DynamodbResource>({
   resourceSchema: dynamodbResourceSchema,
   accessLevels: (resource) => Object.keys(resource.access),
   resolveScope,
-  connectInfo({ resource, grant, secret, gateway }) {
-    const endpoint = `${gateway.publicUrl}${DYNAMODB_MOUNT}`;
-    return {
-      endpoint,
-      region: resource.region,
-      env: {
-        AWS_ACCESS_KEY_ID: grant.id,
-        AWS_SECRET_ACCESS_KEY: secret,
-        AWS_REGION: resource.region,
-        AWS_DEFAULT_REGION: resource.region,
-        AWS_ENDPOINT_URL_DYNAMODB: endpoint,
-      },
-    };
-  },
+  connectInfo: ({ resource, grant, secret, gateway }) =>
+    awsConnectInfo({ endpoint: `${gateway.publicUrl}${DYNAMODB_MOUNT}`, region: resource.region, grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_DYNAMODB' }),
   async start(ctx: PluginContext<DynamodbResource>) {
     const front = createJsonFront(ctx, {
       service: 'dynamodb',

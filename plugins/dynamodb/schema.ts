@@ -1,18 +1,16 @@
 /** Configuration of a `type: dynamodb` resource. */
 import { z } from 'zod';
+import { accountIdSchema, awsRegionSchema, roleArnSchema } from '../../core/public.ts';
 import { SUPPORTED_OPERATIONS } from './operations.ts';
 import { TABLE_NAME_PATTERN } from './resolve.ts';
 
 export const dynamodbResourceSchema = z.strictObject({
   type: z.literal('dynamodb'),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-east-1'),
+  region: awsRegionSchema,
   /** Assumed per grant (RoleSessionName = grant id); else airlock's own credentials are used. */
-  roleArn: z
-    .string()
-    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'an IAM role ARN')
-    .optional(),
+  roleArn: roleArnSchema.optional(),
   /** The tables' account: needed to accept table ARNs (else taken from roleArn). */
-  accountId: z.string().regex(/^\d{12}$/, 'a 12-digit account id').optional(),
+  accountId: accountIdSchema.optional(),
   tables: z.array(z.string().regex(TABLE_NAME_PATTERN, 'a DynamoDB table name')).min(1),
   /** Access level name -> the operations it allows. */
   access: z

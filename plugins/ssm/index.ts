@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
-import { createJsonFront } from '../../core/public.ts';
+import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { createSsmAuthorizer } from './authorize.ts';
 import { CommandLedger } from './command-ledger.ts';
@@ -22,20 +22,7 @@ export const SSM_MOUNT = '/ssm';
 function resolveScope(resource: SsmResource, access: string, requested: Record<string, unknown> | undefined): Record<string, unknown> {
   const level = resource.access[access];
   if (level === undefined) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level '${access}'`);
-  for (const key of Object.keys(requested ?? {})) {
-    if (key !== 'instances') throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown scope key '${key}' (ssm scopes take: instances)`);
-  }
-  let instances = resource.instances;
-  const asked = requested?.['instances'];
-  if (asked !== undefined) {
-    const list = typeof asked === 'string' ? asked.split(/[,\s]+/).filter(Boolean) : asked;
-    if (!Array.isArray(list) || list.length === 0 || !list.every((i) => typeof i === 'string' && INSTANCE_ID_PATTERN.test(i))) {
-      throw new AirlockError(ErrorCodes.BAD_REQUEST, 'scope.instances must be a non-empty list of instance ids');
-    }
-    const outside = list.filter((i) => !resource.instances.includes(i));
-    if (outside.length > 0) throw new AirlockError(ErrorCodes.OUT_OF_SCOPE, `instance ${outside.join(', ')} is not part of this resource`);
-    instances = [...new Set(list as string[])];
-  }
+  const instances = narrowList(requested, 'instances', resource.instances, { what: 'instance', valid: (i) => INSTANCE_ID_PATTERN.test(i), resourceType: 'ssm' });
   return { instances, documents: [...level.documents], operations: levelOperations(resource, access) };
 }
 
@@ -44,20 +31,8 @@ export default definePlugin<SsmResource>({
   resourceSchema: ssmResourceSchema,
   accessLevels: (resource) => Object.keys(resource.access),
   resolveScope,
-  connectInfo({ resource, grant, secret, gateway }) {
-    const endpoint = `${gateway.publicUrl}${SSM_MOUNT}`;
-    return {
-      endpoint,
-      region: resource.region,
-      env: {
-        AWS_ACCESS_KEY_ID: grant.id,
-        AWS_SECRET_ACCESS_KEY: secret,
-        AWS_REGION: resource.region,
-        AWS_DEFAULT_REGION: resource.region,
-        AWS_ENDPOINT_URL_SSM: endpoint,
-      },
-    };
-  },
+  connectInfo: ({ resource, grant, secret, gateway }) =>
+    awsConnectInfo({ endpoint: `${gateway.publicUrl}${SSM_MOUNT}`, region: resource.region, grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_SSM' }),
   async start(ctx: PluginContext<SsmResource>) {
     const ledger = new CommandLedger(join(ctx.gateway.dataDir, 'ssm-commands.jsonl'));
     const sweeper = setInterval(() => ledger.sweep(), 60_000);

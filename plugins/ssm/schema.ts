@@ -1,5 +1,6 @@
 /** Configuration of a `type: ssm` resource. */
 import { z } from 'zod';
+import { accountIdSchema, awsRegionSchema, roleArnSchema } from '../../core/public.ts';
 
 export const INSTANCE_ID_PATTERN = /^(i|mi)-[0-9a-f]{8,17}$/;
 export const DOCUMENT_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,128}$/;
@@ -25,14 +26,11 @@ const level = z.strictObject({
 
 export const ssmResourceSchema = z.strictObject({
   type: z.literal('ssm'),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-east-1'),
+  region: awsRegionSchema,
   /** Assumed per grant (RoleSessionName = grant id); else airlock's own credentials are used. */
-  roleArn: z
-    .string()
-    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'an IAM role ARN')
-    .optional(),
+  roleArn: roleArnSchema.optional(),
   /** The account of the instances and custom documents: needed to accept document ARNs. */
-  accountId: z.string().regex(/^\d{12}$/, 'a 12-digit account id').optional(),
+  accountId: accountIdSchema.optional(),
   instances: z.array(z.string().regex(INSTANCE_ID_PATTERN, 'an EC2 or managed instance id')).min(1),
   /**
    * Allow SendCommand `Targets` by tag or resource group. Off by default: such a target can
