@@ -175,6 +175,23 @@ test('an agent sees only its own grants; an admin sees all', async () => {
   assert.equal((await gw.api('GET', `/v1/grants/${mine.body.id}`, await gw.adminToken())).status, 200);
 });
 
+test('admins see sessions with their events', async () => {
+  const res = await gw.requestGrant(bot, { resource: 'things', access: 'read', ttl: '1m', task: 'sessions api' });
+  const hold = await openHold(res.body.connect!.env.ECHO_TOKEN!);
+  const admin = await gw.adminToken();
+  const list = await gw.api('GET', '/v1/sessions', admin);
+  const mine = (list.body.sessions as Array<{ id: string; grant: string; closedAt: string | null }>).find((s) => s.grant === res.body.id);
+  assert.ok(mine, 'the live session is listed');
+  assert.equal(mine.closedAt, null);
+  await gw.revoke(String(res.body.id), bot);
+  await hold.waitClosed();
+  const one = await gw.api('GET', `/v1/sessions/${mine.id}`, admin);
+  assert.equal(one.status, 200);
+  assert.equal(one.body.closeReason, 'revoked');
+  assert.deepEqual((one.body.events as Array<{ type: string }>).map((e) => e.type), ['session.opened', 'session.closed']);
+  assert.equal((await gw.api('GET', `/v1/sessions/${mine.id}`, bot)).status, 403);
+});
+
 test('the audit of all of the above verifies', async () => {
   const result = await verifyAuditFiles(gw.auditFiles(), { publicKeys: [gw.gateway.identity.key.publicJwk] });
   assert.equal(result.ok, true, JSON.stringify(result));
