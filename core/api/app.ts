@@ -42,8 +42,19 @@ export function controlApi(parts: ControlApiParts): Hono {
   app.get('/.well-known/jwks.json', (c) => c.json(parts.jwks()));
 
   const v1 = new Hono<ApiEnv>();
-  v1.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'request body too large (64 KiB max)' }, 413) }));
   v1.use('*', requireIdentity(parts.verifier, parts.recorder, limiter, parts.onAuthFailure));
+  // After identity, so an oversized request is recorded against the agent that sent it.
+  v1.use(
+    '*',
+    bodyLimit({
+      maxSize: 64 * 1024,
+      onError: (c) => {
+        const reason = 'request body too large (64 KiB max)';
+        parts.recorder.record({ type: 'api.rejected', agent: c.get('identity').agent, outcome: 'denied', data: { path: c.req.path, method: c.req.method, reason } });
+        return c.json({ error: reason }, 413);
+      },
+    }),
+  );
   v1.route('/grants', grantRoutes(parts.grants));
   v1.route('/sessions', sessionRoutes(parts.sessions));
   app.route('/v1', v1);

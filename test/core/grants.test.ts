@@ -175,6 +175,14 @@ test('an agent sees only its own grants; an admin sees all', async () => {
   assert.equal((await gw.api('GET', `/v1/grants/${mine.body.id}`, await gw.adminToken())).status, 200);
 });
 
+test('an oversized request body is refused (413) and recorded', async () => {
+  const res = await gw.requestGrant(bot, { resource: 'things', access: 'read', ttl: '1m', task: 'x'.repeat(70 * 1024) });
+  assert.equal(res.status, 413);
+  const rec = lastRecord('api.rejected');
+  assert.equal(rec?.agent, 'local:bot-1');
+  assert.match(String(rec?.data?.reason), /too large/);
+});
+
 test('admins see sessions with their events', async () => {
   const res = await gw.requestGrant(bot, { resource: 'things', access: 'read', ttl: '1m', task: 'sessions api' });
   const hold = await openHold(res.body.connect!.env.ECHO_TOKEN!);
