@@ -60,23 +60,32 @@ function targets(r: BenchResults): TargetRow[] {
 
 function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
   const s = pg.settings;
-  const names: PgTargetName[] = ['direct', 'pgbouncer', 'airlock-buffered', 'airlock-strict'];
+  const names: PgTargetName[] = ['direct', 'pgbouncer', 'node-relay', 'airlock-buffered', 'airlock-strict'];
   const out = [
     '## Postgres (pgbench)',
     '',
-    `Measured ${pg.measuredAt}. Each run ${s.seconds} s, pgbench ${s.pgbenchThreads} thread, scale ${s.scale}, \`-n\`; targets alternate within each cell ` +
-      `(direct, pgbouncer, airlock buffered, airlock strict) for ${s.rounds} rounds; medians shown. TLS ${s.tls}; auth ${s.auth}. ` +
-      `airlock records every statement (${s.auditSink}); pgbouncer runs in session pooling mode.`,
+    `Measured ${pg.measuredAt}. Each run ${s.seconds} s, pgbench ${s.pgbenchThreads} thread, scale ${s.scale}, \`-n\`; within each cell the targets ` +
+      `run in turn (${names.join(', ')}) for ${s.rounds} rounds; medians shown. TLS ${s.tls}; auth ${s.auth}. ` +
+      `airlock records every statement, with a ${s.auditSink}; pgbouncer runs in session pooling mode. ` +
+      '`node-relay` is the floor of airlock\'s runtime: a bare Node TCP relay (`socket.pipe`) doing none of airlock\'s work.',
     '',
-    '### Throughput (TPS) and ratios',
+    '### Throughput (TPS)',
     '',
-    '| cell | direct | pgbouncer | airlock buffered | airlock strict | buffered / pgbouncer | strict / pgbouncer | buffered / direct | strict / direct |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| cell | ${names.join(' | ')} |`,
+    `|---|${names.map(() => '---:').join('|')}|`,
   ];
+  for (const c of pg.cells) out.push(`| ${cellName(c)} | ${names.map((n) => int(c.median[n].tps)).join(' | ')} |`);
+  out.push(
+    '',
+    '### Ratios of TPS',
+    '',
+    '| cell | buffered / pgbouncer | strict / pgbouncer | buffered / direct | strict / direct | node-relay / pgbouncer | buffered / node-relay |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  );
   for (const c of pg.cells) {
+    const r = c.ratios;
     out.push(
-      `| ${cellName(c)} | ${int(c.median.direct.tps)} | ${int(c.median.pgbouncer.tps)} | ${int(c.median['airlock-buffered'].tps)} | ${int(c.median['airlock-strict'].tps)} | ` +
-        `${fmt(c.ratios.bufferedVsPgbouncer, 2)} | ${fmt(c.ratios.strictVsPgbouncer, 2)} | ${fmt(c.ratios.bufferedVsDirect, 2)} | ${fmt(c.ratios.strictVsDirect, 2)} |`,
+      `| ${cellName(c)} | ${fmt(r.bufferedVsPgbouncer, 2)} | ${fmt(r.strictVsPgbouncer, 2)} | ${fmt(r.bufferedVsDirect, 2)} | ${fmt(r.strictVsDirect, 2)} | ${fmt(r.nodeRelayVsPgbouncer, 2)} | ${fmt(r.bufferedVsNodeRelay, 2)} |`,
     );
   }
   out.push('', '### Latency per transaction, mean / p99 (ms)', '', `| cell | ${names.join(' | ')} |`, `|---|${names.map(() => '---:').join('|')}|`);
@@ -85,12 +94,12 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
     '',
     '### CPU per statement in the proxy process (µs) and audit records per statement',
     '',
-    '| cell | pgbouncer | airlock buffered | airlock strict | airlock records / statement |',
-    '|---|---:|---:|---:|---:|',
+    '| cell | pgbouncer | node-relay | airlock buffered | airlock strict | airlock records / statement |',
+    '|---|---:|---:|---:|---:|---:|',
   );
   for (const c of pg.cells) {
     out.push(
-      `| ${cellName(c)} | ${fmt(c.median.pgbouncer.cpuUsPerStatement)} | ${fmt(c.median['airlock-buffered'].cpuUsPerStatement)} | ${fmt(c.median['airlock-strict'].cpuUsPerStatement)} | ${fmt(c.median['airlock-strict'].auditRecordsPerStatement, 2)} |`,
+      `| ${cellName(c)} | ${fmt(c.median.pgbouncer.cpuUsPerStatement)} | ${fmt(c.median['node-relay'].cpuUsPerStatement)} | ${fmt(c.median['airlock-buffered'].cpuUsPerStatement)} | ${fmt(c.median['airlock-strict'].cpuUsPerStatement)} | ${fmt(c.median['airlock-strict'].auditRecordsPerStatement, 2)} |`,
     );
   }
   const failed = pg.cells.reduce((sum, c) => sum + names.reduce((t, n) => t + c.median[n].failed, 0), 0);
@@ -100,10 +109,11 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
 
 function httpSection(h: NonNullable<BenchResults['http']>): string[] {
   const s = h.settings;
-  const names: HttpTargetName[] = ['direct', 'nginx', 'airlock-buffered', 'airlock-strict'];
+  const names: HttpTargetName[] = ['direct', 'nginx', 'node-floor', 'airlock-buffered', 'airlock-strict'];
   const label: Record<HttpTargetName, string> = {
     direct: 'direct to the responder',
     nginx: 'nginx proxy_pass',
+    'node-floor': 'Node floor (Hono + undici, no checks)',
     'airlock-buffered': 'airlock, buffered',
     'airlock-strict': 'airlock, strict',
   };
@@ -113,7 +123,8 @@ function httpSection(h: NonNullable<BenchResults['http']>): string[] {
     `Measured ${h.measuredAt}. wrk, ${s.wrkThreads} thread, ${s.connections} connections, ${s.seconds} s per run, ${s.rounds} rounds alternating; ` +
       `a pool of ${s.signedPool} GetItem requests SigV4-signed with the grant's key just before each run. The upstream is an nginx ` +
       `responder returning a fixed GetItem answer; nginx (proxy) and nginx (responder) have ${s.nginxWorkers} worker each. ` +
-      `airlock verifies the signature, checks scope, records the request and its result (${s.auditSink}), signs again and forwards with undici.`,
+      `airlock verifies the signature, checks scope, records the request and its result (with a ${s.auditSink}), signs again and forwards with undici. ` +
+      'The Node floor is airlock\'s stack doing none of airlock\'s work: Hono on @hono/node-server reading the body and forwarding it with undici.',
     '',
     '| target | req/s | p50 ms | p99 ms | CPU µs / request | req/s vs nginx | added p50 over direct (ms) |',
     '|---|---:|---:|---:|---:|---:|---:|',
@@ -127,7 +138,9 @@ function httpSection(h: NonNullable<BenchResults['http']>): string[] {
   const m = h.moto;
   out.push(
     '',
-    `End to end against moto (DynamoDB with signature and IAM enforcement on; moto is the bottleneck): direct ${int(m.direct.rps)} req/s ` +
+    `airlock buffered reaches ${fmt(h.ratios.bufferedVsNodeFloor, 2)}× the Node floor, which itself reaches ${fmt(h.ratios.nodeFloorVsNginx, 2)}× nginx.`,
+    '',
+    `End to end against moto (DynamoDB with signature and IAM enforcement on, a pool of 100 items; moto is the bottleneck): direct ${int(m.direct.rps)} req/s ` +
       `(p50 ${fmt(m.direct.p50Ms, 2)} ms), through airlock strict ${int(m.airlock.rps)} req/s (p50 ${fmt(m.airlock.p50Ms, 2)} ms), ratio ${fmt(m.ratio, 2)}; ` +
       `airlock used ${fmt(m.airlock.cpuUsPerRequest)} µs CPU per request.`,
     '',

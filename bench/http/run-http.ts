@@ -3,6 +3,8 @@
  * thread) sent
  *   - direct to a responder that answers like DynamoDB (nginx returning fixed JSON),
  *   - through nginx `proxy_pass` to it (the floor for a proxy: no checks, no signing),
+ *   - through the Node floor (bench/floor-server.ts: Hono + undici forwarding, airlock's
+ *     stack without airlock's work), to tell the runtime's cost from airlock's,
  *   - through airlock to it (verify SigV4 + scope + audit + re-sign + forward), buffered and
  *     strict,
  * alternating targets round by round; plus one end-to-end figure through airlock to moto
@@ -14,12 +16,13 @@ import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { startMoto, type Moto } from '../../test/harness/moto.ts';
 import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
+import { startFloor } from '../lib/floor-process.ts';
 import { median, ratio, round } from '../lib/stats.ts';
 import { startProxy, startResponder, type Nginx } from './nginx.ts';
 import { presignGetItems, sendOnce, wrkScript, type SignedRequest } from './presign.ts';
 import { runWrk, type WrkRun } from './wrk.ts';
 
-export const HTTP_TARGETS = ['direct', 'nginx', 'airlock-buffered', 'airlock-strict'] as const;
+export const HTTP_TARGETS = ['direct', 'nginx', 'node-floor', 'airlock-buffered', 'airlock-strict'] as const;
 export type HttpTargetName = (typeof HTTP_TARGETS)[number];
 
 const AGENT = 'bench';
@@ -52,6 +55,8 @@ export interface HttpPartResult {
     bufferedAddedP50Ms: number;
     strictAddedP50Ms: number;
     nginxAddedP50Ms: number;
+    nodeFloorVsNginx: number;
+    bufferedVsNodeFloor: number;
   };
   moto: { direct: HttpRunMeasure; airlock: HttpRunMeasure; ratio: number };
 }
@@ -93,6 +98,8 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
     started.push(responder);
     const proxy: Nginx = await startProxy(o.nginx, responder.port);
     started.push(proxy);
+    const floor = await startFloor('http', `${responder.url}/`);
+    started.push(floor);
     const gateways = {} as Record<'buffered' | 'strict', GatewayProcess>;
     const grants = {} as Record<'buffered' | 'strict', { accessKeyId: string; secretAccessKey: string }>;
     for (const durability of ['buffered', 'strict'] as const) {
@@ -106,10 +113,13 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
     const targets: Record<HttpTargetName, Target> = {
       direct: { url: `${responder.url}/`, keys: fakeAgentKeys },
       nginx: { url: `${proxy.url}/dynamodb`, keys: fakeAgentKeys, cpu: () => proxy.cpuMicros() },
+      'node-floor': { url: `http://127.0.0.1:${floor.port}/dynamodb`, keys: fakeAgentKeys, cpu: () => floor.cpuMicros() },
       'airlock-buffered': { url: `${gateways.buffered.url}/dynamodb`, keys: grants.buffered, cpu: () => gateways.buffered.cpuMicros(), gateway: gateways.buffered },
       'airlock-strict': { url: `${gateways.strict.url}/dynamodb`, keys: grants.strict, cpu: () => gateways.strict.cpuMicros(), gateway: gateways.strict },
     };
 
+    // Warm-up, not measured: JIT-compiled paths and open upstream connections for every target.
+    for (const name of HTTP_TARGETS) await measure({ ...o, seconds: 1 }, scratch, name, targets[name]);
     const runs = Object.fromEntries(HTTP_TARGETS.map((t) => [t, [] as HttpRunMeasure[]])) as Record<HttpTargetName, HttpRunMeasure[]>;
     for (let round = 0; round < o.rounds; round++) {
       for (const name of HTTP_TARGETS) {
@@ -130,7 +140,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
         wrkThreads: 1,
         signedPool: POOL,
         nginxWorkers: 1,
-        auditSink: 'file sink (spool drained to a JSONL file in the same process)',
+        auditSink: 'file sink (the spool drained to a JSONL file by the same process)',
       },
       runs,
       median: med,
@@ -140,6 +150,8 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
         bufferedAddedP50Ms: round(med['airlock-buffered'].p50Ms - med.direct.p50Ms, 3),
         strictAddedP50Ms: round(med['airlock-strict'].p50Ms - med.direct.p50Ms, 3),
         nginxAddedP50Ms: round(med.nginx.p50Ms - med.direct.p50Ms, 3),
+        nodeFloorVsNginx: ratio(med['node-floor'].rps, med.nginx.rps),
+        bufferedVsNodeFloor: ratio(med['airlock-buffered'].rps, med['node-floor'].rps),
       },
       moto,
     };

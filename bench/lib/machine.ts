@@ -1,5 +1,5 @@
 /** The machine a run happened on, for the results header: numbers mean little without it. */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpus, totalmem, release, platform } from 'node:os';
 
 export interface MachineInfo {
@@ -13,14 +13,8 @@ export interface MachineInfo {
 
 /** `prog args` with stderr folded in (nginx -v and wrk -v print there; wrk exits 1). */
 function versionOf(path: string, args: string[], pattern: RegExp): string {
-  let out: string;
-  try {
-    out = execFileSync(path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    out = `${err.stdout ?? ''}${err.stderr ?? ''}`;
-  }
-  return pattern.exec(out)?.[1] ?? 'unknown';
+  const r = spawnSync(path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return pattern.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[1] ?? 'unknown';
 }
 
 const PATTERNS: Record<string, { args: string[]; pattern: RegExp }> = {

@@ -1,8 +1,9 @@
 /**
  * The Postgres part: pgbench against PostgreSQL directly, through pgbouncer (session
- * pooling) and through airlock (buffered and strict audit), for select-only and TPC-B-like
+ * pooling), through a bare Node TCP relay (the floor of airlock's runtime: bench/floor-server.ts)
+ * and through airlock (buffered and strict audit), for select-only and TPC-B-like
  * scripts, simple and prepared protocol, 1 and 8 clients. Within each cell the targets run
- * in turn, and the round repeats (A B C D A B C D), so a drift of the machine touches every
+ * in turn, and the round repeats (A B C D E A B C D E …), so a drift of the machine touches every
  * target alike; the medians over rounds are reported.
  *
  * CPU per statement is read from /proc of the proxy's process (airlock or pgbouncer) before
@@ -10,13 +11,14 @@
  * show that every statement really was recorded while being measured.
  */
 import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
+import { startFloor } from '../lib/floor-process.ts';
 import { cpuMicros } from '../lib/proc.ts';
 import { median, ratio, round } from '../lib/stats.ts';
 import { startBenchDatabase, postgresGatewayConfig, PASSWORD_ENV, BENCH_DB, BENCH_USER, type BenchDatabase } from './database.ts';
 import { startPgbouncer, type Pgbouncer } from './pgbouncer.ts';
 import { runPgbench, STATEMENTS_PER_TX, type PgTarget, type Protocol, type Script } from './pgbench.ts';
 
-export const PG_TARGETS = ['direct', 'pgbouncer', 'airlock-buffered', 'airlock-strict'] as const;
+export const PG_TARGETS = ['direct', 'pgbouncer', 'node-relay', 'airlock-buffered', 'airlock-strict'] as const;
 export type PgTargetName = (typeof PG_TARGETS)[number];
 
 export interface PgRunMeasure {
@@ -43,6 +45,9 @@ export interface PgCell {
     bufferedVsDirect: number;
     strictVsDirect: number;
     pgbouncerVsDirect: number;
+    /** The Node floor (a bare TCP relay) against pgbouncer, and airlock against that floor. */
+    nodeRelayVsPgbouncer: number;
+    bufferedVsNodeRelay: number;
   };
 }
 
@@ -74,6 +79,8 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
     started.push(db);
     const bouncer: Pgbouncer = await startPgbouncer({ binary: o.pgbouncer, upstreamPort: db.cluster.port, database: BENCH_DB, user: BENCH_USER, password: db.password, maxClients: 50 });
     started.push(bouncer);
+    const relay = await startFloor('tcp', String(db.cluster.port));
+    started.push(relay);
     const gateways: Record<'buffered' | 'strict', GatewayProcess> = {} as Record<'buffered' | 'strict', GatewayProcess>;
     for (const durability of ['buffered', 'strict'] as const) {
       const gw = await startGatewayProcess({
@@ -97,9 +104,13 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
     const targets: Record<PgTargetName, { target: PgTarget; pid?: number; gateway?: GatewayProcess }> = {
       direct: { target: db.direct },
       pgbouncer: { target: { ...db.direct, host: bouncer.host, port: bouncer.port }, pid: bouncer.pid },
+      'node-relay': { target: { ...db.direct, host: '127.0.0.1', port: relay.port }, pid: relay.pid },
       'airlock-buffered': { target: airlockTargets.buffered, pid: gateways.buffered.pid, gateway: gateways.buffered },
       'airlock-strict': { target: airlockTargets.strict, pid: gateways.strict.pid, gateway: gateways.strict },
     };
+
+    // Warm-up, not measured: JIT-compiled relay paths and warm caches for every target.
+    for (const name of PG_TARGETS) await runPgbench(o.pgbench, targets[name].target, { script: 'select-only', protocol: 'simple', clients: 8, seconds: 1 });
 
     const cells: PgCell[] = [];
     for (const script of SCRIPTS) {
@@ -147,6 +158,8 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
               bufferedVsDirect: ratio(med['airlock-buffered'].tps, med.direct.tps),
               strictVsDirect: ratio(med['airlock-strict'].tps, med.direct.tps),
               pgbouncerVsDirect: ratio(med.pgbouncer.tps, med.direct.tps),
+              nodeRelayVsPgbouncer: ratio(med['node-relay'].tps, med.pgbouncer.tps),
+              bufferedVsNodeRelay: ratio(med['airlock-buffered'].tps, med['node-relay'].tps),
             },
           });
         }
@@ -160,7 +173,7 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
         pgbenchThreads: 1,
         tls: 'off on every hop',
         auth: 'SCRAM-SHA-256 (client to airlock, pgbouncer and PostgreSQL)',
-        auditSink: 'file sink (spool drained to a JSONL file in the same process)',
+        auditSink: 'file sink (the spool drained to a JSONL file by the same process)',
       },
       cells,
     };

@@ -1,0 +1,61 @@
+/**
+ * The floor of airlock's own stack, as a reference: the least a Node process can do in
+ * airlock's place, with none of airlock's work (no authentication of its own, no scope, no
+ * audit, no signing). Comparing airlock with it separates what the runtime costs from what
+ * airlock adds.
+ *
+ *   node --import tsx bench/floor-server.ts tcp  UPSTREAM_PORT   a TCP relay (socket.pipe both ways)
+ *   node --import tsx bench/floor-server.ts http UPSTREAM_URL    Hono on @hono/node-server forwarding
+ *                                                                each POST with undici, like airlock
+ * Prints one JSON line `{ port, pid }` once listening; exits on SIGTERM or end of stdin.
+ */
+import { createServer, connect, type Server } from 'node:net';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import { Agent, request } from 'undici';
+
+const [mode, upstream] = process.argv.slice(2);
+
+function ready(port: number): void {
+  process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
+}
+
+let close: () => void = () => process.exit(0);
+if (mode === 'tcp' && upstream) {
+  const server: Server = createServer({ noDelay: true }, (client) => {
+    const up = connect({ port: Number(upstream), host: '127.0.0.1', noDelay: true });
+    client.pipe(up);
+    up.pipe(client);
+    const drop = () => {
+      client.destroy();
+      up.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    up.on('error', drop).on('close', drop);
+  });
+  server.listen(0, '127.0.0.1', () => ready((server.address() as { port: number }).port));
+  close = () => server.close(() => process.exit(0));
+} else if (mode === 'http' && upstream) {
+  const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
+  const app = new Hono();
+  app.post('*', async (c) => {
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    const res = await request(upstream, {
+      dispatcher: agent,
+      method: 'POST',
+      headers: { 'content-type': c.req.header('content-type') ?? 'application/x-amz-json-1.0', 'x-amz-target': c.req.header('x-amz-target') ?? '' },
+      body,
+    });
+    const out = Buffer.from(await res.body.arrayBuffer());
+    const type = res.headers['content-type'];
+    return new Response(out, { status: res.statusCode, headers: { 'content-type': typeof type === 'string' ? type : 'application/x-amz-json-1.0' } });
+  });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => ready(info.port));
+  close = () => server.close(() => process.exit(0));
+} else {
+  process.stderr.write('usage: floor-server.ts tcp UPSTREAM_PORT | http UPSTREAM_URL\n');
+  process.exit(2);
+}
+process.once('SIGTERM', () => close());
+process.stdin.on('end', () => close());
+process.stdin.resume();
