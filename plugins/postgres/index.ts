@@ -8,6 +8,7 @@ import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { definePlugin } from '../../core/plugin.ts';
 import { parseHostPort, postgresListenerSchema, postgresResourceSchema, type PostgresResource } from './config.ts';
 import { listenAddresses, startListener } from './listener.ts';
+import { loadStatementParser } from './split-statements.ts';
 
 export default definePlugin<PostgresResource>({
   type: 'postgres',
@@ -53,5 +54,8 @@ export default definePlugin<PostgresResource>({
     };
   },
 
-  start: (ctx) => startListener(ctx),
+  start: async (ctx) => {
+    await loadStatementParser();
+    return startListener(ctx);
+  },
 });

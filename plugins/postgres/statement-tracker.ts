@@ -29,6 +29,8 @@ interface Pending {
   error: { code: string; message: string } | undefined;
 }
 
+import { splitStatements } from './split-statements.ts';
+
 /** Longest SQL text kept in a record; longer text is cut (and flagged) so one statement cannot bloat the audit. */
 const MAX_RECORDED_SQL = 64 * 1024;
 
@@ -96,6 +98,23 @@ export class StatementTracker {
       this.noteReceipt(receipt);
       seq = receipt.seq;
     }
+    this.enqueue(kind, seq);
+  }
+
+  /** A simple query: one `pg.query` per statement it holds; its result points at the first. */
+  private beginQuery(sql: string): void {
+    const statements = splitStatements(sql);
+    if (statements.length === 1) return this.begin('query', clip(sql));
+    let first = -1;
+    statements.forEach((text, index) => {
+      const receipt = this.session.record('pg.query', { ...clip(text), batch: { index, of: statements.length } }, 'ok');
+      this.noteReceipt(receipt);
+      if (index === 0) first = receipt.seq;
+    });
+    this.enqueue('query', first);
+  }
+
+  private enqueue(kind: PendingKind, seq: number): void {
     this.queue.push({ kind, seq, startedAt: performance.now(), rows: 0, commands: undefined, error: undefined });
   }
 
@@ -157,7 +176,7 @@ export class StatementTracker {
     body: (type, buf, start, end) => {
       switch (type) {
         case Frontend.Query:
-          this.begin('query', clip(parseQuery(buf, start, end)));
+          this.beginQuery(parseQuery(buf, start, end));
           return;
         case Frontend.Parse: {
           const { name, sql } = parseParse(buf, start, end);

@@ -49,6 +49,18 @@ test('psql simple queries run, and each statement has one pg.query record with i
   assert.deepEqual(results.map((x) => x.data?.query), qSeqs);
 });
 
+test('a query string with several statements gets one pg.query per statement (split by the PostgreSQL parser)', async () => {
+  const g = await grant(f);
+  const r = await psql(g.env, ['-c', "select 'a;b' as x; select 2; -- trailing comment\n select 3"]);
+  assert.equal(r.code, 0, r.stderr);
+  const queries = recordsOf(g.id, 'pg.query');
+  assert.deepEqual(queries.map((q) => q.data?.sql), ["select 'a;b' as x", 'select 2', 'select 3']);
+  assert.deepEqual(queries.map((q) => q.data?.batch), [{ index: 0, of: 3 }, { index: 1, of: 3 }, { index: 2, of: 3 }]);
+  const result = await eventually(() => recordsOf(g.id, 'pg.result')[0], 5000, 'pg.result');
+  assert.equal(result.data?.query, queries[0]!.seq);
+  assert.deepEqual(result.data?.commands, ['SELECT', 'SELECT', 'SELECT']);
+});
+
 test('prepared statements with parameters (postgres.js, extended protocol)', async () => {
   const g = await grant(f);
   const sql = client(g.url);
