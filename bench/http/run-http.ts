@@ -57,7 +57,12 @@ export interface HttpPartResult {
     nginxAddedP50Ms: number;
     nodeFloorVsNginx: number;
     bufferedVsNodeFloor: number;
+    /** p50 over direct's, both at one connection. */
+    bufferedAddedP50MsOneConnection: number;
+    strictAddedP50MsOneConnection: number;
   };
+  /** Medians of one round at a single connection. */
+  oneConnection: Record<HttpTargetName, HttpRunMeasure>;
   moto: { direct: HttpRunMeasure; airlock: HttpRunMeasure; ratio: number };
 }
 
@@ -129,6 +134,13 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
       }
     }
     const med = Object.fromEntries(HTTP_TARGETS.map((t) => [t, medianOf(runs[t])])) as Record<HttpTargetName, HttpRunMeasure>;
+
+    // One connection: latency without queueing (at 8 connections a saturated process's p50 is mostly wait).
+    const single = {} as Record<HttpTargetName, HttpRunMeasure>;
+    for (const name of HTTP_TARGETS) {
+      single[name] = rounded(await measure(o, scratch, name, targets[name], false, POOL, 1));
+      o.progress(`http: 1 connection ${name}: p50 ${single[name].p50Ms.toFixed(3)} ms, p99 ${single[name].p99Ms.toFixed(3)} ms`);
+    }
     for (const s of started.splice(0).reverse()) await s.stop();
 
     const moto = await motoFigure(o, scratch);
@@ -152,7 +164,10 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
         nginxAddedP50Ms: round(med.nginx.p50Ms - med.direct.p50Ms, 3),
         nodeFloorVsNginx: ratio(med['node-floor'].rps, med.nginx.rps),
         bufferedVsNodeFloor: ratio(med['airlock-buffered'].rps, med['node-floor'].rps),
+        bufferedAddedP50MsOneConnection: round(single['airlock-buffered'].p50Ms - single.direct.p50Ms, 3),
+        strictAddedP50MsOneConnection: round(single['airlock-strict'].p50Ms - single.direct.p50Ms, 3),
       },
+      oneConnection: single,
       moto,
     };
   } finally {
@@ -162,7 +177,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
 }
 
 /** Sign a fresh pool, check one request answers with the item, then run wrk. */
-async function measure(o: HttpPartOptions, scratch: string, name: string, t: Target, profile = false, poolSize = POOL): Promise<HttpRunMeasure> {
+async function measure(o: HttpPartOptions, scratch: string, name: string, t: Target, profile = false, poolSize = POOL, connections = CONNECTIONS): Promise<HttpRunMeasure> {
   const pool: SignedRequest[] = await presignGetItems({ url: t.url, ...t.keys, region: REGION, table: TABLE, count: poolSize });
   const probe = await sendOnce(pool[0]!);
   if (probe.status !== 200 || !probe.body.includes('"Item"')) {
@@ -172,7 +187,7 @@ async function measure(o: HttpPartOptions, scratch: string, name: string, t: Tar
   writeFileSync(script, wrkScript(pool));
   const cpu0 = t.cpu?.() ?? 0;
   const seq0 = t.gateway ? await t.gateway.metric('airlock_audit_last_seq') : 0;
-  const run = () => runWrk(o.wrk, t.url, script, { connections: CONNECTIONS, seconds: o.seconds });
+  const run = () => runWrk(o.wrk, t.url, script, { connections, seconds: o.seconds });
   const r: WrkRun = profile && t.gateway ? await t.gateway.profile('getitem', run) : await run();
   const cpu1 = t.cpu?.() ?? 0;
   const seq1 = t.gateway ? await t.gateway.metric('airlock_audit_last_seq') : 0;
