@@ -70,7 +70,7 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
     '',
     `Measured ${pg.measuredAt}. Each run ${s.seconds} s, pgbench ${s.pgbenchThreads} thread, scale ${s.scale}, \`-n\`; within each cell the targets ` +
       `run in turn (${names.join(', ')}) for ${s.rounds} rounds; medians shown. TLS ${s.tls}; auth ${s.auth}. ` +
-      `airlock records every statement, with a ${s.auditSink}; pgbouncer runs in session pooling mode. ` +
+      `airlock records every statement (two records: the statement and its result) with a file sink draining the spool in the same process; pgbouncer runs in session pooling mode. ` +
       '`node-relay` is the floor of airlock\'s runtime: a bare Node TCP relay (`socket.pipe`) doing none of airlock\'s work.',
     '',
     '### Throughput (TPS)',
@@ -127,7 +127,7 @@ function httpSection(h: NonNullable<BenchResults['http']>): string[] {
     `Measured ${h.measuredAt}. wrk, ${s.wrkThreads} thread, ${s.connections} connections, ${s.seconds} s per run, ${s.rounds} rounds alternating; ` +
       `a pool of ${s.signedPool} GetItem requests SigV4-signed with the grant's key just before each run. The upstream is an nginx ` +
       `responder returning a fixed GetItem answer; nginx (proxy) and nginx (responder) have ${s.nginxWorkers} worker each. ` +
-      `airlock verifies the signature, checks scope, records the request and its result (with a ${s.auditSink}), signs again and forwards with undici. ` +
+      'airlock verifies the signature, checks scope, records the request and its result with a file sink draining the spool in the same process, signs again and forwards with undici. ' +
       'The Node floor is airlock\'s stack doing none of airlock\'s work: Hono on @hono/node-server reading the body and forwarding it with undici.',
     '',
     '| target | req/s | p50 ms | p99 ms | CPU µs / request | req/s vs nginx | added p50 over direct (ms) |',

@@ -11,6 +11,7 @@
  *                 runs, the first GetItem round and grant issuance, into bench/results/profiles/
  *                 with a summary of the hottest functions. Profiling slows airlock, so such a
  *                 run writes its figures there too and leaves latest.json / latest.md alone.
+ *   --render      measure nothing: rewrite latest.md from latest.json (after a report change)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -28,20 +29,22 @@ const RESULTS = join(ROOT, 'bench', 'results');
 const ALL_PARTS = ['pg', 'http', 'cost'] as const;
 type Part = (typeof ALL_PARTS)[number];
 
-function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: number; profile: boolean } {
+function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: number; profile: boolean; render: boolean } {
   const parts: Part[] = [];
   let seconds = 3;
   let rounds = 3;
   let profile = false;
+  let render = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--seconds') seconds = positive(argv[++i], '--seconds');
+    if (a === '--render') render = true;
+    else if (a === '--seconds') seconds = positive(argv[++i], '--seconds');
     else if (a === '--rounds') rounds = positive(argv[++i], '--rounds');
     else if (a === '--profile') profile = true;
     else if ((ALL_PARTS as readonly string[]).includes(a)) parts.push(a as Part);
-    else throw new Error(`bench: unknown argument "${a}" (parts: ${ALL_PARTS.join(', ')}; options: --seconds N, --rounds N, --profile)`);
+    else throw new Error(`bench: unknown argument "${a}" (parts: ${ALL_PARTS.join(', ')}; options: --seconds N, --rounds N, --profile, --render)`);
   }
-  return { parts: parts.length === 0 ? [...ALL_PARTS] : [...new Set(parts)], seconds, rounds, profile };
+  return { parts: parts.length === 0 ? [...ALL_PARTS] : [...new Set(parts)], seconds, rounds, profile, render };
 }
 
 function positive(value: string | undefined, flag: string): number {
@@ -52,6 +55,12 @@ function positive(value: string | undefined, flag: string): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.render) {
+    const saved = JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8')) as BenchResults;
+    writeFileSync(join(RESULTS, 'latest.md'), renderMarkdown(saved));
+    process.stderr.write('bench: rewrote bench/results/latest.md from latest.json\n');
+    return;
+  }
   const tools = requireTools(args.parts);
   const profileDir = args.profile ? join(RESULTS, 'profiles') : undefined;
   const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
