@@ -87,7 +87,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     tls: () => loadTlsMaterial('self-signed', dataDir, [configuredHost(config)]),
   };
 
-  const grants = new GrantService(config, byType, new FileGrantStore(dataDir), recorder, () => gatewayInfo, auditAvailable);
+  const grantStore = new FileGrantStore(dataDir);
+  const grants = new GrantService(config, byType, grantStore, recorder, () => gatewayInfo, auditAvailable);
   await grants.load();
   const sessions = new SessionRegistry(recorder, auditAvailable, (id) => grants.requireActive(id));
   grants.attachSessions(sessions);
@@ -160,6 +161,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         for (const { instance } of instances.reverse()) await instance.close().catch((err: unknown) => log.error({ err }, 'plugin close failed'));
         await http.close();
         grants.close();
+        await grantStore.close();
         await aws.close();
         await audit.close();
       })()),

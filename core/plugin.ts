@@ -252,9 +252,17 @@ export interface PluginInstance {
 /** What `POST /v1/grants` returns under `connect` for this resource type. */
 export type ConnectInfo = Record<string, unknown> & { env: Record<string, string> };
 
+/** How a client proves it holds a grant's secret; each kind has its own stored verifier. */
+export type CredentialKind = 'scram' | 'sigv4' | 'bearer';
+
 export interface PluginDefinition<RC extends { type: string } = { type: string }> {
   /** The `type` of `resources.<name>` this plugin serves. */
   readonly type: string;
+  /**
+   * The credential kinds this plugin checks (SCRAM for Postgres, SigV4 for AWS APIs, bearer
+   * tokens for HTTP). Only their verifiers are derived and stored. Default: all three.
+   */
+  readonly credentials?: readonly CredentialKind[];
   /** Schema of one resource block (including `type`); strict: unknown keys are errors. */
   readonly resourceSchema: z.ZodType<RC>;
   /** Schema of `gateway.<type>` listener settings, if the plugin has any. */

@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import type { CredentialKind } from '../plugin.ts';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -35,29 +36,35 @@ export interface StoredScram {
   serverKey: string; // base64
 }
 
+/** Only the verifiers the resource type's plugin uses are kept (and paid for). */
 export interface GrantVerifiers {
   /** hex sha256 of the secret, for bearer credentials. */
-  sha256: string;
-  scram: StoredScram;
+  sha256?: string;
+  scram?: StoredScram;
   /** UTC date (yyyymmdd) -> hex HMAC("AWS4"+secret, date). */
-  sigv4: Record<string, string>;
+  sigv4?: Record<string, string>;
 }
 
 export const SCRAM_ITERATIONS = 4096;
 
-export async function makeVerifiers(secret: string, sigv4Dates: readonly string[]): Promise<GrantVerifiers> {
-  const salt = randomBytes(16);
-  const salted = await pbkdf2Async(secret, salt, SCRAM_ITERATIONS, 32, 'sha256');
-  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
-  const storedKey = createHash('sha256').update(clientKey).digest();
-  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
-  const sigv4: Record<string, string> = {};
-  for (const d of sigv4Dates) sigv4[d] = createHmac('sha256', `AWS4${secret}`).update(d).digest('hex');
-  return {
-    sha256: createHash('sha256').update(secret).digest('hex'),
-    scram: { salt: salt.toString('base64'), iterations: SCRAM_ITERATIONS, storedKey: storedKey.toString('base64'), serverKey: serverKey.toString('base64') },
-    sigv4,
-  };
+export async function makeVerifiers(secret: string, kinds: ReadonlySet<CredentialKind>, sigv4Dates: readonly string[]): Promise<GrantVerifiers> {
+  const verifiers: GrantVerifiers = {};
+  if (kinds.has('bearer')) verifiers.sha256 = createHash('sha256').update(secret).digest('hex');
+  if (kinds.has('scram')) {
+    // PBKDF2 on the thread pool: the event loop keeps serving sessions meanwhile.
+    const salt = randomBytes(16);
+    const salted = await pbkdf2Async(secret, salt, SCRAM_ITERATIONS, 32, 'sha256');
+    const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+    const storedKey = createHash('sha256').update(clientKey).digest();
+    const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+    verifiers.scram = { salt: salt.toString('base64'), iterations: SCRAM_ITERATIONS, storedKey: storedKey.toString('base64'), serverKey: serverKey.toString('base64') };
+  }
+  if (kinds.has('sigv4')) {
+    const sigv4: Record<string, string> = {};
+    for (const d of sigv4Dates) sigv4[d] = createHmac('sha256', `AWS4${secret}`).update(d).digest('hex');
+    verifiers.sigv4 = sigv4;
+  }
+  return verifiers;
 }
 
 /** Every UTC date (yyyymmdd) touched by [from, to]. */

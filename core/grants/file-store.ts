@@ -1,9 +1,11 @@
 /**
  * Grants persisted as an append-only JSONL log in dataDir: each change appends the grant's
- * whole new state and fsyncs. On load the log is replayed and compacted (ended grants older
- * than a day are dropped), so the file stays small without a database.
+ * whole new state. Writes are group-committed off the event loop (one write + fdatasync for
+ * every change waiting at that moment), so issuing grants never stalls live sessions. On
+ * load the log is replayed and compacted (ended grants older than a day are dropped).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GrantStore } from './store.ts';
 import type { GrantRecord } from './record.ts';
@@ -11,8 +13,10 @@ import type { GrantRecord } from './record.ts';
 const KEEP_ENDED_MS = 86_400_000;
 
 export class FileGrantStore implements GrantStore {
-  private fd: number | undefined;
+  private file: FileHandle | undefined;
   private readonly path: string;
+  private pending: Array<{ line: string; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private flushing: Promise<void> | undefined;
 
   constructor(dataDir: string) {
     this.path = join(dataDir, 'grants.jsonl');
@@ -40,18 +44,36 @@ export class FileGrantStore implements GrantStore {
     const tmp = `${this.path}.compact`;
     writeFileSync(tmp, kept.map((g) => JSON.stringify(g) + '\n').join(''), { mode: 0o600 });
     renameSync(tmp, this.path);
-    this.fd = openSync(this.path, 'a', 0o600);
+    this.file = await open(this.path, 'a', 0o600);
     return kept;
   }
 
-  async put(record: GrantRecord): Promise<void> {
-    if (this.fd === undefined) throw new Error('grant store not loaded');
-    writeSync(this.fd, JSON.stringify(record) + '\n');
-    fsyncSync(this.fd);
+  put(record: GrantRecord): Promise<void> {
+    if (!this.file) return Promise.reject(new Error('grant store not loaded'));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ line: JSON.stringify(record) + '\n', resolve, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        await this.file!.write(batch.map((p) => p.line).join(''));
+        await this.file!.datasync();
+        for (const p of batch) p.resolve();
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+      }
+    }
+    this.flushing = undefined;
   }
 
   async close(): Promise<void> {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    await this.flushing;
+    await this.file?.close();
+    this.file = undefined;
   }
 }

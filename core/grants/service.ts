@@ -193,7 +193,8 @@ export class GrantService {
     const secret = newGrantSecret();
     // SigV4 keys for every date the grant could be used on (pending grants may be approved later).
     const lastUse = now + (pending ? PENDING_WINDOW_MS : 0) + ttlMs;
-    const verifiers = await makeVerifiers(secret, utcDatesBetween(now - 300_000, lastUse + 300_000));
+    const kinds = new Set(plugin.credentials ?? (['scram', 'sigv4', 'bearer'] as const));
+    const verifiers = await makeVerifiers(secret, kinds, utcDatesBetween(now - 300_000, lastUse + 300_000));
     const record: GrantRecord = {
       id,
       agent,

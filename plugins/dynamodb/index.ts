@@ -25,6 +25,7 @@ function resolveScope(resource: DynamodbResource, access: string, requested: Rec
 
 export default definePlugin<DynamodbResource>({
   type: 'dynamodb',
+  credentials: ['sigv4'],
   resourceSchema: dynamodbResourceSchema,
   accessLevels: (resource) => Object.keys(resource.access),
   resolveScope,

@@ -13,6 +13,7 @@ import { resolveEksScope } from './scope.ts';
 
 export const eksPlugin = definePlugin<EksResource>({
   type: 'eks',
+  credentials: ['bearer'],
   resourceSchema: eksResourceSchema,
 
   accessLevels: (resource) => Object.keys(resource.access),

@@ -12,6 +12,7 @@ import { loadStatementParser } from './split-statements.ts';
 
 export default definePlugin<PostgresResource>({
   type: 'postgres',
+  credentials: ['scram'],
   resourceSchema: postgresResourceSchema,
   listenerSchema: postgresListenerSchema,
 

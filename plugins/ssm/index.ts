@@ -28,6 +28,7 @@ function resolveScope(resource: SsmResource, access: string, requested: Record<s
 
 export default definePlugin<SsmResource>({
   type: 'ssm',
+  credentials: ['sigv4'],
   resourceSchema: ssmResourceSchema,
   accessLevels: (resource) => Object.keys(resource.access),
   resolveScope,
