@@ -317,7 +317,7 @@ export class AuditPipeline {
     this.deleting = true;
     try {
       let minCursor = Infinity;
-      for (const r of this.runners.values()) minCursor = Math.min(minCursor, r.cursor);
+      for (const r of this.runners.values()) minCursor = Math.min(minCursor, r.savedCursor);
       while (this.segments.length > 1 && this.segments[1]!.firstSeq - 1 <= minCursor) {
         const [gone] = this.segments.splice(0, 1);
         try {

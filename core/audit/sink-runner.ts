@@ -24,8 +24,16 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
+/** How often a sink's cursor file is rewritten at most. */
+const CURSOR_SAVE_MS = 250;
+
 export class SinkRunner {
   cursor: number;
+  /** The cursor as last persisted: what segment deletion may rely on after a crash. */
+  savedCursor: number;
+  private lastSave = 0;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> | undefined;
   failures = 0;
   lastError: string | undefined;
   private readonly abort = new AbortController();
@@ -47,6 +55,7 @@ export class SinkRunner {
     private readonly lingerMs = 0,
   ) {
     this.cursor = startCursor;
+    this.savedCursor = startCursor;
   }
 
   /** Set once someone waits for delivery (e.g. shutdown): lingering stops. */
@@ -103,14 +112,43 @@ export class SinkRunner {
       }
       this.consecutiveFailures = 0;
       this.cursor = batch.records[batch.records.length - 1]!.seq;
-      try {
-        await this.cursors.write(this.id, this.cursor);
-      } catch (e) {
+      await this.saveCursor(false);
+      for (const w of this.progressWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * Persist the cursor at most every CURSOR_SAVE_MS (a write + rename per delivery cost more
+   * than the delivery under load). A stale cursor only makes a restart re-deliver, which
+   * sinks tolerate. Segments are deleted only behind the saved cursor, never the newer one.
+   */
+  private async saveCursor(now: boolean): Promise<void> {
+    if (this.cursor === this.savedCursor) return;
+    const wait = this.lastSave + CURSOR_SAVE_MS - Date.now();
+    if (!now && wait > 0) {
+      this.saveTimer ??= setTimeout(() => {
+        this.saveTimer = undefined;
+        void this.saveCursor(true);
+      }, wait);
+      return;
+    }
+    if (this.saving) return this.saving.then(() => this.saveCursor(now));
+    const seq = this.cursor;
+    this.lastSave = Date.now();
+    this.saving = this.cursors.write(this.id, seq).then(
+      () => {
+        this.savedCursor = Math.max(this.savedCursor, seq);
+        this.onDelivered();
+      },
+      (e: unknown) => {
         // Delivered but not remembered: a restart re-delivers, which sinks tolerate.
         this.log.warn({ sink: this.id, err: e }, 'audit sink cursor could not be saved');
-      }
-      for (const w of this.progressWaiters.splice(0)) w();
-      this.onDelivered();
+      },
+    );
+    try {
+      await this.saving;
+    } finally {
+      this.saving = undefined;
     }
   }
 
@@ -138,13 +176,17 @@ export class SinkRunner {
     return true;
   }
 
-  /** Stops the loop; waits at most `timeoutMs` for a delivery in progress. */
+  /** Stops the loop; waits at most `timeoutMs` for a delivery in progress; saves the cursor. */
   async stop(timeoutMs: number): Promise<void> {
     this.abort.abort();
-    if (!this.loop) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.loop, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    if (this.loop) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.loop, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      clearTimeout(timer);
+    }
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    await this.saveCursor(true);
   }
 }
 
