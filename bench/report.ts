@@ -4,11 +4,20 @@ import type { PgCell, PgPartResult, PgTargetName } from './pg/run-pg.ts';
 import type { HttpPartResult, HttpTargetName } from './http/run-http.ts';
 import type { CostPartResult } from './cost/run-cost.ts';
 
+export interface CodeVersion {
+  commit: string;
+  /** Files under core/, plugins/, audit-sinks/ that differed from the commit at the start. */
+  uncommitted: string[];
+  /** Set when the commit or those files changed while the run was measuring. */
+  changedDuringRun?: string | undefined;
+}
+
 export interface BenchResults {
   generatedAt: string;
   machine: MachineInfo;
   command: string;
   durationSeconds: number;
+  code?: CodeVersion | undefined;
   pg?: (PgPartResult & { measuredAt: string }) | undefined;
   http?: (HttpPartResult & { measuredAt: string }) | undefined;
   cost?: (CostPartResult & { measuredAt: string }) | undefined;
@@ -194,6 +203,14 @@ export function renderMarkdown(r: BenchResults): string {
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}; ${versions}. The load generator, the proxy and the server share these ${m.cores} cores.`,
     '',
+    ...(r.code
+      ? [
+          `Code measured: commit ${r.code.commit}` +
+            (r.code.uncommitted.length > 0 ? ` with uncommitted changes in ${r.code.uncommitted.join(', ')}` : '') +
+            (r.code.changedDuringRun ? `; **the code changed during the run** (${r.code.changedDuringRun}), so parts may have measured different versions.` : '.'),
+          '',
+        ]
+      : []),
     '## Targets',
     '',
     '| target | goal | measured | |',

@@ -13,6 +13,7 @@
  *                 run writes its figures there too and leaves latest.json / latest.md alone.
  *   --render      measure nothing: rewrite latest.md from latest.json (after a report change)
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ import { machineInfo } from './lib/machine.ts';
 import { runPgPart } from './pg/run-pg.ts';
 import { runHttpPart } from './http/run-http.ts';
 import { runCostPart } from './cost/run-cost.ts';
-import { renderMarkdown, type BenchResults } from './report.ts';
+import { renderMarkdown, type BenchResults, type CodeVersion } from './report.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,6 +54,21 @@ function positive(value: string | undefined, flag: string): number {
   return n;
 }
 
+/** The commit measured, and which files of the code under test differ from it. */
+function codeVersion(): CodeVersion {
+  const git = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  try {
+    const commit = git(['rev-parse', '--short=12', 'HEAD']);
+    const uncommitted = git(['status', '--porcelain', '--', 'core', 'plugins', 'audit-sinks', 'package-lock.json'])
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
+    return { commit, uncommitted };
+  } catch {
+    return { commit: 'unknown (not a git work tree)', uncommitted: [] };
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.render) {
@@ -69,12 +85,14 @@ async function main(): Promise<void> {
   const previous: Partial<BenchResults> = existsSync(join(RESULTS, 'latest.json'))
     ? (JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8')) as Partial<BenchResults>)
     : {};
+  const codeAtStart = codeVersion();
   const now = new Date().toISOString();
   const results: BenchResults = {
     generatedAt: now,
     machine: machineInfo(tools),
     command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
     durationSeconds: 0,
+    code: codeAtStart,
     pg: previous.pg,
     http: previous.http,
     cost: previous.cost,
@@ -93,6 +111,12 @@ async function main(): Promise<void> {
     results.cost = { measuredAt: new Date().toISOString(), ...cost };
   }
   results.durationSeconds = Math.round((Date.now() - t0) / 1000);
+  // The work tree is shared: say so when the code under test changed while it was measured.
+  const codeAtEnd = codeVersion();
+  if (codeAtEnd.commit !== codeAtStart.commit || codeAtEnd.uncommitted.join() !== codeAtStart.uncommitted.join()) {
+    results.code = { ...codeAtStart, changedDuringRun: `now ${codeAtEnd.commit}${codeAtEnd.uncommitted.length ? ` + ${codeAtEnd.uncommitted.length} uncommitted` : ''}` };
+    progress(`bench: warning: the code under test changed during the run (${codeAtStart.commit} -> ${codeAtEnd.commit})`);
+  }
 
   const outDir = profileDir ?? RESULTS;
   mkdirSync(outDir, { recursive: true });
