@@ -28,6 +28,9 @@ interface ResolvedIssuer {
   keys: JWTVerifyGetKey;
 }
 
+const CACHE_MS = 5 * 60_000;
+const CACHE_MAX = 10_000;
+
 const DEFAULT_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 
 export class IdentityVerifier {
@@ -58,7 +61,20 @@ export class IdentityVerifier {
     });
   }
 
+  /** Verified tokens, until their expiry (at most CACHE_MS): an agent reuses its token for every call. */
+  private readonly cache = new Map<string, { identity: Identity; until: number }>();
+
   async verify(token: string): Promise<Identity> {
+    const hit = this.cache.get(token);
+    if (hit && hit.until > Date.now()) return hit.identity;
+    if (hit) this.cache.delete(token);
+    const { identity, exp } = await this.verifyUncached(token);
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
+    this.cache.set(token, { identity, until: Math.min(exp * 1000, Date.now() + CACHE_MS) });
+    return identity;
+  }
+
+  private async verifyUncached(token: string): Promise<{ identity: Identity; exp: number }> {
     let iss: string | undefined;
     try {
       iss = decodeJwt(token).iss;
@@ -76,7 +92,7 @@ export class IdentityVerifier {
         requiredClaims: ['exp', 'sub'],
       });
       const agent = `${issuer.name}:${payload.sub}`;
-      return { agent, admin: this.admins.includes(agent) };
+      return { identity: { agent, admin: this.admins.includes(agent) }, exp: payload.exp! };
     } catch (e) {
       throw new IdentityError(`token rejected (${describeJoseError(e)})`);
     }
