@@ -148,6 +148,7 @@ test('healthz, metrics and jwks are served', async () => {
   const metrics = await (await fetch(`${gw.url}/metrics`)).text();
   assert.match(metrics, /airlock_grants_total\{outcome="issued"\} [1-9]/);
   assert.match(metrics, /airlock_audit_spool_depth \d+/);
+  assert.match(metrics, /airlock_audit_spool_fsyncs_total [1-9]/, 'strict durability has synced the spool');
   const jwks = (await (await fetch(`${gw.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string; d?: string }> };
   assert.equal(jwks.keys[0]!.kid, gw.gateway.identity.key.kid);
   assert.equal(jwks.keys[0]!.d, undefined, 'no private key material');
