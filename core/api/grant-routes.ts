@@ -38,7 +38,10 @@ export function grantRoutes(grants: GrantService): Hono<ApiEnv> {
 
   app.post('/:id/approve', async (c) => {
     const identity = c.get('identity');
-    if (!identity.admin) return c.json({ error: `forbidden: ${identity.agent} is not an admin` }, 403);
+    if (!identity.admin) {
+      const refusal = grants.violation(identity.agent, grants.view(c.req.param('id')), 'approve', `forbidden: ${identity.agent} is not an admin`);
+      return c.json({ error: refusal.message }, 403);
+    }
     try {
       return c.json(await grants.approve(c.req.param('id'), identity.agent));
     } catch (e) {

@@ -236,6 +236,8 @@ export class GrantService {
     if (!g) throw new GrantRefusal(404, 'grant', `unknown grant ${id}`);
     const current = this.refresh(g);
     if (current.status !== 'pending') throw new GrantRefusal(409, 'state', `grant ${id} is ${current.status}, not pending`);
+    // Four eyes: approval exists so that someone other than the requester agrees.
+    if (current.agent === admin) throw this.violation(admin, toGrant(current), 'approve', `${admin} cannot approve its own grant`);
     const now = Date.now();
     const next: GrantRecord = { ...current, status: 'active', approvedAt: new Date(now).toISOString(), approvedBy: admin, expiresAt: new Date(now + current.ttlMs).toISOString(), pendingUntil: null };
     await this.store.put(next);
@@ -261,6 +263,12 @@ export class GrantService {
     this.counters.revoked++;
     await this.recorder.record({ type: 'grant.revoked', grant: toGrant(next), outcome: 'ok', data: { by, sessionsClosed: closed } }).durable;
     return toPublic(next);
+  }
+
+  /** A refused control action (approve without rights, self-approval): recorded, then thrown. */
+  violation(agent: string, grant: Grant | undefined, action: string, reason: string): GrantRefusal {
+    this.recorder.record({ type: 'policy.violation', agent, resource: grant?.resource, outcome: 'denied', data: { action, reason, ...(grant ? { grantId: grant.id } : {}) } });
+    return new GrantRefusal(403, action, reason);
   }
 
   close(): void {

@@ -16,7 +16,7 @@ const config = {
   },
   policies: [
     { agents: ['local:bot-*'], resources: ['things'], access: ['read'], maxTtl: '15m' },
-    { agents: ['local:careful'], resources: ['things'], access: ['write'], maxTtl: '5m', approval: 'required' },
+    { agents: ['local:careful', 'local:ops'], resources: ['things'], access: ['write'], maxTtl: '5m', approval: 'required' },
   ],
   audit: { durability: 'strict' },
 };
@@ -107,6 +107,7 @@ test('approval: pending → approved by an admin → usable; TTL counts from app
 
   const notAdmin = await gw.api('POST', `/v1/grants/${res.body.id}/approve`, careful);
   assert.equal(notAdmin.status, 403);
+  assert.equal(lastRecord('policy.violation')?.agent, 'local:careful', 'a refused approval is recorded');
   const t0 = Date.now();
   const approved = await gw.api('POST', `/v1/grants/${res.body.id}/approve`, await gw.adminToken());
   assert.equal(approved.status, 200);
@@ -181,6 +182,20 @@ test('an oversized request body is refused (413) and recorded', async () => {
   const rec = lastRecord('api.rejected');
   assert.equal(rec?.agent, 'local:bot-1');
   assert.match(String(rec?.data?.reason), /too large/);
+});
+
+test('an admin cannot approve its own pending grant', async () => {
+  const admin = await gw.adminToken();
+  const res = await gw.requestGrant(admin, { resource: 'things', access: 'write', ttl: '1m', task: 'self-approval attempt' });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  const self = await gw.api('POST', `/v1/grants/${res.body.id}/approve`, admin);
+  assert.equal(self.status, 403);
+  assert.match(String(self.body.error), /cannot approve its own grant/);
+  const violation = lastRecord('policy.violation');
+  assert.equal(violation?.agent, 'local:ops');
+  assert.equal(violation?.data?.action, 'approve');
+  assert.equal(violation?.data?.grantId, res.body.id);
+  assert.equal((await gw.api('GET', `/v1/grants/${res.body.id}`, admin)).body.status, 'pending');
 });
 
 test('admins see sessions with their events', async () => {
