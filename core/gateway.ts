@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Hono } from 'hono';
 import pino, { type Logger } from 'pino';
-import type { GatewayInfo, PluginInstance, RegisteredPlugin, RegisteredSink } from './plugin.ts';
+import type { GatewayInfo, RegisteredPlugin, RegisteredSink } from './plugin.ts';
 import type { AirlockConfig } from './config/schema.ts';
 import { loadConfigFile, validateConfig } from './config/load.ts';
 import { loadOrCreateGatewayIdentity, type GatewayIdentity } from './identity/gateway-key.ts';
@@ -22,7 +22,8 @@ import { SessionRegistry } from './sessions/registry.ts';
 import { controlApi } from './api/app.ts';
 import { loadTlsMaterial, type TlsMaterial } from './tls/material.ts';
 import { startHttpListener, type HttpListener } from './gateway/http-server.ts';
-import { buildPluginContext } from './gateway/plugin-context.ts';
+import { startPlugins } from './gateway/start-plugins.ts';
+import { attachSinks } from './gateway/attach-sinks.ts';
 import { gatewayMetrics } from './gateway/metrics.ts';
 import { parseListen } from './gateway/listen.ts';
 
@@ -108,41 +109,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log,
   }));
 
-  const instances: Array<{ type: string; instance: PluginInstance }> = [];
-  const listening: Record<string, readonly string[]> = {};
-  for (const plugin of options.plugins) {
-    const resources = new Map(Object.entries(config.resources).filter(([, r]) => r.type === plugin.type));
-    const listenerConfig = config.gateway[plugin.type] as Record<string, unknown> | undefined;
-    if (resources.size === 0 && listenerConfig === undefined) continue;
-    const ctx = buildPluginContext({
-      plugin,
-      gateway: { ...describe(gatewayInfo), listenerConfig, get publicUrl() { return gatewayInfo.publicUrl; } },
-      resources,
-      grants,
-      sessions,
-      recorder,
-      aws: (g) => aws.forPlugin(g),
-      log,
-      mount: (prefix, sub) => app.route(prefix, sub),
-    });
-    const instance = await plugin.start(ctx);
-    instances.push({ type: plugin.type, instance });
-    listening[plugin.type] = instance.listening ?? [];
-  }
-
-  const http: HttpListener = await startHttpListener(app, config.gateway.http.listen, httpTls);
-  publicUrl ??= http.url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
-  listening.http = [http.address];
-
-  for (const [index, sinkConfig] of config.audit.sinks.entries()) {
-    const def = options.sinks.find((s) => s.type === sinkConfig.type)!;
-    const sink = await def.create(sinkConfig, {
-      gatewayId: identity.gatewayId,
-      dataDir,
-      aws: aws.forSinks(),
-      log: log.child({ sink: `${sinkConfig.type}#${index}` }),
-    });
-    audit.attachSink(def.cursorId(sinkConfig), sink, def.maxBatch, def.lingerMs?.(sinkConfig) ?? 0);
+  // Anything started below is stopped again if a later step fails.
+  const stops: Array<() => Promise<void> | void> = [() => audit.close(), () => aws.close(), () => grantStore.close(), () => grants.close()];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  };
+  let listening: Record<string, readonly string[]>;
+  try {
+    const plugins = await startPlugins({ plugins: options.plugins, config, gateway: gatewayInfo, grants, sessions, recorder, aws: (g) => aws.forPlugin(g), app, log });
+    stops.push(() => plugins.close());
+    listening = plugins.listening;
+    const http: HttpListener = await startHttpListener(app, config.gateway.http.listen, httpTls);
+    stops.push(() => http.close());
+    publicUrl ??= http.url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
+    listening.http = [http.address];
+    await attachSinks({ sinks: options.sinks, config, audit, context: { gatewayId: identity.gatewayId, dataDir, aws: aws.forSinks() }, log });
+  } catch (e) {
+    await stopAll();
+    throw e;
   }
 
   log.info({ url: publicUrl, listening, gatewayId: identity.gatewayId }, 'airlock gateway started');
@@ -157,13 +141,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     grants,
     close: () =>
       (closing ??= (async () => {
+        // Sessions first (their closers tell clients why), then listeners, then the audit last.
         sessions.closeAll('shutdown', 'airlock gateway is shutting down');
-        for (const { instance } of instances.reverse()) await instance.close().catch((err: unknown) => log.error({ err }, 'plugin close failed'));
-        await http.close();
-        grants.close();
-        await grantStore.close();
-        await aws.close();
-        await audit.close();
+        await stopAll();
       })()),
   };
 }
@@ -171,9 +151,4 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 function configuredHost(config: AirlockConfig): string {
   if (config.gateway.http.publicUrl) return new URL(config.gateway.http.publicUrl).hostname.replace(/^\[|\]$/g, '');
   return parseListen(config.gateway.http.listen).host;
-}
-
-/** Copy a GatewayInfo's plain fields (the publicUrl getter is re-bound by the caller). */
-function describe(info: GatewayInfo): Omit<GatewayInfo, 'publicUrl'> {
-  return { httpCaPem: info.httpCaPem, dataDir: info.dataDir, gatewayId: info.gatewayId, listenerConfig: info.listenerConfig, tls: info.tls };
 }
