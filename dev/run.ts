@@ -94,6 +94,7 @@ export async function runDev(parts: { plugins: readonly RegisteredPlugin[]; sink
   });
 
   const token = await mintAgentToken(gateway.identity, DEV_AGENT, 24 * 3_600_000);
+  const opsToken = await mintAgentToken(gateway.identity, 'ops', 24 * 3_600_000);
   const rel = (p: string) => {
     const r = relative(process.cwd(), p) || '.';
     return r.startsWith('..') ? p : r;
@@ -117,6 +118,11 @@ Try it, in another shell in this folder:
 
   eval "$(./airlock grant --resource orders --access read --ttl 5m --task 'try dynamodb')"
   aws dynamodb scan --table-name orders --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB"
+
+  # Write access waits for an admin (never the requester itself): local:ops approves it.
+  eval "$(./airlock grant --resource reporting --access write --ttl 5m --task 'fix a row')"
+  AIRLOCK_TOKEN=${opsToken} ./airlock approve "$AIRLOCK_GRANT_ID"
+  psql -c "update sales set amount = amount where false"
 
   ./airlock audit verify ${rel(auditPath)} --data-dir ${rel(dir)}
 `);

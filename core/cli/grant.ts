@@ -55,3 +55,10 @@ export async function runRevoke(id: string | undefined, gateway: string, token: 
   if (status !== 200) throw new CliError(`revoke failed (${status}): ${String(json.error ?? 'unknown error')}`);
   return `revoked ${id}`;
 }
+
+export async function runApprove(id: string | undefined, gateway: string, token: string | undefined): Promise<string> {
+  if (!id) throw new CliError('usage: airlock approve GRANT_ID', 2);
+  const { status, json } = await callGateway(gateway, token, 'POST', `v1/grants/${encodeURIComponent(id)}/approve`);
+  if (status !== 200) throw new CliError(`approve failed (${status}): ${String(json.error ?? 'unknown error')}`);
+  return `approved ${id}: active until ${String(json.expiresAt)}`;
+}

@@ -25,8 +25,11 @@ before(async () => {
   gw = await startTestGateway({
     extraPlugins: [echoPlugin],
     config: {
-      resources: { things: { type: 'echo', access: { read: { things: ['a', 'b'] } } } },
-      policies: [{ agents: ['local:cli-bot'], resources: ['things'], access: ['read'], maxTtl: '15m' }],
+      resources: { things: { type: 'echo', access: { read: { things: ['a', 'b'] }, write: { things: ['a'] } } } },
+      policies: [
+        { agents: ['local:cli-bot'], resources: ['things'], access: ['read'], maxTtl: '15m' },
+        { agents: ['local:cli-bot'], resources: ['things'], access: ['write'], maxTtl: '5m', approval: 'required' },
+      ],
     },
   });
 });
@@ -149,4 +152,18 @@ test('airlock grant refusals are one line and non-zero', async () => {
   r = (await run(['frobnicate']));
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown command "frobnicate"/);
+});
+
+test('airlock approve: a pending grant becomes usable once an admin approves it', async () => {
+  const env = { AIRLOCK_GATEWAY: gw.url, AIRLOCK_TOKEN: await gw.tokenFor('cli-bot') };
+  const r = await run(['grant', '--resource', 'things', '--access', 'write', '--ttl', '2m', '--task', 'needs approval'], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^# grant AG\w+ is pending approval/);
+  const grantId = /AIRLOCK_GRANT_ID='(AG\w+)'/.exec(r.stdout)![1]!;
+  const refused = await run(['approve', grantId], env);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /approve failed \(403\)/);
+  const approved = await run(['approve', grantId], { AIRLOCK_GATEWAY: gw.url, AIRLOCK_TOKEN: await gw.adminToken() });
+  assert.equal(approved.code, 0, approved.stderr);
+  assert.match(approved.stdout, new RegExp(`^approved ${grantId}: active until `));
 });

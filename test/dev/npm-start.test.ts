@@ -65,6 +65,7 @@ test('npm start: the printed commands work', { timeout: 240_000 }, async () => {
   assert.equal(exports.length, 2, out);
   const pgBlock = lines.slice(lines.findIndex((l) => l.includes('--resource reporting'))).slice(0, 2);
   const dynamoBlock = lines.slice(lines.findIndex((l) => l.includes('--resource orders'))).slice(0, 2);
+  const writeBlock = lines.slice(lines.findIndex((l) => l.includes('--access write'))).slice(0, 3);
   const verifyLine = lines.find((l) => l.startsWith('./airlock audit verify'))!;
 
   const pg = await sh([...exports, ...pgBlock].join('\n'));
@@ -75,6 +76,11 @@ test('npm start: the printed commands work', { timeout: 240_000 }, async () => {
   assert.equal(dynamo.code, 0, `aws block failed: ${dynamo.stderr}`);
   const scan = JSON.parse(dynamo.stdout) as { Items: unknown[]; Count: number };
   assert.ok(scan.Count > 0, 'the seeded orders table has items');
+
+  const write = await sh([...exports, ...writeBlock].join('\n'));
+  assert.equal(write.code, 0, `write block failed: ${write.stdout}${write.stderr}`);
+  assert.match(write.stdout, /approved AG\w+: active until/);
+  assert.match(write.stdout, /UPDATE 0/);
 
   const verify = await sh(verifyLine);
   assert.equal(verify.code, 0, `${verify.stdout}${verify.stderr}`);
