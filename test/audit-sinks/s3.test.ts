@@ -20,9 +20,14 @@ import { objectKey } from '../../audit-sinks/s3/object-key.ts';
 import fileSink from '../../audit-sinks/file/index.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 import { verifyAuditFiles } from '../../core/audit/verify.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 import { RecordSource, attach, downloadObjects, drained, fileSinkLines, gunzipLines, listKeys as listKeysOf, sinkContext } from './aws-sink-context.ts';
 import { TempDirs, appendMany, makeKey, openPipeline } from '../audit/helpers.ts';
 import { runSinkConformance } from './conformance.ts';
+
+const execFileAsync = promisify(execFile);
 
 const SINK_POLICY = {
   Version: '2012-10-17',
@@ -91,6 +96,12 @@ describe('s3 audit sink (moto, auth enforced)', () => {
     assert.equal(result.duplicates, 0);
     assert.ok(result.checkpoints >= 7, `checkpoints verified: ${result.checkpoints}`);
     assert.equal(result.unsignedTail, 0, 'the closing checkpoint is in S3 too');
+
+    // And as an operator would: the CLI on the downloaded objects, in any order.
+    const keyFile = join(downloaded, 'gateway.pub.jwk');
+    await writeFile(keyFile, JSON.stringify(key.publicJwk));
+    const cli = await execFileAsync(join(process.cwd(), 'airlock'), ['audit', 'verify', ...[...paths].reverse(), '--key', keyFile]);
+    assert.match(cli.stdout, /^ok: /);
   });
 
   it('validates its config strictly and names its cursor', () => {
