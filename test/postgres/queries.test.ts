@@ -11,6 +11,11 @@ import type { PostgresCluster } from '../harness/postgres-cluster.ts';
 import { eventually } from '../harness/gateway.ts';
 import { verifyAuditFiles } from '../../core/audit/verify.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 let cluster: PostgresCluster;
 let f: PgFixture;
@@ -190,4 +195,7 @@ test('sessions are recorded and the audit of the run verifies', async () => {
   const result = await verifyAuditFiles(f.gw.auditFiles(), { publicKeys: [f.gw.gateway.identity.key.publicJwk] });
   assert.equal(result.ok, true, JSON.stringify(result.failure));
   assert.ok(result.records > 10);
+  // The same with the CLI an operator runs.
+  const cli = await execFileAsync(join(process.cwd(), 'airlock'), ['audit', 'verify', ...f.gw.auditFiles(), '--data-dir', f.gw.dataDir]);
+  assert.match(cli.stdout, /^ok: /);
 });
