@@ -11,3 +11,5 @@ export { AwsWireError } from './aws/errors.ts';
 export { partitionOf } from './aws/endpoints.ts';
 export { FailureLimiter } from './api/rate-limit.ts';
 export { awsRegionSchema, roleArnSchema, accountIdSchema, narrowList, awsConnectInfo } from './aws/plugin-kit.ts';
+export { listenAddress } from './config/schema.ts';
+export { parseListen, formatHostPort } from './gateway/listen.ts';

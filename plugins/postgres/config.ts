@@ -1,5 +1,6 @@
 /** Configuration of `resources.<name>` with `type: postgres` and of `gateway.postgres`. */
 import { z } from 'zod';
+import { listenAddress } from '../../core/public.ts';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 const accessLevelName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'access level names are lower-case words');
@@ -56,7 +57,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export const postgresListenerSchema = z
   .object({
-    listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'host:port').default('127.0.0.1:6432'),
+    listen: listenAddress.default('127.0.0.1:6432'),
     /** TLS for clients that ask (SSLRequest): a generated self-signed certificate, files, or off. */
     tls: z.union([z.literal('self-signed'), z.literal('disable'), z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict()]).default('self-signed'),
     /** Largest client message accepted (bytes); larger ones close the connection. */
@@ -69,11 +70,3 @@ export const postgresListenerSchema = z
   .strict();
 
 export type PostgresListenerConfig = z.infer<typeof postgresListenerSchema>;
-
-export function parseHostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  const host = s.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(s.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid address "${s}"`);
-  return { host, port };
-}

@@ -6,8 +6,9 @@
  */
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { definePlugin } from '../../core/plugin.ts';
-import { parseHostPort, postgresListenerSchema, postgresResourceSchema, type PostgresResource } from './config.ts';
-import { listenAddresses, startListener } from './listener.ts';
+import { postgresListenerSchema, postgresResourceSchema, type PostgresResource } from './config.ts';
+import { advertisedAddress, listenAddresses, startListener } from './listener.ts';
+import { parseListen } from '../../core/public.ts';
 import { loadStatementParser } from './split-statements.ts';
 
 export default definePlugin<PostgresResource>({
@@ -35,7 +36,8 @@ export default definePlugin<PostgresResource>({
     if (live) ({ host, port, tls } = live);
     else {
       const cfg = postgresListenerSchema.parse(gateway.listenerConfig ?? {});
-      ({ host, port } = parseHostPort(cfg.advertise ?? cfg.listen));
+      const listen = parseListen(cfg.listen);
+      ({ host, port } = cfg.advertise ? advertisedAddress(cfg.advertise, listen.port) : listen);
       tls = cfg.tls !== 'disable';
     }
     const sslmode = tls ? 'require' : 'disable';

@@ -8,9 +8,9 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { PluginContext, PluginInstance } from '../../core/plugin.ts';
 import { CancelRegistry } from './cancel-registry.ts';
-import { parseHostPort, postgresListenerSchema, type PostgresListenerConfig, type PostgresResource } from './config.ts';
+import { postgresListenerSchema, type PostgresListenerConfig, type PostgresResource } from './config.ts';
 import { passwordKey, serveConnection } from './front-door.ts';
-import { FailureLimiter } from '../../core/public.ts';
+import { FailureLimiter, formatHostPort, parseListen } from '../../core/public.ts';
 
 /** Failed logins one address may make in a minute before it is refused outright. */
 const AUTH_FAILURES_PER_MINUTE = 30;
@@ -66,7 +66,7 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
   });
   server.on('error', (err) => ctx.log.error({ err }, 'postgres listener error'));
 
-  const { host, port } = parseHostPort(listener.listen);
+  const { host, port } = parseListen(listener.listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -78,7 +78,7 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const advertised = listener.advertise ? advertisedAddress(listener.advertise, actualPort) : { host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port: actualPort };
   listenAddresses.set(ctx.gateway.gatewayId, { ...advertised, tls: secureContext !== null });
-  const display = host.includes(':') ? `[${host}]:${actualPort}` : `${host}:${actualPort}`;
+  const display = formatHostPort(host, actualPort);
   ctx.log.info({ listen: display }, 'postgres listener started');
 
   return {
@@ -95,6 +95,6 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
 }
 
 /** `host` or `host:port` (IPv6 in brackets); without a port, the listener's own. */
-function advertisedAddress(advertise: string, listenPort: number): { host: string; port: number } {
-  return /:\d+$/.test(advertise) && !/^[^[]*:.*:/.test(advertise) ? parseHostPort(advertise) : { host: advertise.replace(/^\[|\]$/g, ''), port: listenPort };
+export function advertisedAddress(advertise: string, listenPort: number): { host: string; port: number } {
+  return /:\d+$/.test(advertise) && !/^[^[]*:.*:/.test(advertise) ? parseListen(advertise) : { host: advertise.replace(/^\[|\]$/g, ''), port: listenPort };
 }
