@@ -4,6 +4,7 @@
  * a Role would say in the cluster; a grant's scope can only narrow it.
  */
 import { z } from 'zod';
+import { awsRegionSchema, roleArnSchema } from '../../core/public.ts';
 
 /** Verbs the API server authorizes for resource requests (RequestInfo + authorization). */
 export const KUBE_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy'] as const;
@@ -41,12 +42,12 @@ export const eksResourceSchema = z
     type: z.literal('eks'),
     /** The EKS cluster name: signed into every token as `x-k8s-aws-id`. */
     cluster: z.string().min(1).max(100).regex(/^[0-9A-Za-z][A-Za-z0-9\-_]*$/, 'an EKS cluster name'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-east-1'),
+    region: awsRegionSchema,
     /** The cluster's API endpoint; with caFile. Without both, DescribeCluster tells us. */
     endpoint: z.url({ protocol: /^https$/, error: 'endpoint must be an https URL' }).optional(),
     caFile: z.string().min(1).optional(),
     /** Optional role airlock assumes for this cluster (per grant), mapped by an EKS access entry. */
-    roleArn: z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\/.+$/, 'an IAM role ARN').optional(),
+    roleArn: roleArnSchema.optional(),
     access: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/), accessLevelSchema),
   })
   .refine((r) => (r.endpoint === undefined) === (r.caFile === undefined), {
