@@ -48,13 +48,3 @@ export class AirlockError extends Error {
 export function isAirlockError(e: unknown, code?: ErrorCode): e is AirlockError {
   return e instanceof AirlockError && (code === undefined || e.code === code);
 }
-
-/** Errors a grant lookup can end in, for plugins that want to switch on them. */
-export type GrantFailureCode =
-  | typeof ErrorCodes.GRANT_UNKNOWN
-  | typeof ErrorCodes.BAD_CREDENTIAL
-  | typeof ErrorCodes.GRANT_PENDING
-  | typeof ErrorCodes.GRANT_EXPIRED
-  | typeof ErrorCodes.GRANT_REVOKED
-  | typeof ErrorCodes.GRANT_DENIED
-  | typeof ErrorCodes.WRONG_RESOURCE;
