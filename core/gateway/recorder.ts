@@ -23,17 +23,23 @@ export class Recorder implements AuditRecorder {
   }
 
   record(event: AuditEventInput): AuditReceipt {
+    // Built field by field, not with spreads: this runs once or twice per statement.
     const g: Grant | undefined = event.grant;
-    const receipt = this.pipeline.append({
-      type: event.type,
-      ...(g ? { agent: g.agent, grant: g.id, resource: g.resource, task: g.task } : {}),
-      ...(event.agent !== undefined ? { agent: event.agent } : {}),
-      ...(event.resource !== undefined ? { resource: event.resource } : {}),
-      ...(event.session !== undefined ? { session: event.session } : {}),
-      ...(event.data !== undefined ? { data: event.data } : {}),
-      outcome: event.outcome,
-    });
-    this.observer?.({ seq: receipt.seq, type: event.type, session: event.session, outcome: event.outcome, data: event.data });
+    const input: AuditInput = { type: event.type, outcome: event.outcome };
+    if (g) {
+      input.agent = g.agent;
+      input.grant = g.id;
+      input.resource = g.resource;
+      input.task = g.task;
+    }
+    if (event.agent !== undefined) input.agent = event.agent;
+    if (event.resource !== undefined) input.resource = event.resource;
+    if (event.session !== undefined) input.session = event.session;
+    if (event.data !== undefined) input.data = event.data;
+    const receipt = this.pipeline.append(input);
+    if (this.observer && event.session !== undefined) {
+      this.observer({ seq: receipt.seq, type: event.type, session: event.session, outcome: event.outcome, data: event.data });
+    }
     return receipt;
   }
 
