@@ -15,6 +15,8 @@ import type { AuditRecord, RegisteredSink, SinkBatch, SinkContext } from '../../
 import type { AuditPipeline } from '../../core/audit/pipeline.ts';
 import { HashChain } from '../../core/audit/chain.ts';
 import { GENESIS_HASH } from '../../core/audit/canonical.ts';
+import fileSink from '../../audit-sinks/file/index.ts';
+import { appendMany, openPipeline, type TestKey } from '../audit/helpers.ts';
 
 export function sinkContext(opts: {
   endpoint: string;
@@ -167,4 +169,28 @@ export async function drained(pipeline: AuditPipeline, ms = 30_000): Promise<voi
     if (Date.now() > deadline) throw new Error(`sinks not drained after ${ms} ms: ${JSON.stringify(m.sinks)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Runs a real pipeline (checkpoint every 40) with the file sink and `sink` attached, appends
+ * 5 rounds of 60 records, drains and closes: returns the file sink's lines for comparison.
+ */
+export async function drainBesideFileSink(o: {
+  dataDir: string;
+  key: TestKey;
+  ctx: SinkContext;
+  sink: RegisteredSink;
+  config: { type: string; [key: string]: unknown };
+}): Promise<string[]> {
+  const pipeline = await openPipeline(o.dataDir, o.key, { gatewayId: 'gw-e2e', checkpointEvery: 40 });
+  const filePath = join(o.dataDir, 'audit', 'audit.jsonl');
+  await attach(pipeline, fileSink, { type: 'file', path: filePath }, o.ctx);
+  await attach(pipeline, o.sink, o.config, o.ctx);
+  for (let round = 0; round < 5; round++) {
+    await appendMany(pipeline, 60, `round-${round}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await drained(pipeline);
+  await pipeline.close();
+  return fileSinkLines(filePath);
 }

@@ -29,12 +29,10 @@ import {
   type LogEvent,
 } from '../../audit-sinks/cloudwatch/events.ts';
 import { putEvents, rejectedIndexes, type LogsSender, type StreamState } from '../../audit-sinks/cloudwatch/put.ts';
-import { join } from 'node:path';
-import fileSink from '../../audit-sinks/file/index.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 import { verifyRecords } from '../../core/audit/verify.ts';
-import { RecordSource, attach, drained, fileSinkLines, readLogEvents, reassemble, sinkContext, slice } from './aws-sink-context.ts';
-import { TempDirs, appendMany, makeKey, openPipeline } from '../audit/helpers.ts';
+import { RecordSource, drainBesideFileSink, readLogEvents, reassemble, sinkContext, slice } from './aws-sink-context.ts';
+import { TempDirs, makeKey } from '../audit/helpers.ts';
 import { runSinkConformance } from './conformance.ts';
 
 const SINK_POLICY = {
@@ -71,19 +69,8 @@ describe('cloudwatch audit sink (moto, auth enforced)', () => {
   it('drains a real audit pipeline: same lines as the file sink, and they verify', async () => {
     const dataDir = await dirs.make();
     const key = makeKey();
-    const pipeline = await openPipeline(dataDir, key, { gatewayId: 'gw-e2e', checkpointEvery: 40 });
     const ctx = sinkContext({ endpoint: moto.endpoint, keys: sinkKeys, gatewayId: 'gw-e2e', dataDir });
-    const filePath = join(dataDir, 'audit', 'audit.jsonl');
-    await attach(pipeline, fileSink, { type: 'file', path: filePath }, ctx);
-    await attach(pipeline, cloudwatchSink, { type: 'cloudwatch', logGroup: '/airlock/e2e', logStream: 'gw-e2e' }, ctx);
-    for (let round = 0; round < 5; round++) {
-      await appendMany(pipeline, 60, `round-${round}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await drained(pipeline);
-    await pipeline.close();
-
-    const fileLines = await fileSinkLines(filePath);
+    const fileLines = await drainBesideFileSink({ dataDir, key, ctx, sink: cloudwatchSink, config: { type: 'cloudwatch', logGroup: '/airlock/e2e', logStream: 'gw-e2e' } });
     const lines = reassemble((await readAll('/airlock/e2e', 'gw-e2e')).map((e) => e.message ?? ''));
     assert.deepEqual(lines, fileLines, 'CloudWatch holds the file sink\'s lines, same order and count');
     const result = await verifyRecords(lines.map((l) => JSON.parse(l) as unknown), { publicKeys: [key.publicJwk], gatewayId: 'gw-e2e' });

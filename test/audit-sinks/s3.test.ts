@@ -17,14 +17,13 @@ import { join } from 'node:path';
 import { startMoto, type Moto, type MotoKeys } from '../harness/moto.ts';
 import s3Sink, { createS3Sink, s3SinkSchema } from '../../audit-sinks/s3/index.ts';
 import { objectKey } from '../../audit-sinks/s3/object-key.ts';
-import fileSink from '../../audit-sinks/file/index.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 import { verifyAuditFiles } from '../../core/audit/verify.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { RecordSource, attach, downloadObjects, drained, fileSinkLines, gunzipLines, listKeys as listKeysOf, sinkContext } from './aws-sink-context.ts';
-import { TempDirs, appendMany, makeKey, openPipeline } from '../audit/helpers.ts';
+import { RecordSource, downloadObjects, drainBesideFileSink, gunzipLines, listKeys as listKeysOf, sinkContext } from './aws-sink-context.ts';
+import { TempDirs, makeKey } from '../audit/helpers.ts';
 import { runSinkConformance } from './conformance.ts';
 
 const execFileAsync = promisify(execFile);
@@ -70,22 +69,12 @@ describe('s3 audit sink (moto, auth enforced)', () => {
   it('drains a real audit pipeline: same lines as the file sink, and the objects verify', async () => {
     const dataDir = await dirs.make();
     const key = makeKey();
-    const pipeline = await openPipeline(dataDir, key, { gatewayId: 'gw-e2e', checkpointEvery: 40 });
     const ctx = sinkContext({ endpoint: moto.endpoint, keys: sinkKeys, gatewayId: 'gw-e2e', dataDir });
-    const filePath = join(dataDir, 'audit', 'audit.jsonl');
-    await attach(pipeline, fileSink, { type: 'file', path: filePath }, ctx);
-    await attach(pipeline, s3Sink, { type: 's3', bucket: 'audit-e2e', prefix: 'airlock/' }, ctx);
-    for (let round = 0; round < 5; round++) {
-      await appendMany(pipeline, 60, `round-${round}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await drained(pipeline);
-    await pipeline.close();
+    const fileLines = await drainBesideFileSink({ dataDir, key, ctx, sink: s3Sink, config: { type: 's3', bucket: 'audit-e2e', prefix: 'airlock/' } });
 
     const downloaded = await dirs.make('airlock-s3-download-');
     const paths = (await downloadObjects(admin, 'audit-e2e', 'airlock/', downloaded)).sort();
     assert.ok(paths.length >= 2, `several objects (${paths.length})`);
-    const fileLines = await fileSinkLines(filePath);
     assert.deepEqual(await gunzipLines(paths), fileLines, 'S3 holds the file sink\'s lines, same order and count');
     // Any order of files verifies: the verifier sorts by seq.
     const result = await verifyAuditFiles([...paths].reverse(), { publicKeys: [key.publicJwk], gatewayId: 'gw-e2e' });
