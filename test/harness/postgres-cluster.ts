@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { stopOnExit } from './reaper.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -181,6 +182,15 @@ export async function startPostgresCluster(opts: PostgresClusterOptions = {}): P
 
     const host = '127.0.0.1';
     let stopped = false;
+    // If the test process dies before stop(), the server must not outlive it.
+    const forget = stopOnExit(() => {
+      const [cmd, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', 'stop']] : [join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']];
+      try {
+        execFileSync(cmd, argv, { stdio: 'ignore', timeout: 10_000 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
     const cluster: PostgresCluster = {
       host, port, superuser, superuserPassword, dir, certPem,
       connectionString(user, password, database = 'postgres') {
@@ -201,6 +211,7 @@ export async function startPostgresCluster(opts: PostgresClusterOptions = {}): P
       async stop() {
         if (stopped) return;
         stopped = true;
+        forget();
         try {
           await runAsOwner(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
         } finally {
