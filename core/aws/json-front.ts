@@ -13,17 +13,17 @@
  */
 import { Hono, type Context } from 'hono';
 import { AirlockError, ErrorCodes, isAirlockError } from '../errors.ts';
-import type { AuditReceipt, Grant, InboundAwsRequest, PluginContext } from '../plugin.ts';
+import type { AnyScope, AuditReceipt, Grant, InboundAwsRequest, PluginContext } from '../plugin.ts';
 import { AwsWireError, awsJsonErrorBody, toAwsJsonError } from './errors.ts';
 import { DEFAULT_MAX_BODY_BYTES, parseAuthorization } from './sigv4-inbound.ts';
 import { AwsUpstream, type UpstreamResponse } from './upstream.ts';
 import { FailureLimiter } from '../api/rate-limit.ts';
 
-export interface AuthorizeInput<RC> {
+export interface AuthorizeInput<RC, Scope = AnyScope> {
   operation: string;
   /** The request's JSON body, already parsed (an object). */
   body: Record<string, unknown>;
-  grant: Grant;
+  grant: Grant<Scope>;
   resourceName: string;
   resource: RC;
 }
@@ -44,7 +44,7 @@ export interface JsonDecision {
   onSuccess?: ((body: Buffer) => { body?: Buffer | undefined; data?: Record<string, unknown> | undefined }) | undefined;
 }
 
-export interface JsonFrontSpec<RC> {
+export interface JsonFrontSpec<RC, Scope = AnyScope> {
   /** SigV4 signing name, e.g. `dynamodb`. */
   service: string;
   /** `X-Amz-Target` prefix without the dot, e.g. `DynamoDB_20120810`. */
@@ -54,7 +54,7 @@ export interface JsonFrontSpec<RC> {
   /** Prefix of `__type` in errors, e.g. `com.amazonaws.dynamodb.v20120810#` (may be ''). */
   errorTypePrefix: string;
   /** Decide one request: return what to record and forward, or throw an AirlockError. */
-  authorize(input: AuthorizeInput<RC>): JsonDecision;
+  authorize(input: AuthorizeInput<RC, Scope>): JsonDecision;
   /** Largest request body (default 1 MiB). */
   maxBodyBytes?: number | undefined;
   /** A hint for refusing other targets (e.g. DynamoDB Streams) with a clear message. */
@@ -140,7 +140,7 @@ function errorTypeOf(res: UpstreamResponse): string | undefined {
   return undefined;
 }
 
-export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<RC>): JsonFront {
+export function createJsonFront<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>, spec: JsonFrontSpec<RC, Scope>): JsonFront {
   const app = new Hono();
   const upstream = new AwsUpstream();
   const maxBody = spec.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -211,7 +211,7 @@ export function createJsonFront<RC>(ctx: PluginContext<RC>, spec: JsonFrontSpec<
 
     // 1. Who is asking: nothing is parsed or decided before the signature verifies.
     let inbound: InboundAwsRequest;
-    let grant: Grant;
+    let grant: Grant<Scope>;
     let region: string;
     try {
       if (c.req.method !== 'POST') {

@@ -18,10 +18,10 @@ const ALGORITHM = 'AWS4-HMAC-SHA256';
 export const MAX_SKEW_MS = 5 * 60 * 1000;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
-export interface InboundVerifierOptions {
-  grants: GrantAuthenticator;
+export interface InboundVerifierOptions<Scope> {
+  grants: GrantAuthenticator<Scope>;
   /** The region a grant's resource lives in: the only region its signatures may name. */
-  regionOf(grant: Grant): string;
+  regionOf(grant: Grant<unknown>): string;
   maxBodyBytes?: number | undefined;
   /** Clock, for tests. */
   now?: (() => number) | undefined;
@@ -146,14 +146,14 @@ function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function createInboundVerifier(options: InboundVerifierOptions) {
+export function createInboundVerifier<Scope>(options: InboundVerifierOptions<Scope>) {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const now = options.now ?? Date.now;
 
   return async function verifyInbound(
     request: InboundAwsRequest,
     expect: { service: string },
-  ): Promise<VerifiedAwsRequest> {
+  ): Promise<VerifiedAwsRequest<Scope>> {
     if (request.body.byteLength > maxBody) {
       throw new AirlockTooLarge(maxBody);
     }

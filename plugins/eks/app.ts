@@ -9,12 +9,12 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import type { AuditReceipt, CloseReason, Grant, PluginContext, Session } from '../../core/plugin.ts';
 import { ClusterResolver } from './cluster.ts';
-import type { EksResource } from './config.ts';
+import type { EksResource, EksScope } from './config.ts';
 import { impersonationHeaders, upstreamRequestHeaders } from './headers.ts';
 import { callUpstream, discard, plainResponse, readCappedBody, sessionStreamResponse } from './http-relay.ts';
 import { MOUNT_PREFIX } from './kubeconfig.ts';
 import { queryBool, requestInfo, type RequestInfo } from './request-info.ts';
-import { authorizationVerb, authorize, scopeFromGrant } from './scope.ts';
+import { authorizationVerb, authorize } from './scope.ts';
 import { kubeStatus, statusForError, statusResponse, type KubeStatus } from './status.ts';
 import { EksTokenCache } from './token.ts';
 import { connectUpstream, refuseOverWebSocket, relayToClient } from './ws-relay.ts';
@@ -51,7 +51,7 @@ function attributes(info: RequestInfo, verb: string, query: URLSearchParams, raw
 }
 
 /** The API server's wording, so kubectl users read a familiar message. */
-function forbiddenMessage(info: RequestInfo, verb: string, grant: Grant, missing: string): string {
+function forbiddenMessage(info: RequestInfo, verb: string, grant: Grant<unknown>, missing: string): string {
   const who = `grant ${grant.id} of "${grant.agent}" (access ${grant.access})`;
   if (!info.isResourceRequest) return `forbidden: ${who} cannot ${verb} path "${info.path}": airlock allows ${missing}`;
   const res = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
@@ -83,7 +83,7 @@ const settle = async (p: Promise<void>): Promise<boolean> =>
     () => false,
   );
 
-export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): Promise<void> } {
+export function eksApp(ctx: PluginContext<EksResource, EksScope>): { app: Hono; close(): Promise<void> } {
   const tokens = new EksTokenCache(ctx.aws);
   const resolvers = new Map<string, ClusterResolver>();
   for (const [name, resource] of ctx.resources) resolvers.set(name, new ClusterResolver(name, resource, ctx.aws));
@@ -98,7 +98,7 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
   };
 
   /** Record a refusal (and, for scope, a policy violation); answer once recorded. */
-  const refuse = async (c: Context, grant: Grant, attrs: Attrs, status: KubeStatus, violation: Record<string, unknown> | undefined): Promise<Response> => {
+  const refuse = async (c: Context, grant: Grant<EksScope>, attrs: Attrs, status: KubeStatus, violation: Record<string, unknown> | undefined): Promise<Response> => {
     const receipts: AuditReceipt[] = [ctx.audit.record({ type: 'k8s.request', grant, data: { ...attrs, status: status.code, reason: status.message }, outcome: 'denied' })];
     if (violation) receipts.push(ctx.audit.record({ type: 'policy.violation', grant, data: { ...attrs, ...violation }, outcome: 'denied' }));
     await Promise.all(receipts.map((r) => settle(r.durable)));
@@ -128,7 +128,7 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
     // --- who: the grant as bearer token ---
     const authz = c.req.header('authorization') ?? '';
     const token = /^Bearer\s+(\S+)\s*$/i.exec(authz)?.[1];
-    let grant: Grant;
+    let grant: Grant<EksScope>;
     try {
       if (!token) throw new AirlockError(ErrorCodes.GRANT_UNKNOWN, 'no bearer token: use the kubeconfig from your grant');
       grant = ctx.grants.bearer(token);
@@ -173,7 +173,7 @@ export function eksApp(ctx: PluginContext<EksResource>): { app: Hono; close(): P
       return refuse(c, grant, attrs, kubeStatus(403, 'Forbidden', message), { impersonation, reason: 'impersonation headers' });
     }
 
-    const decision = authorize(info, verb, scopeFromGrant(grant.scope));
+    const decision = authorize(info, verb, grant.scope);
     if (!decision.allowed) {
       const message = forbiddenMessage(info, verb, grant, decision.missing ?? 'this request');
       return refuse(c, grant, attrs, kubeStatus(403, 'Forbidden', message, info.resource ? { name: info.name, group: info.apiGroup, kind: info.resource } : undefined), {

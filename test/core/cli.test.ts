@@ -91,8 +91,8 @@ test('a missing …Env variable is named with its line', () => {
     type: 'vault',
     resourceSchema: z.strictObject({ type: z.literal('vault'), passwordEnv: z.string() }),
     accessLevels: () => ['read'],
+    scopeSchema: z.object({}),
     resolveScope: () => ({}),
-    connectInfo: () => ({ env: {} }),
     start: async () => ({ close: async () => {} }),
   });
   const text = 'resources:\n  db:\n    type: vault\n    passwordEnv: AIRLOCK_TEST_SURELY_UNSET\n';
