@@ -69,8 +69,8 @@ export class AuditExchangeImpl implements AuditExchange {
     const outcome: AuditOutcome = AIRLOCK_FAILURES.has(code) ? 'error' : 'denied';
     try {
       const receipt = this.request
-        ? this.write(resultTypeOf(this.event), { ...data, requestSeq: this.request.seq, code, reason }, outcome)
-        : this.write(this.event.type, { ...this.event.data, ...data, code, reason }, outcome);
+        ? this.write(resultTypeOf(this.event), { requestSeq: this.request.seq, code, reason, ...data }, outcome)
+        : this.write(this.event.type, { ...this.event.data, code, reason, ...data }, outcome);
       await receipt.durable;
     } catch {
       // The refusal stands whether or not it could be recorded; a full spool is visible in /metrics.
