@@ -155,8 +155,9 @@ export interface AuditExchange {
   finish(outcome: AuditOutcome, data?: Record<string, unknown>): Promise<void>;
   /**
    * Refuse the request: before `ready()`, write the request record itself with outcome
-   * `denied` (same data as an allowed one, plus code and reason); after it, write the
-   * outcome record so. Resolves once durable. Never throws (the refusal stands anyway).
+   * `denied` (same data as an allowed one, plus code and reason, then `data`); after it,
+   * write the outcome record so. Outcome `error` for airlock's own failures (INTERNAL,
+   * UPSTREAM_FAILED, AUDIT_UNAVAILABLE, STORE_UNAVAILABLE). Resolves once durable. Never throws.
    */
   refuse(code: ErrorCode, reason: string, data?: Record<string, unknown>): Promise<void>;
 }
@@ -401,7 +402,7 @@ export interface PluginDefinition<RC extends { type: string } = { type: string }
 // Audit sinks
 // ---------------------------------------------------------------------------------------
 
-/** One audit record as written (the CONTRACT shape of SPEC "Audit records"). */
+/** One audit record as written (the CONTRACT shape of docs/contract.md "Audit records"). */
 export interface AuditRecord {
   v: 1;
   seq: number;

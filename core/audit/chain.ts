@@ -26,7 +26,7 @@ export class HashChain {
     public lastHash: string,
   ) {}
 
-  /** Builds the next record (field order as in the SPEC) and its JSONL line. */
+  /** Builds the next record (field order of docs/contract.md "Audit records") and its JSONL line. */
   next(input: AuditInput, now: Date = new Date()): { record: AuditRecord; line: string } {
     if (typeof input.type !== 'string' || input.type === '') {
       throw new AirlockError(ErrorCodes.INTERNAL, 'audit record needs a non-empty type');

@@ -1,5 +1,5 @@
 /**
- * The `airlock` command line (SPEC "CLI", CONTRACT). Each command prints its result on
+ * The `airlock` command line (docs/contract.md "CLI", CONTRACT). Each command prints its result on
  * stdout, or one human-readable line on stderr and exits non-zero.
  */
 import { parseArgs } from 'node:util';

@@ -1,5 +1,5 @@
 /**
- * The config schema (SPEC "Configuration", key names are CONTRACT). Core owns the frame;
+ * The config schema (docs/contract.md "Configuration", key names are CONTRACT). Core owns the frame;
  * each plugin contributes the schema of its resource type and of `gateway.<type>`, each
  * sink the schema of its `audit.sinks[]` entry. Every object is strict: unknown keys fail.
  */

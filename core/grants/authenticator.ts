@@ -14,6 +14,9 @@ import { toGrant } from './service.ts';
 const PEPPER = randomBytes(32);
 
 const MAX_CACHED_SIGNING_KEYS = 10_000;
+const BEARER_MISMATCH = 'grant credential does not match';
+/** Compared against for unknown grants, so they take as long as a wrong secret. */
+const DECOY_SHA256 = randomBytes(32).toString('hex');
 
 export function authenticatorFor<Scope>(service: GrantService, resourceType: string, parseScope: (raw: AnyScope) => Scope): GrantAuthenticator<Scope> {
   const signingKeys = new Map<string, Buffer>();
@@ -57,11 +60,19 @@ export function authenticatorFor<Scope>(service: GrantService, resourceType: str
 
     bearer(token) {
       const dot = token.indexOf('.');
-      if (dot <= 0) throw new AirlockError(ErrorCodes.GRANT_UNKNOWN, 'malformed grant credential');
-      const record = lookup(token.slice(0, dot));
+      if (dot <= 0) throw new AirlockError(ErrorCodes.GRANT_UNKNOWN, BEARER_MISMATCH);
+      let record: GrantRecord | undefined;
+      try {
+        record = lookup(token.slice(0, dot));
+      } catch (e) {
+        // An unknown (or foreign) grant reads exactly like a wrong secret; the code stays for the audit.
+        if (!(e instanceof AirlockError)) throw e;
+        secretMatchesSha256(token.slice(dot + 1), DECOY_SHA256);
+        throw new AirlockError(e.code, BEARER_MISMATCH);
+      }
       const expected = record.verifiers.sha256;
       if (!expected || !secretMatchesSha256(token.slice(dot + 1), expected)) {
-        throw new AirlockError(ErrorCodes.BAD_CREDENTIAL, 'grant credential does not match');
+        throw new AirlockError(ErrorCodes.BAD_CREDENTIAL, BEARER_MISMATCH);
       }
       return requireActive(record.id);
     },

@@ -159,8 +159,8 @@ export function runPluginConformance(adapter: PluginAdapter): void {
       const res = await p.gw.requestGrant(p.agentToken, { ...p.grantRequest, scope: p.widenedScope });
       assert.ok(res.status === 403 || res.status === 400, `a wider scope was answered ${res.status}`);
       assert.equal(res.body.id, undefined, 'no grant was issued');
-      const denied = p.gw.auditRecords().filter((r) => r.type === 'grant.denied' && r.data?.['rule'] === 'scope').at(-1);
-      assert.ok(denied, 'the refusal is recorded as grant.denied (rule scope)');
+      const denied = await eventually(() => p.gw.auditRecords().find((r) => r.type === 'grant.denied' && r.data?.['rule'] === 'scope'), 3000, `grant.denied (rule scope) after ${res.status} ${JSON.stringify(res.body)}`);
+      assert.equal(denied.outcome, 'denied');
     });
 
     test('unknown grant reads like a wrong secret', async () => {

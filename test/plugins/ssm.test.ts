@@ -1,5 +1,5 @@
 /** The plugin conformance suite against the SSM plugin: AWS SDK v3 against a real moto. */
-import { DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { runPluginConformance } from './conformance.ts';
 import { awsWireError, REGION, sdkRefusal, startAwsBed } from './aws-json.ts';
 
@@ -31,11 +31,12 @@ runPluginConformance({
           c.destroy();
         }
       },
-      async prepareRequest(g) {
+      async prepareRequest(g, marker) {
         const c = client(g.id, g.secret, String(g.connect['endpoint']));
-        return { run: async () => void (await c.send(new DescribeInstanceInformationCommand({}))), done: async () => c.destroy() };
+        const send = new SendCommandCommand({ DocumentName: 'AWS-RunShellScript', InstanceIds: ['i-0123456789abcdef0'], Parameters: { commands: [`echo ${marker}`] } });
+        return { run: async () => void (await c.send(send)), done: async () => c.destroy() };
       },
-      isRequestRecord: (r, g) => r.type === 'aws.request' && r.grant === g.id && r.data?.['operation'] === 'DescribeInstanceInformation' && r.outcome === 'ok',
+      isRequestRecord: (r, g, marker) => r.type === 'ssm.command' && r.grant === g.id && JSON.stringify(r.data?.['commands']).includes(marker),
       wireError: awsWireError,
       internalWireError: '500 InternalServerError',
       close: () => bed.close(),
