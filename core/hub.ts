@@ -114,7 +114,9 @@ async function assemble(p: Parts): Promise<Gateway> {
     config.gateway.http.listen,
     httpTls,
   );
-  stops.push(() => http.close());
+  let httpClosed: Promise<void> | undefined;
+  const closeHttp = () => (httpClosed ??= http.close());
+  stops.push(closeHttp);
   const publicUrl = config.gateway.http.publicUrl ?? http.url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
   const gatewayInfo: GatewayInfo = {
     publicUrl,
@@ -184,6 +186,8 @@ async function assemble(p: Parts): Promise<Gateway> {
     onStarted: (plugin) => started.set(plugin.type, plugin),
   });
   stops.push(() => plugins.close());
+  // At shutdown the listener stops first (no new requests reach closing parts).
+  stops.push(closeHttp);
   ready = app;
   const listening: Record<string, readonly string[]> = { ...plugins.listening, http: [http.address] };
   await attachSinks({ sinks: p.options.sinks, config, audit, context: { gatewayId: identity.gatewayId, dataDir, aws: aws.forSinks() }, log });

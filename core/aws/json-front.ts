@@ -12,6 +12,7 @@
  * The plugin supplies only `authorize`; the wire handling lives here once.
  */
 import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
 import { AirlockError, ErrorCodes, isAirlockError } from '../errors.ts';
 import type { AnyScope, AuditExchange, Grant, InboundAwsRequest, PluginContext } from '../plugin.ts';
 import { AwsWireError, awsJsonErrorBody, toAwsJsonError } from './errors.ts';
@@ -97,22 +98,63 @@ function round(ms: number): number {
 }
 
 export function createJsonFront<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>, spec: JsonFrontSpec<RC, Scope>): JsonFront {
-  const upstream = new AwsUpstream();
-  const maxBody = spec.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const log = ctx.log.child({ service: spec.service });
-  const guard = new AuthGuard(ctx.audit, spec.service, log);
+  const front = new JsonFrontStages(ctx, spec);
+  const app = new Hono();
+  app.all('*', (c) => front.handle(c));
+  return { app, close: () => front.close() };
+}
 
-  function errorResponse(error: unknown): Response {
-    const mapped = toAwsJsonError(error);
-    if (mapped.status >= 500) log.warn({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
-    return new Response(awsJsonErrorBody(mapped, spec.errorTypePrefix), {
-      status: mapped.status,
-      headers: { 'content-type': spec.contentType, 'x-amzn-errortype': mapped.type },
-    });
+/** The stages of one request, in the order `handle` runs them. */
+class JsonFrontStages<RC, Scope, LC> {
+  private readonly upstream = new AwsUpstream();
+  private readonly maxBody: number;
+  private readonly log: Logger;
+  private readonly guard: AuthGuard;
+
+  constructor(
+    private readonly ctx: PluginContext<RC, Scope, LC>,
+    private readonly spec: JsonFrontSpec<RC, Scope>,
+  ) {
+    this.maxBody = spec.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.log = ctx.log.child({ service: spec.service });
+    this.guard = new AuthGuard(ctx.audit, spec.service, this.log);
+  }
+
+  close(): Promise<void> {
+    return this.upstream.close();
+  }
+
+  async handle(c: Context): Promise<Response> {
+    const { ctx, spec } = this;
+    const source = sourceOf(c);
+    const address = source?.slice(0, source.lastIndexOf(':')) ?? 'unknown';
+    if (this.guard.blocked(address, source)) return this.errorResponse(new AirlockError(ErrorCodes.RATE_LIMITED, 'Too many failed authentications from this address; retry later'));
+    const headers = lowerCaseHeaders(c);
+    let v: Verified<Scope>;
+    try {
+      v = await this.authenticate(c, headers);
+    } catch (e) {
+      this.guard.failed(address, e, { source, headers, resourceOf: (id) => ctx.grants.get(id)?.resource });
+      return this.errorResponse(e);
+    }
+    let decided: { decision: JsonDecision; body: Record<string, unknown> };
+    try {
+      decided = this.decide(v);
+    } catch (e) {
+      const refusal = ctx.audit.exchange(v.grant, { type: 'aws.request', data: { service: spec.service, operation: v.operation || v.target.slice(0, 128) } });
+      await refusal.refuse(isAirlockError(e) ? e.code : ErrorCodes.INTERNAL, isAirlockError(e) ? e.message : 'internal error');
+      return this.errorResponse(e);
+    }
+    try {
+      return await this.exchangeAndForward(v, decided.decision, decided.body);
+    } catch (e) {
+      return this.errorResponse(e);
+    }
   }
 
   /** Stage 1, who is asking: nothing is parsed or decided before the signature verifies. */
-  async function authenticate(c: Context, headers: Record<string, string>): Promise<Verified<Scope>> {
+  private async authenticate(c: Context, headers: Record<string, string>): Promise<Verified<Scope>> {
+    const { spec } = this;
     if (c.req.method !== 'POST') throw new AwsWireError(ErrorCodes.BAD_REQUEST, `${spec.service} accepts only POST requests`, 'UnknownOperationException');
     const url = new URL(c.req.url);
     const inbound: InboundAwsRequest = {
@@ -120,21 +162,22 @@ export function createJsonFront<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>
       path: url.pathname,
       query: url.search.startsWith('?') ? url.search.slice(1) : url.search,
       headers,
-      body: await readBody(c.req.raw, maxBody),
+      body: await readBody(c.req.raw, this.maxBody),
     };
-    const verified = await ctx.aws.verifyInbound(inbound, { service: spec.service });
+    const verified = await this.ctx.aws.verifyInbound(inbound, { service: spec.service });
     const target = headers['x-amz-target'] ?? '';
     const operation = target.startsWith(`${spec.targetPrefix}.`) ? target.slice(spec.targetPrefix.length + 1) : '';
     return { grant: verified.grant, region: verified.region, inbound, target, operation };
   }
 
   /** Stage 2, what is asked and is it inside the grant: the plugin decides. */
-  function decide(v: Verified<Scope>): { decision: JsonDecision; body: Record<string, unknown> } {
+  private decide(v: Verified<Scope>): { decision: JsonDecision; body: Record<string, unknown> } {
+    const { spec } = this;
     if (!/^[A-Za-z]{1,64}$/.test(v.operation)) {
       const hint = spec.explainUnknownTarget?.(v.target);
       throw new AwsWireError(ErrorCodes.UNRESOLVABLE, hint ?? `X-Amz-Target '${v.target.slice(0, 128)}' is not a ${spec.targetPrefix} operation`, 'UnknownOperationException');
     }
-    const resource = ctx.resources.get(v.grant.resource);
+    const resource = this.ctx.resources.get(v.grant.resource);
     if (resource === undefined) {
       throw new AirlockError(ErrorCodes.WRONG_RESOURCE, `grant ${v.grant.id} is for resource ${v.grant.resource}, which this gateway does not serve`);
     }
@@ -142,35 +185,10 @@ export function createJsonFront<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>
     return { decision: spec.authorize({ operation: v.operation, body, grant: v.grant, resourceName: v.grant.resource, resource }), body };
   }
 
-  /** Stage 3, forward what was checked, signed with airlock's own credentials. */
-  async function forward(v: Verified<Scope>, decision: JsonDecision, body: Record<string, unknown>): Promise<UpstreamResponse> {
-    const credentials = await ctx.aws.credentials({ resource: v.grant.resource, grant: v.grant, sessionPolicy: decision.sessionPolicy });
-    // Re-serialized: no JSON parser differences (duplicate keys, odd escapes) between
-    // airlock's decision and what AWS executes.
-    const request = AwsUpstream.jsonRequest(ctx.aws.endpoint(spec.service, v.region), { 'content-type': spec.contentType, 'x-amz-target': v.target }, JSON.stringify(decision.forwardBody ?? body));
-    const signed = await ctx.aws.sign(request, { service: spec.service, region: v.region, credentials });
-    return normalizeUpstreamError(await upstream.send(signed), spec.errorTypePrefix);
-  }
-
-  /** Stage 4, record the outcome (durable before the client sees it), then relay. */
-  async function relay(v: Verified<Scope>, exchange: AuditExchange, decision: JsonDecision, res: UpstreamResponse, ms: number): Promise<Response> {
-    const answer = inspectAnswer(res, decision.onSuccess);
-    const errorType = errorTypeOf(res);
-    await exchange.finish(res.status < 400 && answer.withheld === undefined ? 'ok' : 'error', {
-      service: spec.service,
-      operation: v.operation,
-      status: res.status,
-      ms,
-      ...(errorType === undefined ? {} : { errorType }),
-      ...answer.extra,
-    });
-    if (answer.withheld !== undefined) return errorResponse(answer.withheld);
-    return new Response(answer.body, { status: res.status, headers: relayedHeaders(res, answer.replaced, spec.contentType) });
-  }
-
   /** Stages 3-4 with the exchange: the record is spooled before AWS sees the request. */
-  async function exchangeAndForward(v: Verified<Scope>, decision: JsonDecision, body: Record<string, unknown>): Promise<Response> {
-    const exchange = ctx.audit.exchange(v.grant, { ...decision.record, resultType: 'aws.response' });
+  private async exchangeAndForward(v: Verified<Scope>, decision: JsonDecision, body: Record<string, unknown>): Promise<Response> {
+    const { spec } = this;
+    const exchange = this.ctx.audit.exchange(v.grant, { ...decision.record, resultType: 'aws.response' });
     await exchange.ready();
     if (decision.local !== undefined) {
       await exchange.finish('ok', { service: spec.service, operation: v.operation, status: 200, local: true });
@@ -179,42 +197,47 @@ export function createJsonFront<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>
     const started = performance.now();
     let res: UpstreamResponse;
     try {
-      res = await forward(v, decision, body);
+      res = await this.forward(v, decision, body);
     } catch (e) {
       await exchange.finish('error', { service: spec.service, operation: v.operation, error: toAwsJsonError(e).message, ms: round(performance.now() - started) });
-      return errorResponse(e);
+      return this.errorResponse(e);
     }
-    return relay(v, exchange, decision, res, round(performance.now() - started));
+    return this.relay(v, exchange, decision, res, round(performance.now() - started));
   }
 
-  async function handle(c: Context): Promise<Response> {
-    const source = sourceOf(c);
-    const address = source?.slice(0, source.lastIndexOf(':')) ?? 'unknown';
-    if (guard.blocked(address, source)) return errorResponse(new AirlockError(ErrorCodes.RATE_LIMITED, 'Too many failed authentications from this address; retry later'));
-    const headers = lowerCaseHeaders(c);
-    let v: Verified<Scope>;
-    try {
-      v = await authenticate(c, headers);
-    } catch (e) {
-      guard.failed(address, e, { source, headers, resourceOf: (id) => ctx.grants.get(id)?.resource });
-      return errorResponse(e);
-    }
-    let decided: ReturnType<typeof decide>;
-    try {
-      decided = decide(v);
-    } catch (e) {
-      const refusal = ctx.audit.exchange(v.grant, { type: 'aws.request', data: { service: spec.service, operation: v.operation || v.target.slice(0, 128) } });
-      await refusal.refuse(isAirlockError(e) ? e.code : ErrorCodes.INTERNAL, isAirlockError(e) ? e.message : 'internal error');
-      return errorResponse(e);
-    }
-    try {
-      return await exchangeAndForward(v, decided.decision, decided.body);
-    } catch (e) {
-      return errorResponse(e);
-    }
+  /** Stage 3, forward what was checked, signed with airlock's own credentials. */
+  private async forward(v: Verified<Scope>, decision: JsonDecision, body: Record<string, unknown>): Promise<UpstreamResponse> {
+    const { ctx, spec } = this;
+    const credentials = await ctx.aws.credentials({ resource: v.grant.resource, grant: v.grant, sessionPolicy: decision.sessionPolicy });
+    // Re-serialized: no JSON parser differences (duplicate keys, odd escapes) between
+    // airlock's decision and what AWS executes.
+    const request = AwsUpstream.jsonRequest(ctx.aws.endpoint(spec.service, v.region), { 'content-type': spec.contentType, 'x-amz-target': v.target }, JSON.stringify(decision.forwardBody ?? body));
+    const signed = await ctx.aws.sign(request, { service: spec.service, region: v.region, credentials });
+    return normalizeUpstreamError(await this.upstream.send(signed), spec.errorTypePrefix);
   }
 
-  const app = new Hono();
-  app.all('*', handle);
-  return { app, close: () => upstream.close() };
+  /** Stage 4, record the outcome (durable before the client sees it), then relay. */
+  private async relay(v: Verified<Scope>, exchange: AuditExchange, decision: JsonDecision, res: UpstreamResponse, ms: number): Promise<Response> {
+    const answer = inspectAnswer(res, decision.onSuccess);
+    const errorType = errorTypeOf(res);
+    await exchange.finish(res.status < 400 && answer.withheld === undefined ? 'ok' : 'error', {
+      service: this.spec.service,
+      operation: v.operation,
+      status: res.status,
+      ms,
+      ...(errorType === undefined ? {} : { errorType }),
+      ...answer.extra,
+    });
+    if (answer.withheld !== undefined) return this.errorResponse(answer.withheld);
+    return new Response(answer.body, { status: res.status, headers: relayedHeaders(res, answer.replaced, this.spec.contentType) });
+  }
+
+  private errorResponse(error: unknown): Response {
+    const mapped = toAwsJsonError(error);
+    if (mapped.status >= 500) this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
+    return new Response(awsJsonErrorBody(mapped, this.spec.errorTypePrefix), {
+      status: mapped.status,
+      headers: { 'content-type': this.spec.contentType, 'x-amzn-errortype': mapped.type },
+    });
+  }
 }
