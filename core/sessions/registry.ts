@@ -6,7 +6,7 @@
  * narrow `ActiveGrants` lookup and never calls the grant service otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { AirlockError, ErrorCodes } from '../errors.ts';
+import { AirlockError, auditUnavailable, ErrorCodes } from '../errors.ts';
 import type { AuditOutcome, AuditReceipt, CloseReason, Grant, GrantEndReason, Session, SessionCloser, SessionOpener, SessionOptions } from '../plugin.ts';
 import type { Recorder } from '../audit/recorder.ts';
 
@@ -154,7 +154,8 @@ export class SessionRegistry {
   open<Scope>(grant: Grant<Scope>, options: SessionOptions): Session<Scope> {
     const current = this.grants.requireActive(grant.id);
     if (!this.auditAvailable()) {
-      throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock audit spool is full: new sessions are refused until the audit sinks catch up');
+      // The spool is full: a session that could not be recorded must not start.
+      throw auditUnavailable();
     }
     const live = this.byGrant.get(grant.id)?.size ?? 0;
     const limit = this.grants.maxSessions(grant.id);
