@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
-import { startGateway } from '../core/gateway.ts';
+import { startGateway } from '../core/hub.ts';
 import { mintAgentToken } from '../core/identity/local-issuer.ts';
 import { plugins } from '../plugins/index.ts';
 import { sinks } from '../audit-sinks/index.ts';

@@ -30,19 +30,44 @@ export const ErrorCodes = {
   AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
   UPSTREAM_FAILED: 'UPSTREAM_FAILED',
   INTERNAL: 'INTERNAL',
+  // ---- control plane (the HTTP status of each is in core/api/status.ts) ----
+  /** A control action names a grant that does not exist (or that the caller may not see). */
+  GRANT_NOT_FOUND: 'GRANT_NOT_FOUND',
+  /** The grant is in the wrong state for the action (approve a non-pending grant...). */
+  GRANT_STATE: 'GRANT_STATE',
+  /** The identity may not do this (not an admin, four eyes, a policy said no). */
+  FORBIDDEN: 'FORBIDDEN',
+  /** A control-API identity token is missing or does not verify. */
+  BAD_IDENTITY: 'BAD_IDENTITY',
+  /** The grant already has `policies[].maxSessions` live sessions (Postgres: 53300). */
+  SESSION_LIMIT: 'SESSION_LIMIT',
+  /** The grant store cannot be reached: new grants and sessions are refused (503). */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCodes);
 
 export class AirlockError extends Error {
   override readonly name = 'AirlockError';
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; rule?: string },
   ) {
     super(message, options);
+    this.rule = options?.rule;
   }
+  /** The policy rule or check that decided a refusal (e.g. `ttl`, `scope`), for the API. */
+  readonly rule: string | undefined;
+}
+
+/** The one message for a request airlock cannot record (the spool is full or failing). */
+export const AUDIT_UNAVAILABLE_MESSAGE = 'airlock cannot record this request: audit unavailable';
+
+export function auditUnavailable(cause?: unknown): AirlockError {
+  return new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, AUDIT_UNAVAILABLE_MESSAGE, { cause });
 }
 
 export function isAirlockError(e: unknown, code?: ErrorCode): e is AirlockError {

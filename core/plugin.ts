@@ -16,6 +16,7 @@ import type { AwsCredentialIdentity } from '@smithy/types';
 import type { HttpRequest } from '@smithy/protocol-http';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import type { ErrorCode } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------
 // Grants as plugins see them
@@ -23,15 +24,18 @@ import type { Logger } from 'pino';
 
 export type GrantStatus = 'pending' | 'active' | 'expired' | 'revoked' | 'denied';
 
-/** A grant without its secret. `scope` is the effective scope, already narrowed. */
-export interface Grant {
+/** A scope as the core stores it (JSON object); each plugin sees its own parsed type. */
+export type AnyScope = Readonly<Record<string, unknown>>;
+
+/** A grant without its secret. `scope` is the effective scope, already narrowed and parsed. */
+export interface Grant<Scope = AnyScope> {
   readonly id: string;
   /** `issuer-name:subject`, e.g. `local:report-bot`. */
   readonly agent: string;
   readonly resource: string;
   readonly resourceType: string;
   readonly access: string;
-  readonly scope: Readonly<Record<string, unknown>>;
+  readonly scope: Scope;
   readonly task: string;
   readonly status: GrantStatus;
   readonly createdAt: string;
@@ -39,6 +43,9 @@ export interface Grant {
   readonly expiresAt: string | null;
   readonly ttlMs: number;
 }
+
+/** Why a grant stopped being usable (the `ended` grant event, `onGrantEnded`). */
+export type GrantEndReason = 'expired' | 'revoked' | 'denied' | 'error';
 
 /** The SCRAM-SHA-256 verifier stored for a grant (RFC 5802/7677); never the password. */
 export interface ScramVerifier {
@@ -49,28 +56,30 @@ export interface ScramVerifier {
 }
 
 /** What a plugin can ask about grants. Every method checks the plugin's resource type. */
-export interface GrantAuthenticator {
+export interface GrantAuthenticator<Scope = AnyScope> {
   /**
    * Look up a grant by id for a challenge-response protocol. Throws AirlockError
    * GRANT_UNKNOWN or WRONG_RESOURCE; returns the grant whatever its status so the plugin
    * can finish the exchange before refusing (do not reveal which grants exist: on
    * GRANT_UNKNOWN run the exchange against `decoyScram()` and fail at the end).
    */
-  scram(grantId: string): { grant: Grant; verifier: ScramVerifier };
+  scram(grantId: string): { grant: Grant<Scope>; verifier: ScramVerifier };
   /** A verifier that matches no password, for unknown users. */
   decoyScram(grantId: string): ScramVerifier;
   /** Verify an opaque bearer credential (`connect` of eks). Throws on any failure. */
-  bearer(token: string): Grant;
+  bearer(token: string): Grant<Scope>;
   /**
    * The SigV4 signing key for a grant-issued access key on one date/region/service
    * (derived from the stored per-date key: the secret itself is not kept).
    * Throws GRANT_UNKNOWN / WRONG_RESOURCE; the caller checks status with `requireActive`.
    */
-  sigv4SigningKey(grantId: string, date: string, region: string, service: string): { grant: Grant; key: Buffer };
+  sigv4SigningKey(grantId: string, date: string, region: string, service: string): { grant: Grant<Scope>; key: Buffer };
   /** Re-read a grant and throw GRANT_PENDING / EXPIRED / REVOKED / DENIED unless active. */
-  requireActive(grantId: string): Grant;
+  requireActive(grantId: string): Grant<Scope>;
   /** Current state of a grant, or undefined. */
-  get(grantId: string): Grant | undefined;
+  get(grantId: string): Grant<Scope> | undefined;
+  /** Every grant of this plugin's type that is active now (start-up sweeps). */
+  listActive(): Grant<Scope>[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -85,6 +94,7 @@ export type AuditOutcome = 'ok' | 'denied' | 'error';
  * the record survives a power failure in `strict` mode (equal to `spooled` in `buffered`):
  * release the operation's result to the client only after it. Both reject when the audit
  * pipeline cannot take the record; the operation must then fail closed.
+ * A request path should use `AuditRecorder.exchange`, which does this once for everyone.
  */
 export interface AuditReceipt {
   readonly seq: number;
@@ -96,7 +106,7 @@ export interface AuditEventInput {
   /** e.g. `pg.query`, `aws.request`, `k8s.request`, `ssm.command`, `policy.violation`. */
   type: string;
   /** Fills agent, grant, resource and task. */
-  grant?: Grant | undefined;
+  grant?: Grant<unknown> | undefined;
   session?: string | undefined;
   /** When there is no grant (e.g. `auth.failed` for an unknown credential). */
   agent?: string | undefined;
@@ -105,17 +115,59 @@ export interface AuditEventInput {
   outcome: AuditOutcome;
 }
 
+export interface AuthFailedInput {
+  resource?: string | undefined;
+  /**
+   * The credential id the client claimed (a grant id, an access key id, a user name).
+   * Recorded as is only when it looks like a grant id; anything else is recorded as a
+   * short hash (`h:<12 hex>`), so a secret typed into the user field never lands in clear.
+   */
+  claimedId?: string | undefined;
+  source?: string | undefined;
+  code: ErrorCode;
+  reason: string;
+  data?: Record<string, unknown> | undefined;
+}
+
+/** The request of one audited exchange (request record → forward → outcome record). */
+export interface ExchangeEvent {
+  /** Type of the request record, e.g. `aws.request`, `k8s.request`, `pg.query`. */
+  type: string;
+  data: Record<string, unknown>;
+  /** Type of the outcome record (default: `x.request` → `x.response`, else `<type>.result`). */
+  resultType?: string | undefined;
+}
+
+/** One audited exchange (request record → forward → outcome record). */
+export interface AuditExchange {
+  /** Seq of the request record once written (undefined before). */
+  readonly seq: number | undefined;
+  /**
+   * Write the request record (outcome ok) and resolve once it is spooled: forward only then.
+   * Rejects AirlockError AUDIT_UNAVAILABLE ("airlock cannot record this request: audit unavailable").
+   */
+  ready(): Promise<void>;
+  /**
+   * Write the outcome record (e.g. pg.result / aws.response / k8s.response, with
+   * `requestSeq`), resolve once the request record is durable and the outcome spooled:
+   * release the result to the client only then. Rejects AUDIT_UNAVAILABLE.
+   */
+  finish(outcome: AuditOutcome, data?: Record<string, unknown>): Promise<void>;
+  /**
+   * Refuse the request: before `ready()`, write the request record itself with outcome
+   * `denied` (same data as an allowed one, plus code and reason, then `data`); after it,
+   * write the outcome record so. Outcome `error` for airlock's own failures (INTERNAL,
+   * UPSTREAM_FAILED, AUDIT_UNAVAILABLE, STORE_UNAVAILABLE). Resolves once durable. Never throws.
+   */
+  refuse(code: ErrorCode, reason: string, data?: Record<string, unknown>): Promise<void>;
+}
+
 export interface AuditRecorder {
   record(event: AuditEventInput): AuditReceipt;
   /** `auth.failed`, with the claimed credential id (never the secret) and the source. */
-  authFailed(input: {
-    resource?: string | undefined;
-    claimedId?: string | undefined;
-    source?: string | undefined;
-    code: string;
-    reason: string;
-    data?: Record<string, unknown> | undefined;
-  }): AuditReceipt;
+  authFailed(input: AuthFailedInput): AuditReceipt;
+  /** Start one audited exchange for a grant (stateless request) or in a session (stream). */
+  exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -124,6 +176,8 @@ export interface AuditRecorder {
 
 export type CloseReason = 'client' | 'expired' | 'revoked' | 'error' | 'policy' | 'shutdown';
 
+export type SessionCloser = (reason: CloseReason, message: string) => void;
+
 export interface SessionOptions {
   /** Remote address, for the record. */
   source?: string | undefined;
@@ -131,31 +185,42 @@ export interface SessionOptions {
   data?: Record<string, unknown> | undefined;
   /**
    * Called once when the core ends the session (expiry, revocation, shutdown). The plugin
-   * tells its client why, then tears down both sides. Must not throw.
+   * tells its client why, then tears down both sides. Must not throw. Same as calling
+   * `attachCloser` right after `open`.
    */
-  onClose: (reason: CloseReason, message: string) => void | Promise<void>;
+  onClose?: ((reason: CloseReason, message: string) => void | Promise<void>) | undefined;
 }
 
-export interface Session {
+export interface Session<Scope = AnyScope> {
   readonly id: string;
-  readonly grant: Grant;
+  readonly grant: Grant<Scope>;
   readonly openedAt: number;
   /** Record an event in this session (fills grant and session fields). */
   record(type: string, data: Record<string, unknown>, outcome: AuditOutcome): AuditReceipt;
   /**
+   * Register (another) closer: called once when the core ends the session. A cut the core
+   * made before the closer was attached is applied to it at once.
+   */
+  attachCloser(fn: SessionCloser): void;
+  /** The core's cut, once it happened (reason and the message for the client). */
+  readonly cut: { readonly reason: CloseReason; readonly message: string } | undefined;
+  /** Aborted when the core cuts the session (hand it to upstream calls). */
+  readonly signal: AbortSignal;
+  /**
    * End the session from the plugin's side (client went away, error). Records
-   * `session.closed` once; calling again is a no-op. Does not call `onClose`.
+   * `session.closed` once; calling again is a no-op. Does not call the closers.
    */
   end(reason: CloseReason, data?: Record<string, unknown>): void;
   readonly closed: boolean;
 }
 
-export interface SessionOpener {
+export interface SessionOpener<Scope = AnyScope> {
   /**
    * Open a session for an active grant: records `session.opened` and registers `onClose`.
-   * Throws AirlockError (grant no longer active; AUDIT_UNAVAILABLE when the spool is full).
+   * Throws AirlockError (grant no longer active; SESSION_LIMIT beyond the policy's
+   * `maxSessions`; AUDIT_UNAVAILABLE when the spool is full).
    */
-  open(grant: Grant, options: SessionOptions): Session;
+  open(grant: Grant<Scope>, options: SessionOptions): Session<Scope>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -173,8 +238,8 @@ export interface InboundAwsRequest {
   body: Uint8Array;
 }
 
-export interface VerifiedAwsRequest {
-  grant: Grant;
+export interface VerifiedAwsRequest<Scope = AnyScope> {
+  grant: Grant<Scope>;
   region: string;
   service: string;
   accessKeyId: string;
@@ -184,12 +249,20 @@ export interface AwsCredentialRequest {
   /** Resource name: per-resource `roleArn` is assumed when set. */
   resource: string;
   /** With `roleArn`: RoleSessionName = grant id, SourceIdentity = agent; cached per grant. */
-  grant?: Grant | undefined;
+  grant?: Grant<unknown> | undefined;
   /** IAM session policy narrowing the assumed role to the grant's scope. */
   sessionPolicy?: Record<string, unknown> | undefined;
 }
 
-export interface AwsContext {
+/** How the core reaches AWS for one resource (from `PluginDefinition.awsBinding`). */
+export interface AwsBinding {
+  /** The resource's region (default `aws.region`). */
+  readonly region?: string | undefined;
+  /** A role assumed per grant. */
+  readonly roleArn?: string | undefined;
+}
+
+export interface AwsContext<Scope = AnyScope> {
   /** Default region of the gateway (`aws.region`). */
   readonly region: string;
   /** `aws.endpoints[service]` or the public endpoint for that service and region. */
@@ -208,7 +281,7 @@ export interface AwsContext {
    * scope, X-Amz-Date within 5 minutes, `host`/`x-amz-date` signed, payload hash, signature
    * in constant time, grant active and of this plugin's type. Throws AirlockError.
    */
-  verifyInbound(request: InboundAwsRequest, expect: { service: string }): Promise<VerifiedAwsRequest>;
+  verifyInbound(request: InboundAwsRequest, expect: { service: string }): Promise<VerifiedAwsRequest<Scope>>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -216,46 +289,89 @@ export interface AwsContext {
 // ---------------------------------------------------------------------------------------
 
 export interface GatewayInfo {
-  /** e.g. http://127.0.0.1:8080 (https when gateway.http.tls is set). */
+  /** e.g. http://127.0.0.1:8080 (https when gateway.http.tls is set); bound before plugins start. */
   readonly publicUrl: string;
   /** PEM of the HTTP listener's certificate when TLS is on (for kubeconfig CA data). */
   readonly httpCaPem: string | undefined;
   readonly dataDir: string;
   readonly gatewayId: string;
-  /** `gateway.<plugin type>` block of the config (e.g. gateway.postgres), if any. */
-  readonly listenerConfig: Record<string, unknown> | undefined;
   /** TLS material for protocol listeners (configured or generated self-signed). */
   tls(): Promise<SecureContextOptions & { certPem: string }>;
 }
 
-export interface PluginContext<RC> {
+export interface PluginContext<RC = { type: string }, Scope = AnyScope, LC = undefined> {
   readonly type: string;
   readonly gateway: GatewayInfo;
   /** The configured resources of this plugin's type, by name, already validated. */
   readonly resources: ReadonlyMap<string, RC>;
-  readonly grants: GrantAuthenticator;
-  readonly sessions: SessionOpener;
+  /**
+   * `gateway.<type>` parsed with the plugin's `listenerSchema` (`{}` when the block is
+   * absent, so defaults apply); undefined for a plugin without a listener schema.
+   */
+  readonly listener: LC | undefined;
+  readonly grants: GrantAuthenticator<Scope>;
+  readonly sessions: SessionOpener<Scope>;
   readonly audit: AuditRecorder;
-  readonly aws: AwsContext;
+  readonly aws: AwsContext<Scope>;
   readonly log: Logger;
   /** Mount HTTP routes on the gateway's listener (Hono sub-app) under a path prefix. */
   mount(prefix: string, app: Hono): void;
 }
 
-export interface PluginInstance {
+/** What `POST /v1/grants` returns under `connect` for this resource type. */
+export type ConnectInfo = Record<string, unknown> & { env: Record<string, string> };
+
+/** An MCP tool a plugin contributes (issue 15); the MCP host adds `grant_id`. */
+export interface ToolContribution<Scope = AnyScope> {
+  /** CONTRACT names, e.g. `query_postgres`, `call_dynamodb`. */
+  readonly name: string;
+  /** Says the result is data from the resource and may contain instructions. */
+  readonly description: string;
+  /** zod object WITHOUT grant_id: the MCP host adds `grant_id` and resolves it. */
+  readonly inputSchema: z.ZodObject;
+  /**
+   * Run as a session of the grant. The host has already checked: the grant belongs to the
+   * caller, is active, and is of this plugin's type. Honour `signal` (revocation).
+   */
+  run(call: ToolCall<Scope>, input: Record<string, unknown>): Promise<ToolResult>;
+}
+
+export interface ToolCall<Scope = AnyScope> {
+  readonly grant: Grant<Scope>;
+  readonly signal: AbortSignal;
+  readonly limits: { readonly maxRows: number; readonly maxBytes: number };
+}
+
+export interface ToolResult {
+  /** Structured content (columns with types, rows, caps applied, truncated flag...). */
+  readonly structured: Record<string, unknown>;
+  /** A short text rendering for models. */
+  readonly text: string;
+  readonly isError?: boolean;
+}
+
+export interface PluginInstance<Scope = AnyScope> {
   /** Addresses this plugin listens on, for logs and `airlock dev` (e.g. 127.0.0.1:6432). */
   readonly listening?: readonly string[];
+  /** How the agent uses the grant with its ordinary client (moved here from the definition). */
+  connectInfo?(input: { grant: Grant<Scope>; secret: string }): ConnectInfo;
+  /**
+   * Awaited before a grant is reported active (issue or approval). Throwing refuses the
+   * activation: the grant ends (reason 'error') and the caller gets the error.
+   */
+  onGrantActive?(grant: Grant<Scope>): Promise<void>;
+  /** After a grant ended (expired | revoked | denied | error); its sessions are already cut. */
+  onGrantEnded?(grant: Grant<Scope>, reason: GrantEndReason): Promise<void>;
+  /** MCP tools this plugin contributes (issue 15). */
+  readonly tools?: readonly ToolContribution<Scope>[];
   /** Stop listening; live sessions are closed by the core before this is called. */
   close(): Promise<void>;
 }
 
-/** What `POST /v1/grants` returns under `connect` for this resource type. */
-export type ConnectInfo = Record<string, unknown> & { env: Record<string, string> };
-
 /** How a client proves it holds a grant's secret; each kind has its own stored verifier. */
 export type CredentialKind = 'scram' | 'sigv4' | 'bearer';
 
-export interface PluginDefinition<RC extends { type: string } = { type: string }> {
+export interface PluginDefinition<RC extends { type: string } = { type: string }, Scope extends AnyScope = AnyScope, LC = undefined> {
   /** The `type` of `resources.<name>` this plugin serves. */
   readonly type: string;
   /**
@@ -265,32 +381,28 @@ export interface PluginDefinition<RC extends { type: string } = { type: string }
   readonly credentials?: readonly CredentialKind[];
   /** Schema of one resource block (including `type`); strict: unknown keys are errors. */
   readonly resourceSchema: z.ZodType<RC>;
+  /** Schema of a grant's effective scope: the core parses stored scopes with it once. */
+  readonly scopeSchema: z.ZodType<Scope>;
   /** Schema of `gateway.<type>` listener settings, if the plugin has any. */
-  readonly listenerSchema?: z.ZodType<Record<string, unknown>>;
+  readonly listenerSchema?: z.ZodType<LC>;
   /** Access level names the resource defines. */
   accessLevels(resource: RC): string[];
   /**
    * The effective scope of a grant: the access level narrowed by the requested scope.
    * Throws AirlockError OUT_OF_SCOPE (widening) or BAD_REQUEST (malformed) with a reason.
    */
-  resolveScope(resource: RC, access: string, requested: Record<string, unknown> | undefined): Record<string, unknown>;
-  /** How the agent uses the grant with its ordinary client. */
-  connectInfo(input: {
-    resourceName: string;
-    resource: RC;
-    grant: Grant;
-    secret: string;
-    gateway: GatewayInfo;
-  }): ConnectInfo;
+  resolveScope(resource: RC, access: string, requested: Record<string, unknown> | undefined): Scope;
+  /** For AWS-facing resources: the region and per-grant role the core's AWS layer uses. */
+  awsBinding?(resource: RC): AwsBinding;
   /** Start listeners or mount routes. */
-  start(ctx: PluginContext<RC>): Promise<PluginInstance>;
+  start(ctx: PluginContext<RC, Scope, LC>): Promise<PluginInstance<Scope>>;
 }
 
 // ---------------------------------------------------------------------------------------
 // Audit sinks
 // ---------------------------------------------------------------------------------------
 
-/** One audit record as written (the CONTRACT shape of SPEC "Audit records"). */
+/** One audit record as written (the CONTRACT shape of docs/contract.md "Audit records"). */
 export interface AuditRecord {
   v: 1;
   seq: number;
@@ -347,21 +459,134 @@ export interface SinkDefinition<SC extends { type: string } = { type: string }> 
 }
 
 // ---------------------------------------------------------------------------------------
-// Registration: erase each definition's own config type so lists of them type-check.
+// Registration: each definition's own types are kept inside closures, so lists of
+// plugins and sinks type-check without casts. The core drives only these erased views.
 // ---------------------------------------------------------------------------------------
 
-export type RegisteredPlugin = PluginDefinition<{ type: string }>;
-export type RegisteredSink = SinkDefinition<{ type: string }> & {
-  /** Stable id of one configured sink, for its spool cursor (e.g. `file:/var/log/a.jsonl`). */
-  cursorId(config: { type: string }): string;
-};
-
-export function definePlugin<RC extends { type: string }>(definition: PluginDefinition<RC>): RegisteredPlugin {
-  return definition as unknown as RegisteredPlugin;
+/** What the core hands a registered plugin's `start`: typed views are made from it. */
+export interface PluginHost {
+  readonly gateway: GatewayInfo;
+  /** The validated resources of this plugin's type. */
+  readonly resources: ReadonlyMap<string, { type: string }>;
+  /** `gateway.<type>` as validated, or undefined when absent. */
+  readonly listenerConfig: unknown;
+  /** The grant checks for this plugin, handing out grants with scopes parsed by `parseScope`. */
+  grants<S>(parseScope: (raw: AnyScope) => S): GrantAuthenticator<S>;
+  sessions<S>(): SessionOpener<S>;
+  readonly audit: AuditRecorder;
+  aws<S>(grants: GrantAuthenticator<S>): AwsContext<S>;
+  readonly log: Logger;
+  mount(prefix: string, app: Hono): void;
 }
 
-export function defineSink<SC extends { type: string }>(
-  definition: SinkDefinition<SC> & { cursorId(config: SC): string },
-): RegisteredSink {
-  return definition as unknown as RegisteredSink;
+/** A started plugin as the core drives it (grants with stored scopes). */
+export interface StartedPlugin {
+  readonly type: string;
+  readonly listening: readonly string[];
+  /** Undefined when the plugin gives no connect info. */
+  connectInfo(input: { grant: Grant; secret: string }): ConnectInfo | undefined;
+  onGrantActive(grant: Grant): Promise<void>;
+  onGrantEnded(grant: Grant, reason: GrantEndReason): Promise<void>;
+  readonly tools: readonly ToolContribution[];
+  close(): Promise<void>;
+}
+
+export interface RegisteredPlugin {
+  readonly type: string;
+  /** Default: all three kinds. */
+  readonly credentials: readonly CredentialKind[];
+  readonly resourceSchema: z.ZodType<{ type: string }>;
+  readonly listenerSchema: z.ZodType<unknown> | undefined;
+  accessLevels(resource: { type: string }): string[];
+  resolveScope(resource: { type: string }, access: string, requested: Record<string, unknown> | undefined): Record<string, unknown>;
+  awsBinding(resource: { type: string }): AwsBinding | undefined;
+  start(host: PluginHost): Promise<StartedPlugin>;
+}
+
+export function definePlugin<RC extends { type: string }, Scope extends AnyScope = AnyScope, LC = undefined>(
+  definition: PluginDefinition<RC, Scope, LC>,
+): RegisteredPlugin {
+  const typed = typedCache(definition.resourceSchema);
+  const parseScope = (raw: AnyScope): Scope => definition.scopeSchema.parse(raw);
+  return {
+    type: definition.type,
+    credentials: definition.credentials ?? ['scram', 'sigv4', 'bearer'],
+    resourceSchema: definition.resourceSchema,
+    listenerSchema: definition.listenerSchema,
+    accessLevels: (resource) => definition.accessLevels(typed(resource)),
+    resolveScope: (resource, access, requested) => ({ ...definition.resolveScope(typed(resource), access, requested) }),
+    awsBinding: (resource) => definition.awsBinding?.(typed(resource)),
+    async start(host) {
+      const resources = new Map<string, RC>();
+      for (const [name, r] of host.resources) resources.set(name, typed(r));
+      const grants = host.grants(parseScope);
+      const instance = await definition.start({
+        type: definition.type,
+        gateway: host.gateway,
+        resources,
+        listener: definition.listenerSchema?.parse(host.listenerConfig ?? {}),
+        grants,
+        sessions: host.sessions<Scope>(),
+        audit: host.audit,
+        aws: host.aws(grants),
+        log: host.log,
+        mount: (prefix, app) => host.mount(prefix, app),
+      });
+      const asTyped = (grant: Grant): Grant<Scope> => ({ ...grant, scope: parseScope(grant.scope) });
+      return {
+        type: definition.type,
+        listening: instance.listening ?? [],
+        connectInfo: (input) => instance.connectInfo?.({ grant: asTyped(input.grant), secret: input.secret }),
+        onGrantActive: async (grant) => instance.onGrantActive?.(asTyped(grant)),
+        onGrantEnded: async (grant, reason) => instance.onGrantEnded?.(asTyped(grant), reason),
+        tools: (instance.tools ?? []).map(
+          (tool): ToolContribution => ({
+            name: tool.name,
+            description: tool.description,
+            inputSchema: tool.inputSchema,
+            run: (call, input) => tool.run({ grant: asTyped(call.grant), signal: call.signal, limits: call.limits }, input),
+          }),
+        ),
+        close: () => instance.close(),
+      };
+    },
+  };
+}
+
+export interface RegisteredSink {
+  readonly type: string;
+  readonly schema: z.ZodType<{ type: string }>;
+  readonly maxBatch: number | undefined;
+  lingerMs(config: { type: string }): number;
+  /** Stable id of one configured sink, for its spool cursor (e.g. `file:/var/log/a.jsonl`). */
+  cursorId(config: { type: string }): string;
+  create(config: { type: string }, ctx: SinkContext): Promise<AuditSink>;
+}
+
+export function defineSink<SC extends { type: string }>(definition: SinkDefinition<SC> & { cursorId(config: SC): string }): RegisteredSink {
+  const typed = typedCache(definition.schema);
+  return {
+    type: definition.type,
+    schema: definition.schema,
+    maxBatch: definition.maxBatch,
+    lingerMs: (config) => definition.lingerMs?.(typed(config)) ?? 0,
+    cursorId: (config) => definition.cursorId(typed(config)),
+    create: (config, ctx) => definition.create(typed(config), ctx),
+  };
+}
+
+/**
+ * A config block validated by the core (as `{type}`) back as the definition's own type:
+ * parsed again with the definition's schema (idempotent) once per object.
+ */
+function typedCache<T extends { type: string }>(schema: z.ZodType<T>): (value: { type: string }) => T {
+  const cache = new WeakMap<object, T>();
+  return (value) => {
+    let parsed = cache.get(value);
+    if (parsed === undefined) {
+      parsed = schema.parse(value);
+      cache.set(value, parsed);
+    }
+    return parsed;
+  };
 }

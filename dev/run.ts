@@ -9,7 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
 import type { RegisteredPlugin, RegisteredSink } from '../core/plugin.ts';
-import { startGateway } from '../core/gateway.ts';
+import { startGateway } from '../core/hub.ts';
 import { mintAgentToken } from '../core/identity/local-issuer.ts';
 import { stopOnSignals } from '../core/cli/serve.ts';
 import { startEmbeddedPostgres } from './postgres.ts';

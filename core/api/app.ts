@@ -6,8 +6,9 @@ import { requireIdentity, type ApiEnv } from './auth.ts';
 import { grantRoutes } from './grant-routes.ts';
 import { sessionRoutes } from './session-routes.ts';
 import { FailureLimiter } from './rate-limit.ts';
+import { errorHandler } from './status.ts';
 import type { IdentityVerifier } from '../identity/verifier.ts';
-import type { Recorder } from '../gateway/recorder.ts';
+import type { Recorder } from '../audit/recorder.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
 import { renderPrometheus, type MetricSample } from '../metrics/prometheus.ts';
@@ -29,10 +30,8 @@ export function controlApi(parts: ControlApiParts): Hono {
   const app = new Hono();
   const limiter = new FailureLimiter();
 
-  app.onError((err, c) => {
-    parts.log.error({ err }, 'control API error');
-    return c.json({ error: 'internal error' }, 500);
-  });
+  const onError = errorHandler(parts.log);
+  app.onError(onError);
 
   app.get('/healthz', (c) => {
     const h = parts.healthy();
@@ -42,6 +41,8 @@ export function controlApi(parts: ControlApiParts): Hono {
   app.get('/.well-known/jwks.json', (c) => c.json(parts.jwks()));
 
   const v1 = new Hono<ApiEnv>();
+  // Sub-apps keep their own handler in Hono: the same one, so every route answers alike.
+  v1.onError(onError);
   v1.use('*', requireIdentity(parts.verifier, parts.recorder, limiter, parts.onAuthFailure));
   // After identity, so an oversized request is recorded against the agent that sent it.
   v1.use(

@@ -3,8 +3,9 @@ import type { MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { IdentityVerifier, Identity } from '../identity/verifier.ts';
 import { IdentityError } from '../identity/verifier.ts';
-import type { Recorder } from '../gateway/recorder.ts';
+import type { Recorder } from '../audit/recorder.ts';
 import type { FailureLimiter } from './rate-limit.ts';
+import { ErrorCodes } from '../errors.ts';
 
 export type ApiEnv = { Variables: { identity: Identity; source: string } };
 
@@ -21,7 +22,7 @@ export function requireIdentity(verifier: IdentityVerifier, recorder: Recorder, 
     const source = sourceOf(c);
     c.set('source', source);
     if (limiter.blocked(source)) {
-      recorder.authFailed({ source, code: 'RATE_LIMITED', reason: 'too many failed authentications from this source' });
+      recorder.authFailed({ source, code: ErrorCodes.RATE_LIMITED, reason: 'too many failed authentications from this source' });
       return c.json({ error: 'too many failed authentications; try again later' }, 429, { 'retry-after': '60' });
     }
     const header = c.req.header('authorization') ?? '';
@@ -29,7 +30,7 @@ export function requireIdentity(verifier: IdentityVerifier, recorder: Recorder, 
     const fail = (reason: string) => {
       limiter.fail(source);
       onFailure();
-      recorder.authFailed({ source, code: 'BAD_IDENTITY', reason, data: { path: c.req.path } });
+      recorder.authFailed({ source, code: ErrorCodes.BAD_IDENTITY, reason, data: { path: c.req.path } });
       return c.json({ error: `unauthorized: ${reason}` }, 401, { 'www-authenticate': 'Bearer realm="airlock"' });
     };
     if (!match) return fail('missing bearer token');

@@ -97,7 +97,7 @@ export function hashEncodedRecord(f: EncodedRecordFields): string {
   return sha256Hex(s);
 }
 
-/** The JSONL line in the SPEC's field order, from the same encoded fields. */
+/** The JSONL line in the field order of docs/contract.md "Audit records", from the same encoded fields. */
 export function encodeRecordLine(f: EncodedRecordFields, hash: string): string {
   let s = '{"v":1,"seq":' + f.seq + ',"ts":' + f.ts + ',"type":' + f.type;
   if (f.agent !== undefined) s += ',"agent":' + f.agent;

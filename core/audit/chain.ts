@@ -3,7 +3,7 @@
  * previous one. Pure and synchronous so `append` can hand out seq numbers in call order.
  */
 import type { AuditOutcome, AuditRecord } from '../plugin.ts';
-import { AirlockError } from '../errors.ts';
+import { AirlockError, ErrorCodes } from '../errors.ts';
 import { encodeRecordLine, hashEncodedRecord, type EncodedRecordFields } from './canonical.ts';
 
 export interface AuditInput {
@@ -26,13 +26,13 @@ export class HashChain {
     public lastHash: string,
   ) {}
 
-  /** Builds the next record (field order as in the SPEC) and its JSONL line. */
+  /** Builds the next record (field order of docs/contract.md "Audit records") and its JSONL line. */
   next(input: AuditInput, now: Date = new Date()): { record: AuditRecord; line: string } {
     if (typeof input.type !== 'string' || input.type === '') {
-      throw new AirlockError('INTERNAL', 'audit record needs a non-empty type');
+      throw new AirlockError(ErrorCodes.INTERNAL, 'audit record needs a non-empty type');
     }
     if (!OUTCOMES.has(input.outcome)) {
-      throw new AirlockError('INTERNAL', `audit record has invalid outcome ${JSON.stringify(input.outcome)}`);
+      throw new AirlockError(ErrorCodes.INTERNAL, `audit record has invalid outcome ${JSON.stringify(input.outcome)}`);
     }
     const seq = this.lastSeq + 1;
     const ts = now.toISOString();
@@ -41,7 +41,7 @@ export class HashChain {
     for (const key of OPTIONAL_STRINGS) {
       const value = input[key];
       if (value === undefined) continue;
-      if (typeof value !== 'string') throw new AirlockError('INTERNAL', `audit field ${key} must be a string`);
+      if (typeof value !== 'string') throw new AirlockError(ErrorCodes.INTERNAL, `audit field ${key} must be a string`);
       record[key] = value;
       fields[key] = JSON.stringify(value);
     }
@@ -69,11 +69,11 @@ function normalizeData(data: Record<string, unknown>): { value: Record<string, u
   try {
     json = JSON.stringify(data);
   } catch (e) {
-    throw new AirlockError('INTERNAL', `audit data is not serializable: ${(e as Error).message}`);
+    throw new AirlockError(ErrorCodes.INTERNAL, `audit data is not serializable: ${(e as Error).message}`);
   }
   const value: unknown = json === undefined ? undefined : JSON.parse(json);
   if (value === null || typeof value !== 'object' || Array.isArray(value) || json === undefined) {
-    throw new AirlockError('INTERNAL', 'audit data must be a JSON object');
+    throw new AirlockError(ErrorCodes.INTERNAL, 'audit data must be a JSON object');
   }
   return { value: value as Record<string, unknown>, json };
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { KeyObject, webcrypto } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditReceipt, AuditSink } from '../plugin.ts';
-import { AirlockError } from '../errors.ts';
+import { AirlockError, ErrorCodes } from '../errors.ts';
 import { HashChain, type AuditInput } from './chain.ts';
 import { checkpointSigner, type CheckpointSigner } from './checkpoint.ts';
 import { CursorStore } from './cursors.ts';
@@ -115,7 +115,7 @@ export class AuditPipeline {
   static async open(options: AuditPipelineOptions): Promise<AuditPipeline> {
     const opts = { ...DEFAULTS, ...stripUndefined(options) } as AuditPipelineOptions & typeof DEFAULTS;
     if (!Number.isSafeInteger(opts.checkpointEvery) || opts.checkpointEvery < 1) {
-      throw new AirlockError('INTERNAL', 'audit checkpointEvery must be a positive integer');
+      throw new AirlockError(ErrorCodes.INTERNAL, 'audit checkpointEvery must be a positive integer');
     }
     const spoolDir = join(opts.dataDir, 'spool');
     await mkdir(spoolDir, { recursive: true, mode: 0o700 });
@@ -162,8 +162,8 @@ export class AuditPipeline {
   }
 
   attachSink(id: string, sink: AuditSink, maxBatch: number = DEFAULTS.maxBatch, lingerMs = 0): void {
-    if (this.closed) throw new AirlockError('INTERNAL', 'audit pipeline is closed');
-    if (this.runners.has(id)) throw new AirlockError('INTERNAL', `audit sink ${id} is attached twice`);
+    if (this.closed) throw new AirlockError(ErrorCodes.INTERNAL, 'audit pipeline is closed');
+    if (this.runners.has(id)) throw new AirlockError(ErrorCodes.INTERNAL, `audit sink ${id} is attached twice`);
     const runner = new SinkRunner(
       id,
       sink,

@@ -10,7 +10,7 @@
 import { promises as fsp, openSync, fsyncSync, closeSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { AirlockError } from '../errors.ts';
+import { AirlockError, ErrorCodes } from '../errors.ts';
 import { GENESIS_HASH, recordHash } from './canonical.ts';
 
 const SEGMENT_NAME = /^(\d{12})\.jsonl$/;
@@ -71,7 +71,7 @@ async function readHead(dir: string): Promise<ChainHead | undefined> {
   }
   const head = JSON.parse(text) as Partial<ChainHead>;
   if (typeof head.seq !== 'number' || typeof head.hash !== 'string' || !/^[0-9a-f]{64}$/.test(head.hash)) {
-    throw new AirlockError('INTERNAL', `audit spool ${headPath(dir)} is malformed`);
+    throw new AirlockError(ErrorCodes.INTERNAL, `audit spool ${headPath(dir)} is malformed`);
   }
   return { seq: head.seq, hash: head.hash };
 }

@@ -1,5 +1,5 @@
 /**
- * Appends audit lines to the spool with the SPEC's durability rules.
+ * Appends audit lines to the spool with the durability rule of docs/design.md.
  *
  * - Every line enqueued in one event-loop turn goes out in ONE write (setImmediate
  *   batching); the batch's `spooled` promise resolves once that write returned (the kernel

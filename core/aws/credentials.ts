@@ -39,7 +39,7 @@ export function sanitizeIamName(value: string): string {
  * Seconds for a role session serving `grant`: until the grant ends (plus a minute of slack
  * for requests signed just before expiry), at least STS's 15-minute floor, at most an hour.
  */
-export function sessionSecondsFor(grant: Grant, now: number): number {
+export function sessionSecondsFor(grant: Grant<unknown>, now: number): number {
   if (grant.expiresAt === null) return MIN_SESSION_SECONDS;
   const remaining = Math.ceil((Date.parse(grant.expiresAt) - now) / 1000) + 60;
   return Math.min(MAX_SESSION_SECONDS, Math.max(MIN_SESSION_SECONDS, remaining));
@@ -99,7 +99,7 @@ export class CredentialSource {
   private roleSession(
     roleArn: string,
     region: string,
-    grant: Grant,
+    grant: Grant<unknown>,
     sessionPolicy: Record<string, unknown> | undefined,
   ): Promise<AwsCredentialIdentity> {
     const key = `${grant.id}\0${roleArn}`;
@@ -128,7 +128,7 @@ export class CredentialSource {
   private async assume(
     roleArn: string,
     region: string,
-    grant: Grant,
+    grant: Grant<unknown>,
     sessionPolicy: Record<string, unknown> | undefined,
   ): Promise<AwsCredentialIdentity> {
     this.assumeRoleCalls++;

@@ -45,6 +45,13 @@ const BY_CODE: Readonly<Record<ErrorCode, { status: number; type: string }>> = {
   AUDIT_UNAVAILABLE: { status: 503, type: 'ServiceUnavailable' },
   UPSTREAM_FAILED: { status: 502, type: 'InternalServerError' },
   INTERNAL: { status: 500, type: 'InternalServerError' },
+  GRANT_NOT_FOUND: { status: 400, type: 'UnrecognizedClientException' },
+  GRANT_STATE: { status: 400, type: 'AccessDeniedException' },
+  FORBIDDEN: { status: 400, type: 'AccessDeniedException' },
+  BAD_IDENTITY: { status: 400, type: 'UnrecognizedClientException' },
+  /** What AWS answers a caller over its request rate; SDKs back off and retry. */
+  SESSION_LIMIT: { status: 400, type: 'ThrottlingException' },
+  STORE_UNAVAILABLE: { status: 503, type: 'ServiceUnavailable' },
 };
 
 /** Map any thrown value to the AWS error a client sees. Unknown errors never leak details. */

@@ -30,7 +30,7 @@ export interface AwsLayerOptions {
 
 export interface AwsLayer {
   /** The AwsContext of core/plugin.ts for one plugin; verifyInbound uses that plugin's grants. */
-  forPlugin(grants: GrantAuthenticator): AwsContext;
+  forPlugin<Scope>(grants: GrantAuthenticator<Scope>): AwsContext<Scope>;
   /** For sinks: airlock's own credentials (no grant). */
   forSinks(): SinkContext['aws'];
   /** AssumeRole calls made so far (metrics, tests). */
@@ -51,10 +51,10 @@ export function createAwsLayer(opts: AwsLayerOptions): AwsLayer {
     now: opts.now,
   });
   const signer = new Signer();
-  const regionOf = (grant: Grant): string => opts.roles.get(grant.resource)?.region ?? opts.region;
+  const regionOf = (grant: Grant<unknown>): string => opts.roles.get(grant.resource)?.region ?? opts.region;
 
   return {
-    forPlugin(grants: GrantAuthenticator): AwsContext {
+    forPlugin<Scope>(grants: GrantAuthenticator<Scope>): AwsContext<Scope> {
       return {
         region: opts.region,
         endpoint,

@@ -8,8 +8,8 @@
  * compare signatures in constant time. Everything the client controls is checked before any
  * grant lookup that could be timed, and every failure is a typed AirlockError.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { ErrorCodes } from '../errors.ts';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ErrorCodes, isAirlockError } from '../errors.ts';
 import type { Grant, GrantAuthenticator, InboundAwsRequest, VerifiedAwsRequest } from '../plugin.ts';
 import { AwsWireError } from './errors.ts';
 
@@ -18,10 +18,10 @@ const ALGORITHM = 'AWS4-HMAC-SHA256';
 export const MAX_SKEW_MS = 5 * 60 * 1000;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
-export interface InboundVerifierOptions {
-  grants: GrantAuthenticator;
+export interface InboundVerifierOptions<Scope> {
+  grants: GrantAuthenticator<Scope>;
   /** The region a grant's resource lives in: the only region its signatures may name. */
-  regionOf(grant: Grant): string;
+  regionOf(grant: Grant<unknown>): string;
   maxBodyBytes?: number | undefined;
   /** Clock, for tests. */
   now?: (() => number) | undefined;
@@ -146,14 +146,14 @@ function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function createInboundVerifier(options: InboundVerifierOptions) {
+export function createInboundVerifier<Scope>(options: InboundVerifierOptions<Scope>) {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const now = options.now ?? Date.now;
 
   return async function verifyInbound(
     request: InboundAwsRequest,
     expect: { service: string },
-  ): Promise<VerifiedAwsRequest> {
+  ): Promise<VerifiedAwsRequest<Scope>> {
     if (request.body.byteLength > maxBody) {
       throw new AirlockTooLarge(maxBody);
     }
@@ -222,14 +222,12 @@ export function createInboundVerifier(options: InboundVerifierOptions) {
     const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
     const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
 
-    const { grant, key } = options.grants.sigv4SigningKey(auth.accessKeyId, auth.date, auth.region, auth.service);
+    const { grant, key, unknown } = signingKeyOrDecoy(options.grants, auth);
     const expected = createHmac('sha256', key).update(stringToSign).digest();
     const provided = Buffer.from(auth.signature, 'hex');
-    if (provided.length !== expected.length || !timingSafeEqual(provided, expected)) {
-      throw new AirlockErrorSigned(
-        ErrorCodes.SIGNATURE_MISMATCH,
-        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
-      );
+    if (grant === undefined || provided.length !== expected.length || !timingSafeEqual(provided, expected)) {
+      // An unknown key id reads exactly like a wrong secret (the audit keeps the real code).
+      throw new AirlockErrorSigned(unknown ?? ErrorCodes.SIGNATURE_MISMATCH, SIGNATURE_MISMATCH_MESSAGE);
     }
     // Checked only after the signature, so a stranger learns nothing about a grant's resource.
     const region = options.regionOf(grant);
@@ -244,9 +242,31 @@ export function createInboundVerifier(options: InboundVerifierOptions) {
   };
 }
 
+const SIGNATURE_MISMATCH_MESSAGE = 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.';
+const DECOY_KEY = randomBytes(32);
+
+/**
+ * The grant's signing key, or (for a key id no grant has) a random key and no grant: the
+ * signature check then runs and fails the same way, so an unknown id cannot be told apart
+ * from a wrong secret, by its answer or by its time.
+ */
+function signingKeyOrDecoy<Scope>(
+  grants: GrantAuthenticator<Scope>,
+  auth: ParsedAuthorization,
+): { grant: Grant<Scope> | undefined; key: Buffer; unknown?: typeof ErrorCodes.GRANT_UNKNOWN | typeof ErrorCodes.WRONG_RESOURCE } {
+  try {
+    return grants.sigv4SigningKey(auth.accessKeyId, auth.date, auth.region, auth.service);
+  } catch (e) {
+    // The code stays for the audit record; the client sees a signature mismatch.
+    if (isAirlockError(e, ErrorCodes.GRANT_UNKNOWN)) return { grant: undefined, key: DECOY_KEY, unknown: ErrorCodes.GRANT_UNKNOWN };
+    if (isAirlockError(e, ErrorCodes.WRONG_RESOURCE)) return { grant: undefined, key: DECOY_KEY, unknown: ErrorCodes.WRONG_RESOURCE };
+    throw e;
+  }
+}
+
 /** Signature-family failures answer `InvalidSignatureException`, as AWS does. */
 class AirlockErrorSigned extends AwsWireError {
-  constructor(code: typeof ErrorCodes.REQUEST_EXPIRED | typeof ErrorCodes.SIGNATURE_MISMATCH, message: string) {
+  constructor(code: typeof ErrorCodes.REQUEST_EXPIRED | typeof ErrorCodes.SIGNATURE_MISMATCH | typeof ErrorCodes.GRANT_UNKNOWN | typeof ErrorCodes.WRONG_RESOURCE, message: string) {
     super(code, message, 'InvalidSignatureException');
   }
 }

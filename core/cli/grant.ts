@@ -62,3 +62,10 @@ export async function runApprove(id: string | undefined, gateway: string, token:
   if (status !== 200) throw new CliError(`approve failed (${status}): ${String(json.error ?? 'unknown error')}`);
   return `approved ${id}: active until ${String(json.expiresAt)}`;
 }
+
+export async function runDeny(id: string | undefined, reason: string | undefined, gateway: string, token: string | undefined): Promise<string> {
+  if (!id || !reason?.trim()) throw new CliError('usage: airlock deny GRANT_ID --reason "why"', 2);
+  const { status, json } = await callGateway(gateway, token, 'POST', `v1/grants/${encodeURIComponent(id)}/deny`, { reason });
+  if (status !== 200) throw new CliError(`deny failed (${status}): ${String(json.error ?? 'unknown error')}`);
+  return `denied ${id}`;
+}

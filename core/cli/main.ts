@@ -1,5 +1,5 @@
 /**
- * The `airlock` command line (SPEC "CLI", CONTRACT). Each command prints its result on
+ * The `airlock` command line (docs/contract.md "CLI", CONTRACT). Each command prints its result on
  * stdout, or one human-readable line on stderr and exits non-zero.
  */
 import { parseArgs } from 'node:util';
@@ -8,7 +8,7 @@ import { ConfigError } from '../config/load.ts';
 import { CliError } from './errors.ts';
 import { runServe } from './serve.ts';
 import { runToken } from './token.ts';
-import { runApprove, runGrant, runRevoke } from './grant.ts';
+import { runApprove, runDeny, runGrant, runRevoke } from './grant.ts';
 
 export interface CliParts {
   plugins: readonly RegisteredPlugin[];
@@ -27,6 +27,7 @@ const USAGE = `usage:
                  [--gateway URL] [--token JWT] [--format env|json]
   airlock revoke GRANT_ID [--gateway URL] [--token JWT]
   airlock approve GRANT_ID [--gateway URL] [--token ADMIN_JWT]
+  airlock deny GRANT_ID --reason "why" [--gateway URL] [--token ADMIN_JWT]
   airlock audit verify FILE... [--key FILE] [--data-dir DIR]`;
 
 export async function runCli(argv: string[], parts: CliParts): Promise<number> {
@@ -79,6 +80,11 @@ export async function runCli(argv: string[], parts: CliParts): Promise<number> {
       case 'approve': {
         const { values, positionals } = parse(rest, { gateway: { type: 'string', default: process.env.AIRLOCK_GATEWAY ?? 'http://127.0.0.1:8080' }, token: { type: 'string' } }, true);
         process.stdout.write((await runApprove(positionals[0], String(values.gateway), (values.token as string | undefined) ?? process.env.AIRLOCK_TOKEN)) + '\n');
+        return 0;
+      }
+      case 'deny': {
+        const { values, positionals } = parse(rest, { gateway: { type: 'string', default: process.env.AIRLOCK_GATEWAY ?? 'http://127.0.0.1:8080' }, token: { type: 'string' }, reason: { type: 'string' } }, true);
+        process.stdout.write((await runDeny(positionals[0], values.reason as string | undefined, String(values.gateway), (values.token as string | undefined) ?? process.env.AIRLOCK_TOKEN)) + '\n');
         return 0;
       }
       case 'audit':

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { RegisteredPlugin, RegisteredSink } from '../plugin.ts';
-import { startGateway, type Gateway } from '../gateway.ts';
+import { startGateway, type Gateway } from '../hub.ts';
 import { CliError } from './errors.ts';
 
 /** `airlock serve [--config FILE]`: run until SIGINT/SIGTERM, then shut down cleanly. */

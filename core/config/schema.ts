@@ -1,5 +1,5 @@
 /**
- * The config schema (SPEC "Configuration", key names are CONTRACT). Core owns the frame;
+ * The config schema (docs/contract.md "Configuration", key names are CONTRACT). Core owns the frame;
  * each plugin contributes the schema of its resource type and of `gateway.<type>`, each
  * sink the schema of its `audit.sinks[]` entry. Every object is strict: unknown keys fail.
  */
@@ -47,6 +47,8 @@ const policy = z.strictObject({
   access: z.array(z.string().min(1)).min(1),
   maxTtl: duration,
   approval: z.enum(['none', 'required']).default('none'),
+  /** Live sessions (connections, streams) one grant may hold at once; beyond: SESSION_LIMIT. */
+  maxSessions: z.number().int().min(1).max(10_000).default(10),
 });
 
 /** Validate with a plugin's or sink's own schema, re-reporting its issues at the right path. */

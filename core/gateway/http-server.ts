@@ -21,7 +21,10 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-export async function startHttpListener(app: Hono, listen: string, tls: { key: string; cert: string } | undefined): Promise<HttpListener> {
+/** What answers requests: the hub's app once it is assembled (503 before). */
+export type FetchHandler = Pick<Hono, 'fetch'>;
+
+export async function startHttpListener(app: FetchHandler, listen: string, tls: { key: string; cert: string } | undefined): Promise<HttpListener> {
   const { host, port } = parseListen(listen);
   const wss = new WebSocketServer({ noServer: true });
   const server = await new Promise<Server>((resolve, reject) => {
@@ -58,7 +61,7 @@ export async function startHttpListener(app: Hono, listen: string, tls: { key: s
  * other upgrade through the app as an ordinary request (the plugin explains the refusal),
  * then close the connection.
  */
-function answerNonWebSocketUpgrades(server: Server, app: Hono, tls: boolean): void {
+function answerNonWebSocketUpgrades(server: Server, app: FetchHandler, tls: boolean): void {
   const [wsUpgrade] = server.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
   server.removeAllListeners('upgrade');
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

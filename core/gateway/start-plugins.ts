@@ -1,19 +1,21 @@
 /**
  * Starts every plugin that has something to serve (a resource of its type or a
- * `gateway.<type>` block), each with its own context. If one fails to start, the ones
+ * `gateway.<type>` block), each from its own host object. If one fails to start, the ones
  * already started are closed again, so a failed start leaves nothing listening.
  */
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
-import type { AwsContext, GatewayInfo, GrantAuthenticator, PluginInstance, RegisteredPlugin } from '../plugin.ts';
+import type { AwsContext, GatewayInfo, GrantAuthenticator, RegisteredPlugin, StartedPlugin } from '../plugin.ts';
 import type { AirlockConfig } from '../config/schema.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
-import type { Recorder } from './recorder.ts';
-import { buildPluginContext } from './plugin-context.ts';
+import type { Recorder } from '../audit/recorder.ts';
+import { buildPluginHost } from './plugin-host.ts';
 
 export interface StartedPlugins {
   readonly listening: Record<string, readonly string[]>;
+  /** The started plugin of a resource type, if any. */
+  byType(type: string): StartedPlugin | undefined;
   close(): Promise<void>;
 }
 
@@ -24,34 +26,27 @@ export async function startPlugins(parts: {
   grants: GrantService;
   sessions: SessionRegistry;
   recorder: Recorder;
-  aws: (grants: GrantAuthenticator) => AwsContext;
+  aws: <S>(grants: GrantAuthenticator<S>) => AwsContext<S>;
   app: Hono;
   log: Logger;
+  /** Called with each plugin as soon as it has started (before the next one starts). */
+  onStarted: (plugin: StartedPlugin) => void;
 }): Promise<StartedPlugins> {
-  const instances: PluginInstance[] = [];
+  const instances: StartedPlugin[] = [];
   const listening: Record<string, readonly string[]> = {};
   const close = async () => {
-    for (const instance of instances.reverse()) await instance.close().catch((err: unknown) => parts.log.error({ err }, 'plugin close failed'));
+    for (const instance of instances.splice(0).reverse()) await instance.close().catch((err: unknown) => parts.log.error({ err }, 'plugin close failed'));
   };
   try {
     for (const plugin of parts.plugins) {
       const resources = new Map(Object.entries(parts.config.resources).filter(([, r]) => r.type === plugin.type));
-      const listenerConfig = parts.config.gateway[plugin.type] as Record<string, unknown> | undefined;
+      const listenerConfig = parts.config.gateway[plugin.type];
       if (resources.size === 0 && listenerConfig === undefined) continue;
-      const gateway = parts.gateway;
-      const ctx = buildPluginContext({
+      const host = buildPluginHost({
         plugin,
-        gateway: {
-          get publicUrl() {
-            return gateway.publicUrl;
-          },
-          httpCaPem: gateway.httpCaPem,
-          dataDir: gateway.dataDir,
-          gatewayId: gateway.gatewayId,
-          listenerConfig,
-          tls: gateway.tls,
-        },
+        gateway: parts.gateway,
         resources,
+        listenerConfig,
         grants: parts.grants,
         sessions: parts.sessions,
         recorder: parts.recorder,
@@ -59,13 +54,14 @@ export async function startPlugins(parts: {
         log: parts.log,
         mount: (prefix, sub) => parts.app.route(prefix, sub),
       });
-      const instance = await plugin.start(ctx);
+      const instance = await plugin.start(host);
       instances.push(instance);
-      listening[plugin.type] = instance.listening ?? [];
+      listening[plugin.type] = instance.listening;
+      parts.onStarted(instance);
     }
   } catch (e) {
     await close();
     throw e;
   }
-  return { listening, close };
+  return { listening, byType: (type) => instances.find((i) => i.type === type), close };
 }

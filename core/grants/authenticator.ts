@@ -1,36 +1,55 @@
 /**
  * The grant checks one plugin may make (core/plugin.ts GrantAuthenticator), bound to that
- * plugin's resource type so a Postgres grant can never open a DynamoDB request.
+ * plugin's resource type so a Postgres grant can never open a DynamoDB request. Grants are
+ * handed out with their scope parsed by the plugin's `scopeSchema`, once per stored state.
  */
 import { randomBytes } from 'node:crypto';
 import { AirlockError, ErrorCodes } from '../errors.ts';
-import type { Grant, GrantAuthenticator, ScramVerifier } from '../plugin.ts';
+import type { AnyScope, Grant, GrantAuthenticator, ScramVerifier } from '../plugin.ts';
 import { decoyScram, GRANT_ID_PATTERN, secretMatchesSha256, sigv4KeyFromDateKey } from './credentials.ts';
+import type { GrantRecord } from './record.ts';
 import type { GrantService } from './service.ts';
 import { toGrant } from './service.ts';
 
 const PEPPER = randomBytes(32);
 
 const MAX_CACHED_SIGNING_KEYS = 10_000;
+const BEARER_MISMATCH = 'grant credential does not match';
+/** Compared against for unknown grants, so they take as long as a wrong secret. */
+const DECOY_SHA256 = randomBytes(32).toString('hex');
 
-export function authenticatorFor(service: GrantService, resourceType: string): GrantAuthenticator {
+export function authenticatorFor<Scope>(service: GrantService, resourceType: string, parseScope: (raw: AnyScope) => Scope): GrantAuthenticator<Scope> {
   const signingKeys = new Map<string, Buffer>();
-  const lookup = (grantId: string) => {
-    const record = GRANT_ID_PATTERN.test(grantId) ? service.record(grantId) : undefined;
+  // Records are replaced, never mutated, on every transition: one parse per state.
+  const typed = new WeakMap<GrantRecord, Grant<Scope>>();
+  const asGrant = (record: GrantRecord): Grant<Scope> => {
+    let grant = typed.get(record);
+    if (!grant) {
+      grant = { ...toGrant(record), scope: parseScope(record.scope) };
+      typed.set(record, grant);
+    }
+    return grant;
+  };
+  const lookup = (grantId: string): GrantRecord => {
+    const record = GRANT_ID_PATTERN.test(grantId) ? service.current(grantId) : undefined;
     if (!record) throw new AirlockError(ErrorCodes.GRANT_UNKNOWN, 'unknown grant credential');
     if (record.resourceType !== resourceType) {
       throw new AirlockError(ErrorCodes.WRONG_RESOURCE, `grant ${grantId} is for resource "${record.resource}", not a ${resourceType} resource`);
     }
     return record;
   };
+  const requireActive = (grantId: string): Grant<Scope> => {
+    lookup(grantId);
+    return asGrant(service.requireActiveRecord(grantId));
+  };
 
   return {
-    scram(grantId: string): { grant: Grant; verifier: ScramVerifier } {
+    scram(grantId) {
       const record = lookup(grantId);
       const s = record.verifiers.scram;
       if (!s) throw new AirlockError(ErrorCodes.WRONG_RESOURCE, `grant ${grantId} has no SCRAM verifier`);
       return {
-        grant: service.view(grantId) ?? toGrant(record),
+        grant: asGrant(record),
         verifier: { salt: Buffer.from(s.salt, 'base64'), iterations: s.iterations, storedKey: Buffer.from(s.storedKey, 'base64'), serverKey: Buffer.from(s.serverKey, 'base64') },
       };
     },
@@ -39,18 +58,26 @@ export function authenticatorFor(service: GrantService, resourceType: string): G
       return decoyScram(grantId, PEPPER);
     },
 
-    bearer(token: string): Grant {
+    bearer(token) {
       const dot = token.indexOf('.');
-      if (dot <= 0) throw new AirlockError(ErrorCodes.GRANT_UNKNOWN, 'malformed grant credential');
-      const record = lookup(token.slice(0, dot));
+      if (dot <= 0) throw new AirlockError(ErrorCodes.GRANT_UNKNOWN, BEARER_MISMATCH);
+      let record: GrantRecord | undefined;
+      try {
+        record = lookup(token.slice(0, dot));
+      } catch (e) {
+        // An unknown (or foreign) grant reads exactly like a wrong secret; the code stays for the audit.
+        if (!(e instanceof AirlockError)) throw e;
+        secretMatchesSha256(token.slice(dot + 1), DECOY_SHA256);
+        throw new AirlockError(e.code, BEARER_MISMATCH);
+      }
       const expected = record.verifiers.sha256;
       if (!expected || !secretMatchesSha256(token.slice(dot + 1), expected)) {
-        throw new AirlockError(ErrorCodes.BAD_CREDENTIAL, 'grant credential does not match');
+        throw new AirlockError(ErrorCodes.BAD_CREDENTIAL, BEARER_MISMATCH);
       }
-      return service.requireActive(record.id);
+      return requireActive(record.id);
     },
 
-    sigv4SigningKey(grantId: string, date: string, region: string, service_: string): { grant: Grant; key: Buffer } {
+    sigv4SigningKey(grantId, date, region, service_) {
       const record = lookup(grantId);
       const kDate = record.verifiers.sigv4?.[date];
       if (!kDate) throw new AirlockError(ErrorCodes.REQUEST_EXPIRED, `grant ${grantId} is not valid on ${date}`);
@@ -62,17 +89,18 @@ export function authenticatorFor(service: GrantService, resourceType: string): G
         key = sigv4KeyFromDateKey(kDate, region, service_);
         signingKeys.set(cacheKey, key);
       }
-      return { grant: service.view(grantId) ?? toGrant(record), key };
+      return { grant: asGrant(record), key };
     },
 
-    requireActive(grantId: string): Grant {
-      lookup(grantId);
-      return service.requireActive(grantId);
+    requireActive,
+
+    get(grantId) {
+      const record = service.current(grantId);
+      return record && record.resourceType === resourceType ? asGrant(record) : undefined;
     },
 
-    get(grantId: string): Grant | undefined {
-      const record = service.record(grantId);
-      return record && record.resourceType === resourceType ? service.view(grantId) : undefined;
+    listActive() {
+      return service.activeRecords(resourceType).map(asGrant);
     },
   };
 }

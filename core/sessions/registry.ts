@@ -1,15 +1,25 @@
 /**
- * Live sessions by grant. Expiry and revocation close every session of a grant through
- * the closer its plugin registered; the registry records `session.opened`/`session.closed`
- * and keeps recent events per session for the admin API.
+ * Live sessions by grant. When a grant ends (a grant event, wired by the hub) every session
+ * of it is cut through the closers its plugin attached; the registry records
+ * `session.opened`/`session.closed`, holds each grant to its policy's `maxSessions`, and
+ * keeps recent events per session for the admin API. It asks about grants only through the
+ * narrow `ActiveGrants` lookup and never calls the grant service otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { AirlockError, ErrorCodes } from '../errors.ts';
-import type { AuditOutcome, AuditReceipt, CloseReason, Grant, Session, SessionOptions } from '../plugin.ts';
-import type { Recorder } from '../gateway/recorder.ts';
+import { AirlockError, auditUnavailable, ErrorCodes } from '../errors.ts';
+import type { AuditOutcome, AuditReceipt, CloseReason, Grant, GrantEndReason, Session, SessionCloser, SessionOpener, SessionOptions } from '../plugin.ts';
+import type { Recorder } from '../audit/recorder.ts';
 
 const MAX_EVENTS_PER_SESSION = 500;
 const MAX_ENDED_KEPT = 1000;
+
+/** What the registry may ask about grants. */
+export interface ActiveGrants {
+  /** The grant's current state; throws AirlockError unless it is active. */
+  requireActive(grantId: string): Grant;
+  /** `policies[].maxSessions` of the grant's policy. */
+  maxSessions(grantId: string): number;
+}
 
 export interface SessionEvent {
   seq: number;
@@ -32,17 +42,34 @@ export interface SessionInfo {
   events: SessionEvent[];
 }
 
-class LiveSession implements Session {
+/** The message a client gets when its grant ends under it. */
+export function endMessage(grantId: string, reason: GrantEndReason): { reason: CloseReason; message: string } {
+  switch (reason) {
+    case 'revoked':
+      return { reason: 'revoked', message: `airlock grant ${grantId} was revoked` };
+    case 'expired':
+      return { reason: 'expired', message: `airlock grant ${grantId} expired` };
+    case 'denied':
+      return { reason: 'policy', message: `airlock grant ${grantId} was denied` };
+    default:
+      return { reason: 'error', message: `airlock grant ${grantId} ended on an error` };
+  }
+}
+
+class LiveSession<Scope> implements Session<Scope> {
   closed = false;
+  cut: { reason: CloseReason; message: string } | undefined;
   readonly openedAt = Date.now();
   readonly info: SessionInfo;
+  private readonly closers: SessionCloser[] = [];
+  private readonly abort = new AbortController();
 
   constructor(
     readonly id: string,
-    readonly grant: Grant,
+    readonly grant: Grant<Scope>,
     private readonly registry: SessionRegistry,
     private readonly recorder: Recorder,
-    readonly options: SessionOptions,
+    source: string | undefined,
   ) {
     this.info = {
       id,
@@ -50,7 +77,7 @@ class LiveSession implements Session {
       agent: grant.agent,
       resource: grant.resource,
       resourceType: grant.resourceType,
-      source: options.source,
+      source,
       openedAt: new Date(this.openedAt).toISOString(),
       closedAt: null,
       closeReason: null,
@@ -58,8 +85,17 @@ class LiveSession implements Session {
     };
   }
 
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
   record(type: string, data: Record<string, unknown>, outcome: AuditOutcome): AuditReceipt {
     return this.recorder.record({ type, grant: this.grant, session: this.id, data, outcome });
+  }
+
+  attachCloser(fn: SessionCloser): void {
+    if (this.cut) return callCloser(fn, this.cut.reason, this.cut.message);
+    this.closers.push(fn);
   }
 
   end(reason: CloseReason, data?: Record<string, unknown>): void {
@@ -71,28 +107,34 @@ class LiveSession implements Session {
     this.registry.forget(this);
   }
 
-  /** Closed by the core: tell the plugin first, then record. */
+  /** Cut by the core: tell the plugin's closers first, then record. */
   terminate(reason: CloseReason, message: string): void {
-    if (this.closed) return;
-    try {
-      const r = this.options.onClose(reason, message);
-      if (r instanceof Promise) r.catch(() => {});
-    } catch {
-      // A plugin's closer must not throw; if it does, the session still ends.
-    }
+    if (this.closed || this.cut) return;
+    this.cut = { reason, message };
+    for (const fn of this.closers.splice(0)) callCloser(fn, reason, message);
+    this.abort.abort(new AirlockError(reason === 'shutdown' ? ErrorCodes.INTERNAL : ErrorCodes.GRANT_REVOKED, message));
     this.end(reason);
   }
 }
 
+function callCloser(fn: SessionCloser | ((reason: CloseReason, message: string) => void | Promise<void>), reason: CloseReason, message: string): void {
+  try {
+    const r = fn(reason, message);
+    if (r instanceof Promise) r.catch(() => {});
+  } catch {
+    // A plugin's closer must not throw; if it does, the session still ends.
+  }
+}
+
 export class SessionRegistry {
-  private readonly byGrant = new Map<string, Set<LiveSession>>();
-  private readonly byId = new Map<string, LiveSession>();
+  private readonly byGrant = new Map<string, Set<LiveSession<unknown>>>();
+  private readonly byId = new Map<string, LiveSession<unknown>>();
   private readonly ended: SessionInfo[] = [];
 
   constructor(
     private readonly recorder: Recorder,
     private readonly auditAvailable: () => boolean,
-    private readonly isActive: (grantId: string) => Grant,
+    private readonly grants: ActiveGrants,
   ) {
     recorder.observe((e) => {
       if (!e.session) return;
@@ -104,21 +146,37 @@ export class SessionRegistry {
     });
   }
 
-  open(grant: Grant, options: SessionOptions): Session {
-    const current = this.isActive(grant.id);
+  /** The SessionOpener of core/plugin.ts for one plugin (typed by that plugin's scope). */
+  opener<Scope>(): SessionOpener<Scope> {
+    return { open: (grant, options) => this.open(grant, options) };
+  }
+
+  open<Scope>(grant: Grant<Scope>, options: SessionOptions): Session<Scope> {
+    const current = this.grants.requireActive(grant.id);
     if (!this.auditAvailable()) {
-      throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock audit spool is full: new sessions are refused until the audit sinks catch up');
+      // The spool is full: a session that could not be recorded must not start.
+      throw auditUnavailable();
+    }
+    const live = this.byGrant.get(grant.id)?.size ?? 0;
+    const limit = this.grants.maxSessions(grant.id);
+    if (live >= limit) {
+      this.recorder.record({ type: 'policy.violation', grant: current, outcome: 'denied', data: { action: 'session.open', rule: 'maxSessions', reason: `grant ${grant.id} already has ${live} live sessions (maxSessions ${limit})`, ...(options.source ? { source: options.source } : {}) } });
+      throw new AirlockError(ErrorCodes.SESSION_LIMIT, `airlock grant ${grant.id} already has ${live} live sessions (the policy allows ${limit})`);
     }
     const id = `s_${randomBytes(9).toString('base64url')}`;
-    const session = new LiveSession(id, current, this, this.recorder, options);
+    // The caller's grant keeps its parsed scope; status and expiry are the current ones.
+    const session = new LiveSession<Scope>(id, { ...current, scope: grant.scope }, this, this.recorder, options.source);
     this.byId.set(id, session);
     let set = this.byGrant.get(grant.id);
     if (!set) this.byGrant.set(grant.id, (set = new Set()));
     set.add(session);
     session.record('session.opened', { ...(options.source ? { source: options.source } : {}), ...options.data }, 'ok');
+    const onClose = options.onClose;
+    if (onClose) session.attachCloser((reason, message) => callCloser(onClose, reason, message));
     return session;
   }
 
+  /** Cut every live session of a grant (a grant `ended` event). Returns how many. */
   closeGrant(grantId: string, reason: CloseReason, message: string): number {
     const set = this.byGrant.get(grantId);
     if (!set) return 0;
@@ -131,7 +189,7 @@ export class SessionRegistry {
     for (const s of [...this.byId.values()]) s.terminate(reason, message);
   }
 
-  forget(session: LiveSession): void {
+  forget(session: LiveSession<unknown>): void {
     this.byId.delete(session.id);
     const set = this.byGrant.get(session.grant.id);
     set?.delete(session);

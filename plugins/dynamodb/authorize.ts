@@ -6,21 +6,19 @@
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import type { AuthorizeInput, JsonDecision } from '../../core/public.ts';
 import { resolveRequest } from './resolve.ts';
-import { resourceAccount, type DynamodbResource } from './schema.ts';
+import { resourceAccount, type DynamodbResource, type DynamodbScope } from './schema.ts';
 import { dynamodbSessionPolicy } from './session-policy.ts';
 
 /** Recorded request bodies (recordItems) are cut here so one request cannot flood the audit. */
 const MAX_RECORDED_BODY_CHARS = 64 * 1024;
 
 /** The grant's effective scope, intersected with the current config (a removed table is gone). */
-export function effectiveScope(resource: DynamodbResource, access: string, scope: Readonly<Record<string, unknown>>) {
+export function effectiveScope(resource: DynamodbResource, access: string, scope: DynamodbScope) {
   const level = resource.access[access];
   if (level === undefined) throw new AirlockError(ErrorCodes.OUT_OF_SCOPE, `access level '${access}' no longer exists on this resource`);
-  const scopedTables = Array.isArray(scope['tables']) ? (scope['tables'] as unknown[]) : resource.tables;
-  const scopedOps = Array.isArray(scope['operations']) ? (scope['operations'] as unknown[]) : level;
   return {
-    tables: resource.tables.filter((t) => scopedTables.includes(t)),
-    operations: level.filter((op) => scopedOps.includes(op)),
+    tables: resource.tables.filter((t) => scope.tables.includes(t)),
+    operations: level.filter((op) => scope.operations.includes(op)),
   };
 }
 
@@ -47,7 +45,7 @@ function recordedBody(body: Record<string, unknown>): unknown {
   return text.length <= MAX_RECORDED_BODY_CHARS ? body : { truncated: true, json: text.slice(0, MAX_RECORDED_BODY_CHARS) };
 }
 
-export function authorizeDynamodb(input: AuthorizeInput<DynamodbResource>): JsonDecision {
+export function authorizeDynamodb(input: AuthorizeInput<DynamodbResource, DynamodbScope>): JsonDecision {
   const { operation, body, grant, resource } = input;
   const scope = effectiveScope(resource, grant.access, grant.scope);
   // ListTables is answered here from the grant's own tables, so any level may ask it.

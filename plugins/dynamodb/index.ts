@@ -12,26 +12,31 @@ import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { authorizeDynamodb } from './authorize.ts';
-import { dynamodbResourceSchema, type DynamodbResource } from './schema.ts';
+import { dynamodbResourceSchema, dynamodbScopeSchema, type DynamodbResource, type DynamodbScope } from './schema.ts';
+
+/** The region of a configured resource (the grant's resource is always configured: it was checked at issue). */
+function regionOf(ctx: PluginContext<DynamodbResource, DynamodbScope>, resource: string): string {
+  return ctx.resources.get(resource)?.region ?? ctx.aws.region;
+}
 
 export const DYNAMODB_MOUNT = '/dynamodb';
 
-function resolveScope(resource: DynamodbResource, access: string, requested: Record<string, unknown> | undefined): Record<string, unknown> {
+function resolveScope(resource: DynamodbResource, access: string, requested: Record<string, unknown> | undefined): DynamodbScope {
   const level = resource.access[access];
   if (level === undefined) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level '${access}'`);
   const tables = narrowList(requested, 'tables', resource.tables, { what: 'table', valid: () => true, resourceType: 'dynamodb' });
   return { tables, operations: [...level] };
 }
 
-export default definePlugin<DynamodbResource>({
+export default definePlugin<DynamodbResource, DynamodbScope>({
   type: 'dynamodb',
   credentials: ['sigv4'],
   resourceSchema: dynamodbResourceSchema,
+  scopeSchema: dynamodbScopeSchema,
   accessLevels: (resource) => Object.keys(resource.access),
   resolveScope,
-  connectInfo: ({ resource, grant, secret, gateway }) =>
-    awsConnectInfo({ endpoint: `${gateway.publicUrl}${DYNAMODB_MOUNT}`, region: resource.region, grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_DYNAMODB' }),
-  async start(ctx: PluginContext<DynamodbResource>) {
+  awsBinding: (resource) => ({ region: resource.region, roleArn: resource.roleArn }),
+  async start(ctx: PluginContext<DynamodbResource, DynamodbScope>) {
     const front = createJsonFront(ctx, {
       service: 'dynamodb',
       targetPrefix: 'DynamoDB_20120810',
@@ -42,6 +47,10 @@ export default definePlugin<DynamodbResource>({
         target.startsWith('DynamoDBStreams_20120810.') ? 'DynamoDB Streams are not served through airlock' : undefined,
     });
     ctx.mount(DYNAMODB_MOUNT, front.app);
-    return { close: () => front.close() };
+    return {
+      close: () => front.close(),
+      connectInfo: ({ grant, secret }) =>
+        awsConnectInfo({ endpoint: `${ctx.gateway.publicUrl}${DYNAMODB_MOUNT}`, region: regionOf(ctx, grant.resource), grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_DYNAMODB' }),
+    };
   },
 });

@@ -26,3 +26,10 @@ export type DynamodbResource = z.infer<typeof dynamodbResourceSchema>;
 export function resourceAccount(resource: DynamodbResource): string | undefined {
   return resource.accountId ?? /^arn:[^:]+:iam::(\d{12}):/.exec(resource.roleArn ?? '')?.[1];
 }
+
+/** A grant's effective scope: its tables and its access level's operations. */
+export const dynamodbScopeSchema = z.object({
+  tables: z.array(z.string()),
+  operations: z.array(z.string()),
+});
+export type DynamodbScope = z.infer<typeof dynamodbScopeSchema>;

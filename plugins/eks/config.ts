@@ -58,10 +58,11 @@ export const eksResourceSchema = z
 export type EksResource = z.infer<typeof eksResourceSchema>;
 
 /** The effective scope stored in a grant (the access level, narrowed). */
-export interface EksScope {
-  verbs: string[];
-  resources: string[];
-  namespaces: string[];
-  names?: string[] | undefined;
-  clusterScoped: boolean;
-}
+export const eksScopeSchema = z.object({
+  verbs: z.array(z.string()),
+  resources: z.array(z.string()),
+  namespaces: z.array(z.string()),
+  names: z.array(z.string()).optional(),
+  clusterScoped: z.boolean().default(false),
+});
+export type EksScope = z.infer<typeof eksScopeSchema>;

@@ -79,26 +79,25 @@ export interface StreamEnd {
  */
 export function sessionStreamResponse(
   res: Dispatcher.ResponseData,
-  session: Session,
-  setCloser: (closer: (reason: CloseReason, message: string) => void) => void,
+  session: Session<unknown>,
   end: StreamEnd,
   abortUpstream: () => void,
 ): Response {
   const headers = clientResponseHeaders(res.headers);
-  const stream = pullStream(res.body, { session, setCloser, end, abortUpstream });
+  const stream = pullStream(res.body, { session, end, abortUpstream });
   return new Response(stream, { status: res.statusCode, headers });
 }
 
 function pullStream(
   body: Dispatcher.ResponseData['body'],
-  live: { session: Session; setCloser: (c: (reason: CloseReason, message: string) => void) => void; end: StreamEnd; abortUpstream: () => void } | undefined,
+  live: { session: Session<unknown>; end: StreamEnd; abortUpstream: () => void } | undefined,
 ): ReadableStream<Uint8Array> {
   const iterator = (body as unknown as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   let bytes = 0;
   let cut: ((v: { reason: CloseReason; message: string }) => void) | undefined;
   const cutPromise = new Promise<{ reason: CloseReason; message: string }>((resolve) => (cut = resolve));
   let done = false;
-  live?.setCloser((reason, message) => cut?.({ reason, message }));
+  live?.session.attachCloser((reason, message) => cut?.({ reason, message }));
 
   const close = (): void => {
     done = true;

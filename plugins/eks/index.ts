@@ -7,24 +7,25 @@
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { definePlugin } from '../../core/plugin.ts';
 import { eksApp } from './app.ts';
-import { eksResourceSchema, type EksResource } from './config.ts';
+import { eksResourceSchema, eksScopeSchema, type EksResource, type EksScope } from './config.ts';
 import { eksConnectInfo, MOUNT_PREFIX } from './kubeconfig.ts';
 import { resolveEksScope } from './scope.ts';
 
-export const eksPlugin = definePlugin<EksResource>({
+export const eksPlugin = definePlugin<EksResource, EksScope>({
   type: 'eks',
   credentials: ['bearer'],
   resourceSchema: eksResourceSchema,
+  scopeSchema: eksScopeSchema,
 
   accessLevels: (resource) => Object.keys(resource.access),
 
   resolveScope(resource, access, requested) {
     const level = resource.access[access];
     if (!level) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level "${access}" (levels: ${Object.keys(resource.access).join(', ')})`);
-    return { ...resolveEksScope(level, requested) };
+    return resolveEksScope(level, requested);
   },
 
-  connectInfo: (input) => eksConnectInfo(input),
+  awsBinding: (resource) => ({ region: resource.region, roleArn: resource.roleArn }),
 
   async start(ctx) {
     const { app, close } = eksApp(ctx);
@@ -32,7 +33,7 @@ export const eksPlugin = definePlugin<EksResource>({
     if (!ctx.gateway.httpCaPem) {
       ctx.log.warn('gateway.http.tls is not set: kubectl sends bearer tokens only over https, so eks grants need TLS on the HTTP listener');
     }
-    return { close };
+    return { close, connectInfo: ({ grant, secret }) => eksConnectInfo({ grant, secret, gateway: ctx.gateway }) };
   },
 });
 

@@ -13,12 +13,13 @@ export function serverUrl(gateway: GatewayInfo, resourceName: string): string {
   return `${gateway.publicUrl.replace(/\/+$/, '')}${MOUNT_PREFIX}/${encodeURIComponent(resourceName)}`;
 }
 
-export function eksConnectInfo(input: { resourceName: string; grant: Grant; secret: string; gateway: GatewayInfo }): ConnectInfo {
-  const { resourceName, grant, secret, gateway } = input;
+export function eksConnectInfo(input: { grant: Grant<EksScope>; secret: string; gateway: GatewayInfo }): ConnectInfo {
+  const { grant, secret, gateway } = input;
+  const resourceName = grant.resource;
   const server = serverUrl(gateway, resourceName);
   const name = `airlock-${resourceName}`;
-  const scope = grant.scope as Partial<EksScope>;
-  const namespace = Array.isArray(scope.namespaces) && scope.namespaces.length > 0 && scope.namespaces[0] !== '*' ? scope.namespaces[0] : undefined;
+  const first = grant.scope.namespaces[0];
+  const namespace = first !== undefined && first !== '*' ? first : undefined;
   const kubeconfig = stringify({
     apiVersion: 'v1',
     kind: 'Config',

@@ -103,17 +103,6 @@ export function resolveEksScope(level: AccessLevel, requested: Record<string, un
   return { verbs, resources, namespaces, ...(names ? { names } : {}), clusterScoped };
 }
 
-/** Read a grant's stored scope back, failing closed if it is not what we wrote. */
-export function scopeFromGrant(scope: Readonly<Record<string, unknown>>): EksScope {
-  const arr = (k: string): string[] => {
-    const v = scope[k];
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new AirlockError(ErrorCodes.INTERNAL, `grant scope has no valid ${k}`);
-    return v as string[];
-  };
-  const names = scope['names'] === undefined ? undefined : arr('names');
-  return { verbs: arr('verbs'), resources: arr('resources'), namespaces: arr('namespaces'), names, clusterScoped: scope['clusterScoped'] === true };
-}
-
 /**
  * Non-resource URLs kubectl needs for discovery. Anything else outside /api and /apis
  * (metrics, debug, logs of the node) stays closed.

@@ -38,6 +38,12 @@ const BY_CODE: Record<ErrorCode, { http: number; reason: string }> = {
   [ErrorCodes.AUDIT_UNAVAILABLE]: { http: 503, reason: 'ServiceUnavailable' },
   [ErrorCodes.UPSTREAM_FAILED]: { http: 502, reason: 'InternalError' },
   [ErrorCodes.INTERNAL]: { http: 500, reason: 'InternalError' },
+  [ErrorCodes.GRANT_NOT_FOUND]: { http: 401, reason: 'Unauthorized' },
+  [ErrorCodes.GRANT_STATE]: { http: 401, reason: 'Unauthorized' },
+  [ErrorCodes.FORBIDDEN]: { http: 403, reason: 'Forbidden' },
+  [ErrorCodes.BAD_IDENTITY]: { http: 401, reason: 'Unauthorized' },
+  [ErrorCodes.SESSION_LIMIT]: { http: 429, reason: 'TooManyRequests' },
+  [ErrorCodes.STORE_UNAVAILABLE]: { http: 503, reason: 'ServiceUnavailable' },
 };
 
 /** Map any thrown value to a Status; unknown errors are internal and say nothing more. */

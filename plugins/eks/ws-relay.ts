@@ -143,9 +143,8 @@ export interface RelayOptions {
   c: Context;
   upstream: UpstreamLeg;
   protocol: string;
-  session: Session;
-  /** Register the closer the core calls on expiry / revocation / shutdown. */
-  setCloser(closer: (reason: CloseReason, message: string) => void): void;
+  /** Its closer (expiry / revocation / shutdown) is attached with `attachCloser`. */
+  session: Session<unknown>;
 }
 
 /**
@@ -239,7 +238,7 @@ export async function relayToClient(opts: RelayOptions): Promise<Response> {
     },
   );
 
-  opts.setCloser((reason, message) => {
+  session.attachCloser((reason, message) => {
     // Tell kubectl why on the error channel, then cut both legs.
     if (client && client.readyState === WebSocket.OPEN) {
       if (isChannelProtocol(protocol)) {

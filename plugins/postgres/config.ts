@@ -1,6 +1,7 @@
 /** Configuration of `resources.<name>` with `type: postgres` and of `gateway.postgres`. */
 import { z } from 'zod';
 import { listenAddress } from '../../core/public.ts';
+import type { PluginContext } from '../../core/plugin.ts';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 const accessLevelName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'access level names are lower-case words');
@@ -70,3 +71,10 @@ export const postgresListenerSchema = z
   .strict();
 
 export type PostgresListenerConfig = z.infer<typeof postgresListenerSchema>;
+
+/** A Postgres grant's scope: the database and the access level's database user. */
+export const postgresScopeSchema = z.object({ database: z.string(), user: z.string() });
+export type PostgresScope = z.infer<typeof postgresScopeSchema>;
+
+/** The context the Postgres plugin starts with. */
+export type PostgresContext = PluginContext<PostgresResource, PostgresScope, PostgresListenerConfig>;

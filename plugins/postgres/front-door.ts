@@ -9,9 +9,9 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
-import type { AuditReceipt, CloseReason, Grant, PluginContext, ScramVerifier, Session } from '../../core/plugin.ts';
+import type { AuditReceipt, CloseReason, Grant, ScramVerifier, Session } from '../../core/plugin.ts';
 import type { CancelRegistry } from './cancel-registry.ts';
-import type { PostgresListenerConfig, PostgresResource } from './config.ts';
+import type { PostgresContext, PostgresListenerConfig, PostgresResource, PostgresScope } from './config.ts';
 import type { FailureLimiter } from '../../core/public.ts';
 import { rdsIamToken } from './rds-iam.ts';
 import { Relay } from './relay.ts';
@@ -33,7 +33,7 @@ const MAX_HANDSHAKE_MESSAGE = 10_000;
 const NOT_FORWARDED = new Set(['user', 'database', 'replication']);
 
 export interface FrontDoorDeps {
-  ctx: PluginContext<PostgresResource>;
+  ctx: PostgresContext;
   listener: PostgresListenerConfig;
   secureContext: SecureContext | null;
   cancels: CancelRegistry;
@@ -131,7 +131,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
     }
 
     // ---- SCRAM-SHA-256 against the grant (or a decoy, so unknown ids look like bad passwords)
-    let grant: Grant | undefined;
+    let grant: Grant<PostgresScope> | undefined;
     let verifier: ScramVerifier;
     let lookupError: AirlockError | undefined;
     try {

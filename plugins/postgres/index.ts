@@ -6,15 +6,15 @@
  */
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { definePlugin } from '../../core/plugin.ts';
-import { postgresListenerSchema, postgresResourceSchema, type PostgresResource } from './config.ts';
-import { advertisedAddress, listenAddresses, startListener } from './listener.ts';
-import { parseListen } from '../../core/public.ts';
+import { postgresListenerSchema, postgresResourceSchema, postgresScopeSchema, type PostgresListenerConfig, type PostgresResource, type PostgresScope } from './config.ts';
+import { startListener } from './listener.ts';
 import { loadStatementParser } from './split-statements.ts';
 
-export default definePlugin<PostgresResource>({
+export default definePlugin<PostgresResource, PostgresScope, PostgresListenerConfig>({
   type: 'postgres',
   credentials: ['scram'],
   resourceSchema: postgresResourceSchema,
+  scopeSchema: postgresScopeSchema,
   listenerSchema: postgresListenerSchema,
 
   accessLevels: (resource) => Object.keys(resource.access),
@@ -28,34 +28,8 @@ export default definePlugin<PostgresResource>({
     return { database: resource.database, user: resource.access[access]!.user };
   },
 
-  connectInfo({ resource, grant, secret, gateway }) {
-    const live = listenAddresses.get(gateway.gatewayId);
-    let host = '127.0.0.1';
-    let port = 6432;
-    let tls = true;
-    if (live) ({ host, port, tls } = live);
-    else {
-      const cfg = postgresListenerSchema.parse(gateway.listenerConfig ?? {});
-      const listen = parseListen(cfg.listen);
-      ({ host, port } = cfg.advertise ? advertisedAddress(cfg.advertise, listen.port) : listen);
-      tls = cfg.tls !== 'disable';
-    }
-    const sslmode = tls ? 'require' : 'disable';
-    const urlHost = host.includes(':') ? `[${host}]` : host;
-    const url = `postgres://${encodeURIComponent(grant.id)}:${encodeURIComponent(secret)}@${urlHost}:${port}/${encodeURIComponent(resource.database)}?sslmode=${sslmode}`;
-    return {
-      url,
-      env: {
-        PGHOST: host,
-        PGPORT: String(port),
-        PGUSER: grant.id,
-        PGPASSWORD: secret,
-        PGDATABASE: resource.database,
-        PGSSLMODE: sslmode,
-        DATABASE_URL: url,
-      },
-    };
-  },
+  // RDS IAM tokens are presigned in the resource's region.
+  awsBinding: (resource) => ({ region: resource.region }),
 
   start: async (ctx) => {
     await loadStatementParser();

@@ -6,19 +6,16 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import type { PluginContext, PluginInstance } from '../../core/plugin.ts';
+import type { ConnectInfo, Grant, PluginInstance } from '../../core/plugin.ts';
 import { CancelRegistry } from './cancel-registry.ts';
-import { postgresListenerSchema, type PostgresListenerConfig, type PostgresResource } from './config.ts';
+import { postgresListenerSchema, type PostgresContext, type PostgresListenerConfig, type PostgresScope } from './config.ts';
 import { passwordKey, serveConnection } from './front-door.ts';
 import { FailureLimiter, formatHostPort, parseListen } from '../../core/public.ts';
 
 /** Failed logins one address may make in a minute before it is refused outright. */
 const AUTH_FAILURES_PER_MINUTE = 30;
 
-/** Where each running gateway's listener really is (port 0 resolves at start), for `connect`. */
-export const listenAddresses = new Map<string, { host: string; port: number; tls: boolean }>();
-
-async function secureContextFor(ctx: PluginContext<PostgresResource>, listener: PostgresListenerConfig): Promise<SecureContext | null> {
+async function secureContextFor(ctx: PostgresContext, listener: PostgresListenerConfig): Promise<SecureContext | null> {
   if (listener.tls === 'disable') return null;
   if (listener.tls === 'self-signed') {
     const material = await ctx.gateway.tls();
@@ -27,8 +24,8 @@ async function secureContextFor(ctx: PluginContext<PostgresResource>, listener: 
   return createSecureContext({ cert: readFileSync(listener.tls.cert), key: readFileSync(listener.tls.key), minVersion: 'TLSv1.2' });
 }
 
-export async function startListener(ctx: PluginContext<PostgresResource>): Promise<PluginInstance> {
-  const listener = postgresListenerSchema.parse(ctx.gateway.listenerConfig ?? {});
+export async function startListener(ctx: PostgresContext): Promise<PluginInstance<PostgresScope>> {
+  const listener = ctx.listener ?? postgresListenerSchema.parse({});
   const secureContext = await secureContextFor(ctx, listener);
   const passwords = new Map<string, string>();
   const caBundles = new Map<string, string>();
@@ -77,14 +74,13 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
   const addr = server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const advertised = listener.advertise ? advertisedAddress(listener.advertise, actualPort) : { host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port: actualPort };
-  listenAddresses.set(ctx.gateway.gatewayId, { ...advertised, tls: secureContext !== null });
   const display = formatHostPort(host, actualPort);
   ctx.log.info({ listen: display }, 'postgres listener started');
 
   return {
     listening: [display],
+    connectInfo: ({ grant, secret }) => postgresConnectInfo({ ...advertised, tls: secureContext !== null }, grant, secret),
     async close() {
-      listenAddresses.delete(ctx.gateway.gatewayId);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
@@ -97,4 +93,24 @@ export async function startListener(ctx: PluginContext<PostgresResource>): Promi
 /** `host` or `host:port` (IPv6 in brackets); without a port, the listener's own. */
 export function advertisedAddress(advertise: string, listenPort: number): { host: string; port: number } {
   return /:\d+$/.test(advertise) && !/^[^[]*:.*:/.test(advertise) ? parseListen(advertise) : { host: advertise.replace(/^\[|\]$/g, ''), port: listenPort };
+}
+
+/** `connect` of a Postgres grant: where the listener really is (port 0 resolved at start). */
+export function postgresConnectInfo(at: { host: string; port: number; tls: boolean }, grant: Grant<PostgresScope>, secret: string): ConnectInfo {
+  const sslmode = at.tls ? 'require' : 'disable';
+  const urlHost = at.host.includes(':') ? `[${at.host}]` : at.host;
+  const database = grant.scope.database;
+  const url = `postgres://${encodeURIComponent(grant.id)}:${encodeURIComponent(secret)}@${urlHost}:${at.port}/${encodeURIComponent(database)}?sslmode=${sslmode}`;
+  return {
+    url,
+    env: {
+      PGHOST: at.host,
+      PGPORT: String(at.port),
+      PGUSER: grant.id,
+      PGPASSWORD: secret,
+      PGDATABASE: database,
+      PGSSLMODE: sslmode,
+      DATABASE_URL: url,
+    },
+  };
 }

@@ -25,6 +25,13 @@ const SQLSTATE: Record<ErrorCode, string> = {
   AUDIT_UNAVAILABLE: '57P03',
   UPSTREAM_FAILED: '08006',
   INTERNAL: 'XX000',
+  GRANT_NOT_FOUND: '28P01',
+  GRANT_STATE: '28000',
+  FORBIDDEN: '42501',
+  BAD_IDENTITY: '28P01',
+  /** too_many_connections: the grant's `maxSessions` live sessions are open. */
+  SESSION_LIMIT: '53300',
+  STORE_UNAVAILABLE: '57P03',
 };
 
 /** The FATAL ErrorResponse fields for an error ending a connection. `user` names the login for 28P01. */

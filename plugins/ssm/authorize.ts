@@ -9,7 +9,7 @@ import { AwsWireError } from '../../core/public.ts';
 import type { AuthorizeInput, JsonDecision } from '../../core/public.ts';
 import type { Grant } from '../../core/plugin.ts';
 import type { CommandLedger } from './command-ledger.ts';
-import { DOCUMENT_NAME_PATTERN, INSTANCE_ID_PATTERN, levelOperations, resourceAccount, SSM_OPERATIONS, type SsmResource } from './schema.ts';
+import { DOCUMENT_NAME_PATTERN, INSTANCE_ID_PATTERN, levelOperations, resourceAccount, SSM_OPERATIONS, type SsmResource, type SsmScope } from './schema.ts';
 import { ssmSessionPolicy } from './session-policy.ts';
 
 const ALLOWED_MEMBERS: Readonly<Record<string, readonly string[]>> = {
@@ -46,25 +46,15 @@ function unresolvable(message: string): AirlockError {
   return new AirlockError(ErrorCodes.UNRESOLVABLE, message);
 }
 
-export interface SsmScope {
-  instances: string[];
-  documents: string[];
-  operations: string[];
-}
-
 /** The grant's scope intersected with the current config: what was removed since is gone. */
-export function effectiveScope(resource: SsmResource, grant: Grant): SsmScope {
+export function effectiveScope(resource: SsmResource, grant: Grant<SsmScope>): SsmScope {
   const level = resource.access[grant.access];
   if (level === undefined) throw denied(`access level '${grant.access}' no longer exists on this resource`);
   const s = grant.scope;
-  const scoped = (key: string, all: readonly string[]) => {
-    const v = s[key];
-    return Array.isArray(v) ? all.filter((x) => (v as unknown[]).includes(x)) : [...all];
-  };
   return {
-    instances: scoped('instances', resource.instances),
-    documents: scoped('documents', level.documents),
-    operations: scoped('operations', levelOperations(resource, grant.access)),
+    instances: resource.instances.filter((x) => s.instances.includes(x)),
+    documents: level.documents.filter((x) => s.documents.includes(x)),
+    operations: levelOperations(resource, grant.access).filter((x) => s.operations.includes(x)),
   };
 }
 
@@ -109,7 +99,7 @@ function commandIdOf(body: Record<string, unknown>, required: boolean): string |
   return id;
 }
 
-function requireOwn(ledger: CommandLedger, grant: Grant, commandId: string): void {
+function requireOwn(ledger: CommandLedger, grant: Grant<SsmScope>, commandId: string): void {
   if (!ledger.owns(grant.id, commandId)) throw denied(`command ${commandId} was not sent with this grant`);
 }
 
@@ -142,7 +132,7 @@ function recordedParameters(parameters: unknown): unknown {
 }
 
 export function createSsmAuthorizer(ledger: CommandLedger) {
-  return function authorizeSsm(input: AuthorizeInput<SsmResource>): JsonDecision {
+  return function authorizeSsm(input: AuthorizeInput<SsmResource, SsmScope>): JsonDecision {
     const { operation, body, grant, resource } = input;
     if (SESSION_OPERATIONS.has(operation)) {
       throw new AwsWireError(

@@ -15,26 +15,26 @@ import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.t
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { createSsmAuthorizer } from './authorize.ts';
 import { CommandLedger } from './command-ledger.ts';
-import { INSTANCE_ID_PATTERN, levelOperations, ssmResourceSchema, type SsmResource } from './schema.ts';
+import { INSTANCE_ID_PATTERN, levelOperations, ssmResourceSchema, ssmScopeSchema, type SsmResource, type SsmScope } from './schema.ts';
 
 export const SSM_MOUNT = '/ssm';
 
-function resolveScope(resource: SsmResource, access: string, requested: Record<string, unknown> | undefined): Record<string, unknown> {
+function resolveScope(resource: SsmResource, access: string, requested: Record<string, unknown> | undefined): SsmScope {
   const level = resource.access[access];
   if (level === undefined) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level '${access}'`);
   const instances = narrowList(requested, 'instances', resource.instances, { what: 'instance', valid: (i) => INSTANCE_ID_PATTERN.test(i), resourceType: 'ssm' });
   return { instances, documents: [...level.documents], operations: levelOperations(resource, access) };
 }
 
-export default definePlugin<SsmResource>({
+export default definePlugin<SsmResource, SsmScope>({
   type: 'ssm',
   credentials: ['sigv4'],
   resourceSchema: ssmResourceSchema,
+  scopeSchema: ssmScopeSchema,
   accessLevels: (resource) => Object.keys(resource.access),
   resolveScope,
-  connectInfo: ({ resource, grant, secret, gateway }) =>
-    awsConnectInfo({ endpoint: `${gateway.publicUrl}${SSM_MOUNT}`, region: resource.region, grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_SSM' }),
-  async start(ctx: PluginContext<SsmResource>) {
+  awsBinding: (resource) => ({ region: resource.region, roleArn: resource.roleArn }),
+  async start(ctx: PluginContext<SsmResource, SsmScope>) {
     const ledger = new CommandLedger(join(ctx.gateway.dataDir, 'ssm-commands.jsonl'));
     const sweeper = setInterval(() => ledger.sweep(), 60_000);
     sweeper.unref();
@@ -47,6 +47,8 @@ export default definePlugin<SsmResource>({
     });
     ctx.mount(SSM_MOUNT, front.app);
     return {
+      connectInfo: ({ grant, secret }) =>
+        awsConnectInfo({ endpoint: `${ctx.gateway.publicUrl}${SSM_MOUNT}`, region: ctx.resources.get(grant.resource)?.region ?? ctx.aws.region, grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_SSM' }),
       async close() {
         clearInterval(sweeper);
         await front.close();

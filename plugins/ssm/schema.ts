@@ -53,3 +53,11 @@ export function levelOperations(resource: SsmResource, access: string): SsmOpera
 export function resourceAccount(resource: SsmResource): string | undefined {
   return resource.accountId ?? /^arn:[^:]+:iam::(\d{12}):/.exec(resource.roleArn ?? '')?.[1];
 }
+
+/** A grant's effective scope: instances, documents and operations of its access level, narrowed. */
+export const ssmScopeSchema = z.object({
+  instances: z.array(z.string()),
+  documents: z.array(z.string()),
+  operations: z.array(z.string()),
+});
+export type SsmScope = z.infer<typeof ssmScopeSchema>;

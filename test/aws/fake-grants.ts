@@ -28,6 +28,11 @@ export function makeGrant(over: Partial<Grant> & { id: string }): Grant {
   };
 }
 
+/** A grant whose scope has the plugin's own type (authorizer unit tests). */
+export function makeScopedGrant<S>(over: Partial<Omit<Grant<S>, 'scope'>> & { id: string; scope: S }): Grant<S> {
+  return { ...makeGrant({ ...over, scope: {} }), scope: over.scope };
+}
+
 export class FakeGrants implements GrantAuthenticator {
   readonly grants = new Map<string, FakeGrant>();
 
@@ -47,6 +52,10 @@ export class FakeGrants implements GrantAuthenticator {
     if (!entry) throw new AirlockError(ErrorCodes.GRANT_UNKNOWN, 'unknown grant credential');
     if (entry.grant.resourceType !== this.resourceType) throw new AirlockError(ErrorCodes.WRONG_RESOURCE, 'grant is for another resource type');
     return entry;
+  }
+
+  listActive(): Grant[] {
+    return [...this.grants.values()].map((g) => g.grant).filter((g) => g.status === 'active' && g.resourceType === this.resourceType);
   }
 
   scram(): never {

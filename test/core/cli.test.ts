@@ -91,8 +91,8 @@ test('a missing …Env variable is named with its line', () => {
     type: 'vault',
     resourceSchema: z.strictObject({ type: z.literal('vault'), passwordEnv: z.string() }),
     accessLevels: () => ['read'],
+    scopeSchema: z.object({}),
     resolveScope: () => ({}),
-    connectInfo: () => ({ env: {} }),
     start: async () => ({ close: async () => {} }),
   });
   const text = 'resources:\n  db:\n    type: vault\n    passwordEnv: AIRLOCK_TEST_SURELY_UNSET\n';
@@ -166,4 +166,25 @@ test('airlock approve: a pending grant becomes usable once an admin approves it'
   const approved = await run(['approve', grantId], { AIRLOCK_GATEWAY: gw.url, AIRLOCK_TOKEN: await gw.adminToken() });
   assert.equal(approved.code, 0, approved.stderr);
   assert.match(approved.stdout, new RegExp(`^approved ${grantId}: active until `));
+});
+
+test('airlock deny: an admin turns a pending grant down with a reason, recorded', async () => {
+  const env = { AIRLOCK_GATEWAY: gw.url, AIRLOCK_TOKEN: await gw.tokenFor('cli-bot') };
+  const r = await run(['grant', '--resource', 'things', '--access', 'write', '--ttl', '2m', '--task', 'will be denied'], env);
+  assert.equal(r.code, 0, r.stderr);
+  const grantId = /AIRLOCK_GRANT_ID='(AG\w+)'/.exec(r.stdout)![1]!;
+  const admin = { AIRLOCK_GATEWAY: gw.url, AIRLOCK_TOKEN: await gw.adminToken() };
+  const noReason = await run(['deny', grantId], admin);
+  assert.equal(noReason.code, 2);
+  assert.match(noReason.stderr, /usage: airlock deny GRANT_ID --reason/);
+  const refused = await run(['deny', grantId, '--reason', 'mine'], env);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /deny failed \(403\)/);
+  const denied = await run(['deny', grantId, '--reason', 'not this week'], admin);
+  assert.equal(denied.code, 0, denied.stderr);
+  assert.equal(denied.stdout.trim(), `denied ${grantId}`);
+  const rec = gw.auditRecords().filter((x) => x.type === 'grant.denied' && x.grant === grantId).at(-1);
+  assert.equal(rec?.data?.['reason'], 'not this week');
+  assert.equal(rec?.data?.['by'], 'local:ops');
+  assert.equal((await gw.api('GET', `/v1/grants/${grantId}`, await gw.adminToken())).body.status, 'denied');
 });

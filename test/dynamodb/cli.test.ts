@@ -2,7 +2,7 @@
  * The DynamoDB plugin with the aws CLI as the agent's client, v1 (botocore, first on PATH)
  * and v2 (Debian's awscli), against moto with signature and IAM enforcement. The CLI gets
  * only the grant's `connect.env`; v2 before 2.13 ignores AWS_ENDPOINT_URL_DYNAMODB and is
- * given `--endpoint-url` from `connect.endpoint`, as the SPEC says.
+ * given `--endpoint-url` from `connect.endpoint`, as docs/contract.md says.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -9,7 +9,7 @@ import { parseStatement } from '../../plugins/dynamodb/partiql.ts';
 import { resolveRequest } from '../../plugins/dynamodb/resolve.ts';
 import { authorizeDynamodb } from '../../plugins/dynamodb/authorize.ts';
 import { dynamodbResourceSchema } from '../../plugins/dynamodb/schema.ts';
-import { makeGrant } from '../aws/fake-grants.ts';
+import { makeScopedGrant } from '../aws/fake-grants.ts';
 
 const ctx = { region: 'us-east-1', accountId: '123456789012' };
 
@@ -144,7 +144,7 @@ describe('authorization against a grant', () => {
     },
   });
   const grant = (access: string, tables: string[]) =>
-    makeGrant({ id: 'AGAAAAAAAAAAAAAAAAAA', access, scope: { tables, operations: resource.access[access] } });
+    makeScopedGrant({ id: 'AGAAAAAAAAAAAAAAAAAA', access, scope: { tables, operations: [...(resource.access[access] ?? [])] } });
   const decide = (access: string, tables: string[], operation: string, body: Record<string, unknown>) =>
     authorizeDynamodb({ operation, body, grant: grant(access, tables), resourceName: 'orders', resource });
   const outOfScope = (fn: () => unknown, pattern: RegExp) =>

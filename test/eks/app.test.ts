@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Hono } from 'hono';
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
-import type { AuditEventInput, AuditReceipt, Grant, PluginContext, Session, SessionOptions } from '../../core/plugin.ts';
-import { eksResourceSchema, type EksResource } from '../../plugins/eks/config.ts';
-import { eksPlugin } from '../../plugins/eks/index.ts';
+import type { AuditEventInput, AuditReceipt, CloseReason, Grant, PluginContext, Session, SessionCloser, SessionOptions } from '../../core/plugin.ts';
+import { AuditExchangeImpl } from '../../core/audit/exchange.ts';
+import { eksResourceSchema, type EksResource, type EksScope } from '../../plugins/eks/config.ts';
+import { eksApp } from '../../plugins/eks/app.ts';
 import { resolveEksScope } from '../../plugins/eks/scope.ts';
 import { makeTestCa, startEksApiServer, type EksApiServer } from '../stand-ins/eks-api-server.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -51,13 +52,13 @@ before(async () => {
     caFile: cluster.caFile,
     access: { ops: { verbs: ['get', 'list', 'watch', 'create'], resources: ['pods', 'pods/log', 'pods/exec'], namespaces: ['default'] } },
   });
-  const grant: Grant = {
+  const grant: Grant<EksScope> = {
     id: 'AGTESTGRANT000000000',
     agent: 'local:unit',
     resource: 'prod',
     resourceType: 'eks',
     access: 'ops',
-    scope: { ...resolveEksScope(resource.access['ops']!, undefined) },
+    scope: resolveEksScope(resource.access['ops']!, undefined),
     task: 'unit test',
     status: 'active',
     createdAt: new Date().toISOString(),
@@ -68,13 +69,14 @@ before(async () => {
   otherCaDir = mkdtempSync(join(tmpdir(), 'eks-other-ca-'));
   makeTestCa(otherCaDir);
   const impostor = eksResourceSchema.parse({ ...resource, caFile: join(otherCaDir, 'ca.pem') });
-  const ctx: PluginContext<EksResource> = {
+  const ctx: PluginContext<EksResource, EksScope> = {
     type: 'eks',
-    gateway: { publicUrl: 'https://127.0.0.1:1', httpCaPem: undefined, dataDir: '/tmp', gatewayId: 'gw-unit', listenerConfig: undefined, tls: async () => ({ certPem: '' }) },
+    gateway: { publicUrl: 'https://127.0.0.1:1', httpCaPem: undefined, dataDir: '/tmp', gatewayId: 'gw-unit', tls: async () => ({ certPem: '' }) },
     resources: new Map([
       ['prod', resource],
       ['impostor', impostor],
     ]),
+    listener: undefined,
     grants: {
       bearer: (token) => {
         if (token === IMPOSTOR_TOKEN) return { ...grant, resource: 'impostor' };
@@ -92,25 +94,36 @@ before(async () => {
       },
       requireActive: () => grant,
       get: () => grant,
+      listActive: () => [grant],
     },
     sessions: {
-      open: (g: Grant, opts: SessionOptions): Session => {
+      open: (g: Grant<EksScope>, opts: SessionOptions): Session<EksScope> => {
         if (auditMode === 'spool-fails') throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'spool full');
-        const session: Session = {
+        const closers: SessionCloser[] = [];
+        const abort = new AbortController();
+        const session: Session<EksScope> = {
           id: `s_${events.length}`,
           grant: g,
           openedAt: Date.now(),
           closed: false,
+          cut: undefined,
+          signal: abort.signal,
+          attachCloser: (fn) => void closers.push(fn),
           record: (type, data, outcome) => (events.push({ type, grant: g, session: session.id, data, outcome }), receipt()),
           end: (reason, data) => void events.push({ type: 'session.closed', grant: g, data: { reason, ...data }, outcome: 'ok' }),
         };
-        void opts;
+        if (opts.onClose) closers.push((reason: CloseReason, message: string) => void opts.onClose?.(reason, message));
         return session;
       },
     },
     audit: {
       record: (e) => (events.push(e), receipt()),
       authFailed: (e) => (events.push({ type: 'auth.failed', data: { ...e }, outcome: 'denied' }), receipt()),
+      exchange: (on, event) => {
+        const sessionId = 'openedAt' in on ? on.id : undefined;
+        const g = 'openedAt' in on ? on.grant : on;
+        return new AuditExchangeImpl((type, data, outcome) => (events.push({ type, grant: g, session: sessionId, data, outcome }), receipt()), event);
+      },
     },
     aws: fakeAws(KEYS),
     log: pino({ level: 'silent' }),
@@ -118,8 +131,9 @@ before(async () => {
       app = sub;
     },
   };
-  const instance = await eksPlugin.start(ctx as unknown as PluginContext<{ type: string }>);
-  closePlugin = () => instance.close();
+  const front = eksApp(ctx);
+  app = front.app;
+  closePlugin = () => front.close();
 });
 
 beforeEach(() => {
@@ -162,7 +176,7 @@ test('when the record cannot be made durable, the cluster answer is withheld (50
   const res = await call('/api/v1/namespaces/default/pods');
   assert.equal(res.status, 503);
   const text = await res.text();
-  assert.match(text, /withheld/);
+  assert.match(text, /cannot record this request: audit unavailable/, "the one AUDIT_UNAVAILABLE message");
   assert.doesNotMatch(text, /web-1/);
 });
 

@@ -10,7 +10,7 @@ import type { AwsContext } from '../../core/plugin.ts';
 
 const Sha256 = Hash.bind(null, 'sha256');
 
-export function fakeAws(keys: AwsCredentialIdentity, region = 'us-east-1'): AwsContext {
+export function fakeAws<Scope>(keys: AwsCredentialIdentity, region = 'us-east-1'): AwsContext<Scope> {
   const signer = (service: string, r: string): SignatureV4 => new SignatureV4({ service, region: r, credentials: keys, sha256: Sha256 });
   return {
     region,

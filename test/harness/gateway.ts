@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { parse as parseYaml } from 'yaml';
-import { startGateway, type Gateway } from '../../core/gateway.ts';
+import { startGateway, type Gateway } from '../../core/hub.ts';
 import { mintAgentToken } from '../../core/identity/local-issuer.ts';
 import type { AuditRecord, RegisteredPlugin } from '../../core/plugin.ts';
 import { plugins } from '../../plugins/index.ts';

@@ -5,6 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,11 +69,22 @@ test('a wrong password is refused with 28P01 and recorded', async () => {
 
 test('an unknown grant id is refused exactly like a wrong password (28P01), and recorded', async () => {
   const since = lastSeq();
-  const r = await attempt({ user: 'AGNOSUCHGRANT0000000', pass: 'whatever-secret' });
+  const r = await attempt({ user: 'AGNOSUCHGRANTAAAAAAA', pass: 'whatever-secret' });
   assert.equal(r.code, '28P01');
-  assert.match(r.message, /password authentication failed for user "AGNOSUCHGRANT0000000"/);
-  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === 'AGNOSUCHGRANT0000000'), 3000, 'auth.failed');
+  assert.match(r.message, /password authentication failed for user "AGNOSUCHGRANTAAAAAAA"/);
+  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === 'AGNOSUCHGRANTAAAAAAA'), 3000, 'auth.failed');
   assert.equal(rec.data?.code, 'GRANT_UNKNOWN');
+});
+
+test('a secret typed into the user field is never recorded in clear (only a short hash)', async () => {
+  const since = lastSeq();
+  const mistyped = 'this-is-my-grant-secret-Zq9xT4';
+  const r = await attempt({ user: mistyped, pass: 'whatever-secret' });
+  assert.equal(r.code, '28P01');
+  const expected = `h:${createHash('sha256').update(mistyped).digest('hex').slice(0, 12)}`;
+  const rec = await eventually(() => authFailures(since).find((x) => x.data?.claimedId === expected), 3000, 'auth.failed with the hashed claim');
+  assert.equal(rec.data?.code, 'GRANT_UNKNOWN');
+  assert.ok(!JSON.stringify(f.gw.auditRecords()).includes(mistyped), 'the typed secret is not in the audit');
 });
 
 test('a revoked grant is refused with 28000 naming the reason', async () => {

@@ -55,6 +55,8 @@ export interface FixtureOptions {
   extraResourceYaml?: string;
   /** Extra keys for the gateway.postgres flow mapping, e.g. `maxMessageBytes: 65536`. */
   listenerExtra?: string;
+  /** Extra keys for the policy's flow mapping, e.g. `maxSessions: 5`. */
+  policyExtra?: string;
 }
 
 export function gatewayYaml(cluster: PostgresCluster, o: FixtureOptions = {}): string {
@@ -76,7 +78,7 @@ ${o.extraResourceYaml ?? ''}
       read: { user: agent_ro }
       write: { user: agent_rw }
 policies:
-  - { agents: ['${AGENT}'], resources: [reporting], access: [read, write], maxTtl: 15m, approval: none }
+  - { agents: ['${AGENT}'], resources: [reporting], access: [read, write], maxTtl: 15m, approval: none${o.policyExtra ? ', ' + o.policyExtra : ''} }
 audit:
   durability: ${o.durability ?? 'strict'}
 `;

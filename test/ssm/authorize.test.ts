@@ -11,8 +11,8 @@ import { after, describe, it } from 'node:test';
 import { isAirlockError } from '../../core/errors.ts';
 import { createSsmAuthorizer } from '../../plugins/ssm/authorize.ts';
 import { CommandLedger } from '../../plugins/ssm/command-ledger.ts';
-import { ssmResourceSchema } from '../../plugins/ssm/schema.ts';
-import { makeGrant } from '../aws/fake-grants.ts';
+import { SSM_OPERATIONS, ssmResourceSchema } from '../../plugins/ssm/schema.ts';
+import { makeScopedGrant } from '../aws/fake-grants.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-ssm-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,7 +25,13 @@ const resource = ssmResourceSchema.parse({
   instances: ['i-0123456789abcdef0', 'i-0123456789abcdef1'],
   access: { run: { documents: ['AWS-RunShellScript'] } },
 });
-const grant = makeGrant({ id: 'AGBBBBBBBBBBBBBBBBBB', resource: 'fleet', resourceType: 'ssm', access: 'run', scope: { instances: ['i-0123456789abcdef0'] } });
+const grant = makeScopedGrant({
+  id: 'AGBBBBBBBBBBBBBBBBBB',
+  resource: 'fleet',
+  resourceType: 'ssm',
+  access: 'run',
+  scope: { instances: ['i-0123456789abcdef0'], documents: ['AWS-RunShellScript'], operations: [...SSM_OPERATIONS] },
+});
 
 function authorizer() {
   const ledger = new CommandLedger(join(dir, 'ledger.jsonl'));

@@ -172,6 +172,8 @@ export interface EksApiServerOptions {
   now?: () => number;
   /** Interval of watch events and follow log lines. */
   tickMs?: number;
+  /** Called the moment a request arrives, before it is answered (conformance: what was recorded by then). */
+  onRequest?: (request: SeenRequest) => void;
 }
 
 const NAMESPACES = ['default', 'kube-system', 'team-b'];
@@ -263,6 +265,7 @@ export async function startEksApiServer(opts: EksApiServerOptions): Promise<EksA
     const authError = authenticate(req);
     const entry: SeenRequest = { method: req.method ?? '', path: u.pathname, query: u.search.slice(1), headerNames: Object.keys(req.headers), authorized: authError === undefined, authError, websocket };
     seen.push(entry);
+    opts.onRequest?.(entry);
     return entry;
   };
 

@@ -1,0 +1,79 @@
+/**
+ * One audited exchange, the durability rule of docs/design.md in one place:
+ *
+ *   ready()   request record → spooled      (only then may anything reach the upstream)
+ *   finish()  outcome record → request durable + outcome spooled (only then the client sees it)
+ *   refuse()  the request (or its outcome) recorded as denied → durable
+ *
+ * A receipt that fails becomes AirlockError AUDIT_UNAVAILABLE with one message.
+ */
+import { auditUnavailable, ErrorCodes, type ErrorCode } from '../errors.ts';
+import type { AuditExchange, AuditOutcome, AuditReceipt, ExchangeEvent } from '../plugin.ts';
+
+type Write = (type: string, data: Record<string, unknown>, outcome: AuditOutcome) => AuditReceipt;
+
+/** Codes that mean airlock (not the client) failed: the record's outcome is `error`. */
+const AIRLOCK_FAILURES: ReadonlySet<ErrorCode> = new Set([ErrorCodes.INTERNAL, ErrorCodes.UPSTREAM_FAILED, ErrorCodes.AUDIT_UNAVAILABLE, ErrorCodes.STORE_UNAVAILABLE]);
+
+export function resultTypeOf(event: ExchangeEvent): string {
+  if (event.resultType !== undefined) return event.resultType;
+  return event.type.endsWith('.request') ? `${event.type.slice(0, -'.request'.length)}.response` : `${event.type}.result`;
+}
+
+async function settled(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    throw auditUnavailable(e);
+  }
+}
+
+export class AuditExchangeImpl implements AuditExchange {
+  private request: AuditReceipt | undefined;
+
+  constructor(
+    private readonly write: Write,
+    private readonly event: ExchangeEvent,
+  ) {}
+
+  get seq(): number | undefined {
+    return this.request?.seq;
+  }
+
+  async ready(): Promise<void> {
+    if (this.request) return settled(this.request.spooled);
+    let receipt: AuditReceipt;
+    try {
+      receipt = this.write(this.event.type, this.event.data, 'ok');
+    } catch (e) {
+      throw auditUnavailable(e);
+    }
+    this.request = receipt;
+    await settled(receipt.spooled);
+  }
+
+  async finish(outcome: AuditOutcome, data?: Record<string, unknown>): Promise<void> {
+    if (!this.request) throw new Error('AuditExchange.finish before ready');
+    const request = this.request;
+    let result: AuditReceipt;
+    try {
+      result = this.write(resultTypeOf(this.event), { ...data, requestSeq: request.seq }, outcome);
+    } catch (e) {
+      throw auditUnavailable(e);
+    }
+    await settled(request.durable);
+    await settled(result.spooled);
+  }
+
+  async refuse(code: ErrorCode, reason: string, data?: Record<string, unknown>): Promise<void> {
+    const outcome: AuditOutcome = AIRLOCK_FAILURES.has(code) ? 'error' : 'denied';
+    try {
+      const receipt = this.request
+        ? this.write(resultTypeOf(this.event), { requestSeq: this.request.seq, code, reason, ...data }, outcome)
+        : this.write(this.event.type, { ...this.event.data, code, reason, ...data }, outcome);
+      await receipt.durable;
+    } catch {
+      // The refusal stands whether or not it could be recorded; a full spool is visible in /metrics.
+    }
+  }
+}
