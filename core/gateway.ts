@@ -26,6 +26,7 @@ import { startPlugins } from './gateway/start-plugins.ts';
 import { attachSinks } from './gateway/attach-sinks.ts';
 import { gatewayMetrics } from './gateway/metrics.ts';
 import { parseListen } from './gateway/listen.ts';
+import { parseDuration } from './config/duration.ts';
 
 export interface GatewayOptions {
   configPath?: string;
@@ -58,6 +59,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     durability: config.audit.durability,
     gatewayId: identity.gatewayId,
     checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: parseDuration(config.audit.checkpointInterval),
     spoolMaxBytes: config.audit.spoolMaxBytes,
     signingKey: { privateKey: identity.key.privateKey, kid: identity.key.kid },
     log: log.child({ part: 'audit' }),
@@ -102,6 +104,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     recorder,
     grants,
     sessions,
+    audit,
     jwks: () => ({ keys: [identity.key.publicJwk] }),
     metrics: () => gatewayMetrics(grants, sessions, audit, () => authFailures),
     healthy: () => ({ ok: !audit.full, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount } }),

@@ -18,7 +18,7 @@ import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:f
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AirlockError } from '../errors.ts';
-import { fsyncDirSync, segmentFileName, writeHeadSync, type SegmentInfo } from './segments.ts';
+import { fsyncDirSync, segmentFileName, writeHead, writeHeadSync, type SegmentInfo } from './segments.ts';
 
 export type Durability = 'strict' | 'buffered';
 
@@ -65,6 +65,10 @@ export class SpoolWriter {
   failure: Error | undefined;
 
   private writtenHash: string;
+  private syncedHash: string;
+  /** head.json: a write in flight, and whether a newer head waits for the next one. */
+  private headWrite: Promise<void> | undefined;
+  private headWanted = false;
   private fd: number | undefined;
   private current: SegmentInfo | undefined;
   private pending: PendingBatch | undefined;
@@ -81,6 +85,7 @@ export class SpoolWriter {
     this.writtenSeq = opts.head.seq;
     this.syncedSeq = opts.head.seq;
     this.writtenHash = opts.head.hash;
+    this.syncedHash = opts.head.hash;
     this.doFsync =
       opts.fsync ?? ((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve()))));
     const last = opts.segments[opts.segments.length - 1];
@@ -165,6 +170,7 @@ export class SpoolWriter {
     const covered = this.awaitingSync;
     this.awaitingSync = [];
     const coveredSeq = this.writtenSeq;
+    const coveredHash = this.writtenHash;
     this.syncing = true;
     this.fsyncs++;
     this.inflight = this.doFsync(this.fd).then(
@@ -173,8 +179,10 @@ export class SpoolWriter {
         this.closeRetired();
         if (coveredSeq > this.syncedSeq) {
           this.syncedSeq = coveredSeq;
+          this.syncedHash = coveredHash;
           this.opts.onSynced();
         }
+        if (this.headWanted) this.writeHeadNow();
         for (const b of covered) b.resolveDurable();
         if (this.awaitingSync.length > 0) this.startSync();
       },
@@ -201,6 +209,7 @@ export class SpoolWriter {
       this.fd = undefined;
       if (this.writtenSeq > this.syncedSeq) {
         this.syncedSeq = this.writtenSeq;
+        this.syncedHash = this.writtenHash;
         this.opts.onSynced();
       }
       for (const b of this.awaitingSync) b.resolveDurable();
@@ -212,6 +221,34 @@ export class SpoolWriter {
     fsyncDirSync(this.opts.dir);
     this.opts.segments.push(segment);
     this.current = segment;
+  }
+
+  /**
+   * Keeps head.json current while running: after the next sync, the synced head is saved
+   * (off the event loop, one write at a time, the newest head winning). Recovery reads it
+   * to notice records lost behind it; an operator reads it to see where the chain is.
+   */
+  saveHeadSoon(): void {
+    this.headWanted = true;
+    // Buffered mode syncs on its timer; strict on the next group commit. If nothing is
+    // waiting for a sync, what is synced now is the head to save.
+    if (!this.syncing && this.writtenSeq === this.syncedSeq && this.pending === undefined) this.writeHeadNow();
+  }
+
+  private writeHeadNow(): void {
+    if (this.headWrite !== undefined || this.failure) return;
+    this.headWanted = false;
+    const head = { seq: this.syncedSeq, hash: this.syncedHash, updatedAt: new Date().toISOString() };
+    this.headWrite = writeHead(this.opts.dir, head).then(
+      () => {
+        this.headWrite = undefined;
+        if (this.headWanted && this.writtenSeq === this.syncedSeq) this.writeHeadNow();
+      },
+      (e: unknown) => {
+        this.headWrite = undefined;
+        this.opts.log.warn({ err: e }, 'audit spool head.json could not be saved');
+      },
+    );
   }
 
   private closeRetired(): void {
@@ -234,6 +271,8 @@ export class SpoolWriter {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     while (this.syncing) await this.inflight;
+    this.headWanted = false;
+    while (this.headWrite !== undefined) await this.headWrite;
     if (this.fd !== undefined && !this.failure) {
       try {
         if (this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
@@ -242,6 +281,7 @@ export class SpoolWriter {
           this.fsyncs++;
           fdatasyncSync(this.fd);
           this.syncedSeq = this.writtenSeq;
+          this.syncedHash = this.writtenHash;
           for (const b of covered) b.resolveDurable();
           this.opts.onSynced();
         }
