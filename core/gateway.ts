@@ -106,7 +106,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     sessions,
     audit,
     jwks: () => ({ keys: [identity.key.publicJwk] }),
-    metrics: () => gatewayMetrics(grants, sessions, audit, () => authFailures),
+    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...audit.metricSamples()],
     healthy: () => ({ ok: !audit.full, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount } }),
     onAuthFailure: () => void authFailures++,
     log,

@@ -4,7 +4,7 @@
  */
 import type { AuditOutcome, AuditRecord } from '../plugin.ts';
 import { AirlockError } from '../errors.ts';
-import { encodeRecordLine, hashEncodedRecord, type EncodedRecordFields } from './canonical.ts';
+import { canonicalJson, canonicalPlain, encodeRecordLine, hashEncodedRecord, type EncodedRecordFields } from './canonical.ts';
 
 export interface AuditInput {
   type: string;
@@ -46,8 +46,9 @@ export class HashChain {
       fields[key] = JSON.stringify(value);
     }
     if (input.data !== undefined) {
-      fields.data = normalizeData(input.data);
-      record.data = fields.data.value;
+      const data = encodeData(input.data);
+      fields.data = data;
+      record.data = data.value;
     }
     record.outcome = input.outcome;
     record.prev = this.lastHash;
@@ -60,20 +61,39 @@ export class HashChain {
 }
 
 /**
- * JSON round trip, so what we hash is exactly what any reader parses back (drops
- * undefined, applies toJSON, turns non-finite numbers into null). The line carries the
- * same JSON text that was parsed, so a reader gets this very value.
+ * The data's JSON text for the line, its canonical text for the hash and the value a
+ * reader parses back. Serialised once: JSON.stringify for the line, one walk for the
+ * canonical text and the normalised copy (canonicalPlain); only data outside the plain
+ * subset (a Date, a class instance) takes the round trip.
  */
-function normalizeData(data: Record<string, unknown>): { value: Record<string, unknown>; json: string } {
+export function encodeData(data: Record<string, unknown>): { value: Record<string, unknown>; json: string; canonical: string } {
   let json: string | undefined;
   try {
     json = JSON.stringify(data);
   } catch (e) {
     throw new AirlockError('INTERNAL', `audit data is not serializable: ${(e as Error).message}`);
   }
-  const value: unknown = json === undefined ? undefined : JSON.parse(json);
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || json === undefined) {
+  if (json === undefined || json[0] !== '{') {
     throw new AirlockError('INTERNAL', 'audit data must be a JSON object');
   }
-  return { value: value as Record<string, unknown>, json };
+  const copy = { v: undefined as unknown };
+  const canonical = canonicalPlain(data, copy);
+  if (canonical !== undefined && copy.v !== null && typeof copy.v === 'object' && !Array.isArray(copy.v)) {
+    return { value: copy.v as Record<string, unknown>, json, canonical };
+  }
+  const value = normalizeData(json);
+  return { value, json, canonical: canonicalJson(value) };
+}
+
+/**
+ * JSON round trip, so what we hash is exactly what any reader parses back (drops
+ * undefined, applies toJSON, turns non-finite numbers into null). The line carries the
+ * same JSON text that was parsed, so a reader gets this very value.
+ */
+function normalizeData(json: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(json);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new AirlockError('INTERNAL', 'audit data must be a JSON object');
+  }
+  return value as Record<string, unknown>;
 }

@@ -22,6 +22,7 @@ import { recoverSpool, type SegmentInfo } from './segments.ts';
 import { RecentRecords, readFromSegments, type DiskPosition, type RecordSlice } from './spool-reader.ts';
 import { SpoolWriter } from './spool-writer.ts';
 import { SinkRunner, type RunnerSource } from './sink-runner.ts';
+import type { MetricSample } from '../metrics/prometheus.ts';
 
 export interface AuditPipelineOptions {
   /** The spool lives in `${dataDir}/spool/`. */
@@ -331,6 +332,17 @@ export class AuditPipeline {
       full: this.full,
       healthy: this.writer.failure === undefined,
     };
+  }
+
+  /**
+   * The pipeline's own /metrics samples beyond AuditPipelineMetrics: the fdatasync latency
+   * histogram and the unsigned records since the last checkpoint.
+   */
+  metricSamples(): MetricSample[] {
+    return [
+      ...this.writer.fsyncStats.samples('airlock_audit_spool_fsync_seconds'),
+      { name: 'airlock_audit_unsigned_records', help: 'Audit records written since the last signed checkpoint.', type: 'gauge', values: [{ value: this.sinceCheckpoint }] },
+    ];
   }
 
   /**

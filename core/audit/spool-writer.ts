@@ -17,7 +17,9 @@
 import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { performance } from 'node:perf_hooks';
 import { AirlockError } from '../errors.ts';
+import { FsyncStats } from './fsync-stats.ts';
 import { fsyncDirSync, segmentFileName, writeHead, writeHeadSync, type SegmentInfo } from './segments.ts';
 
 export type Durability = 'strict' | 'buffered';
@@ -62,6 +64,8 @@ export class SpoolWriter {
   syncedSeq: number;
   writes = 0;
   fsyncs = 0;
+  /** Latency of every fdatasync (group commits, rolls, close). */
+  readonly fsyncStats = new FsyncStats();
   failure: Error | undefined;
 
   private writtenHash: string;
@@ -118,7 +122,7 @@ export class SpoolWriter {
     if (this.failure) return rejectedBatch(this.failure);
     let batch = this.pending;
     if (!batch) {
-      batch = newBatch();
+      batch = newBatch(this.opts.durability === 'buffered');
       this.pending = batch;
       setImmediate(() => this.flush());
     }
@@ -173,8 +177,10 @@ export class SpoolWriter {
     const coveredHash = this.writtenHash;
     this.syncing = true;
     this.fsyncs++;
+    const started = performance.now();
     this.inflight = this.doFsync(this.fd).then(
       () => {
+        this.fsyncStats.observe(performance.now() - started);
         this.syncing = false;
         this.closeRetired();
         if (coveredSeq > this.syncedSeq) {
@@ -202,8 +208,7 @@ export class SpoolWriter {
    */
   private roll(firstSeq: number): void {
     if (this.fd !== undefined) {
-      fdatasyncSync(this.fd);
-      this.fsyncs++;
+      this.syncNow(this.fd);
       if (this.syncing) this.retired.push(this.fd);
       else closeSync(this.fd);
       this.fd = undefined;
@@ -251,6 +256,14 @@ export class SpoolWriter {
     );
   }
 
+  /** A synchronous fdatasync (segment roll, close), counted and timed like the others. */
+  private syncNow(fd: number): void {
+    const started = performance.now();
+    fdatasyncSync(fd);
+    this.fsyncs++;
+    this.fsyncStats.observe(performance.now() - started);
+  }
+
   private closeRetired(): void {
     for (const fd of this.retired) closeSync(fd);
     this.retired = [];
@@ -278,8 +291,7 @@ export class SpoolWriter {
         if (this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
           const covered = this.awaitingSync;
           this.awaitingSync = [];
-          this.fsyncs++;
-          fdatasyncSync(this.fd);
+          this.syncNow(this.fd);
           this.syncedSeq = this.writtenSeq;
           this.syncedHash = this.writtenHash;
           for (const b of covered) b.resolveDurable();
@@ -296,23 +308,33 @@ export class SpoolWriter {
   }
 }
 
-function newBatch(): PendingBatch {
+const NOOP = (): void => {};
+
+/**
+ * One batch per event-loop turn, its promises shared by every receipt of the turn. In
+ * buffered mode `durable` IS `spooled` (the SPEC's buffered durability is the spool
+ * write), so a turn costs one promise, not two.
+ */
+function newBatch(durableIsSpooled = false): PendingBatch {
   let resolveSpooled!: () => void;
   let rejectSpooled!: (e: Error) => void;
-  let resolveDurable!: () => void;
-  let rejectDurable!: (e: Error) => void;
   const spooled = new Promise<void>((res, rej) => {
     resolveSpooled = res;
     rejectSpooled = rej;
   });
+  // Callers that ignore a receipt must not crash the process with an unhandled
+  // rejection; callers that await it still see the error.
+  spooled.catch(NOOP);
+  if (durableIsSpooled) {
+    return { spooled, durable: spooled, lines: [], lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
+  }
+  let resolveDurable!: () => void;
+  let rejectDurable!: (e: Error) => void;
   const durable = new Promise<void>((res, rej) => {
     resolveDurable = res;
     rejectDurable = rej;
   });
-  // Callers that ignore a receipt must not crash the process with an unhandled
-  // rejection; callers that await it still see the error.
-  spooled.catch(() => {});
-  durable.catch(() => {});
+  durable.catch(NOOP);
   return { spooled, durable, lines: [], lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
 }
 

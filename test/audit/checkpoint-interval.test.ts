@@ -192,6 +192,9 @@ describe('audit verify --gateway (the live signed head)', () => {
       const head = await gw.api('GET', '/v1/audit/head', admin);
       assert.equal(head.status, 200);
       const headSeq = head.body.seq as number;
+      const metrics = await fetch(`${gw.url}/metrics`).then((r) => r.text());
+      assert.match(metrics, /^airlock_audit_spool_fsync_seconds_count [1-9]\d*$/m, '/metrics shows the fsync histogram');
+      assert.match(metrics, /^airlock_audit_unsigned_records \d+$/m);
       // Wait for the file sink to hold everything up to the head.
       let lines: string[] = [];
       for (let i = 0; i < 100; i++) {
