@@ -18,9 +18,36 @@ export interface AuditInput {
 }
 
 const OUTCOMES: ReadonlySet<string> = new Set(['ok', 'denied', 'error']);
+const OUTCOME_JSON: Readonly<Record<AuditOutcome, string>> = { ok: '"ok"', denied: '"denied"', error: '"error"' };
 const OPTIONAL_STRINGS = ['agent', 'grant', 'session', 'resource', 'task'] as const;
 
+/**
+ * JSON-encoded forms of the strings that repeat record after record (agent, grant,
+ * resource, task, session, type): a session's identity fields are the same string objects
+ * every time, so a Map hit (V8 caches a string's hash) replaces a JSON.stringify and an
+ * allocation. Bounded: cleared when full.
+ */
+class EncodedStrings {
+  private readonly map = new Map<string, string>();
+  encode(value: string): string {
+    let e = this.map.get(value);
+    if (e === undefined) {
+      if (value.length > 4096) return JSON.stringify(value);
+      if (this.map.size >= 4096) this.map.clear();
+      e = JSON.stringify(value);
+      this.map.set(value, e);
+    }
+    return e;
+  }
+}
+
 export class HashChain {
+  private readonly strings = new EncodedStrings();
+  /** The last record time and its encoded text: many records share a millisecond. */
+  private lastMs = NaN;
+  private lastTs = '';
+  private lastTsJson = '';
+
   constructor(
     public lastSeq: number,
     public lastHash: string,
@@ -35,15 +62,21 @@ export class HashChain {
       throw new AirlockError('INTERNAL', `audit record has invalid outcome ${JSON.stringify(input.outcome)}`);
     }
     const seq = this.lastSeq + 1;
-    const ts = now.toISOString();
+    const ms = now.getTime();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastTs = now.toISOString();
+      this.lastTsJson = '"' + this.lastTs + '"';
+    }
+    const ts = this.lastTs;
     const record: Record<string, unknown> = { v: 1, seq, ts, type: input.type };
-    const fields: EncodedRecordFields = { seq, ts: JSON.stringify(ts), type: JSON.stringify(input.type), outcome: JSON.stringify(input.outcome), prev: this.lastHash };
+    const fields: EncodedRecordFields = { seq, ts: this.lastTsJson, type: this.strings.encode(input.type), outcome: OUTCOME_JSON[input.outcome], prev: this.lastHash };
     for (const key of OPTIONAL_STRINGS) {
       const value = input[key];
       if (value === undefined) continue;
       if (typeof value !== 'string') throw new AirlockError('INTERNAL', `audit field ${key} must be a string`);
       record[key] = value;
-      fields[key] = JSON.stringify(value);
+      fields[key] = this.strings.encode(value);
     }
     if (input.data !== undefined) {
       const data = encodeData(input.data);

@@ -56,6 +56,7 @@ export interface SpoolWriterOptions {
 }
 
 const BUFFERED_SYNC_MS = 100;
+const HEAD_SAVE_MIN_MS = 1000;
 
 export class SpoolWriter {
   /** Highest seq handed to the kernel. */
@@ -73,6 +74,8 @@ export class SpoolWriter {
   /** head.json: a write in flight, and whether a newer head waits for the next one. */
   private headWrite: Promise<void> | undefined;
   private headWanted = false;
+  private lastHeadWriteAt = 0;
+  private headTimer: NodeJS.Timeout | undefined;
   private fd: number | undefined;
   private current: SegmentInfo | undefined;
   private pending: PendingBatch | undefined;
@@ -242,6 +245,20 @@ export class SpoolWriter {
 
   private writeHeadNow(): void {
     if (this.headWrite !== undefined || this.failure) return;
+    // At most once a second: under load a checkpoint comes every checkpointEvery records,
+    // and two fsyncs per head write would cost more than the records themselves.
+    const wait = this.lastHeadWriteAt + HEAD_SAVE_MIN_MS - Date.now();
+    if (wait > 0) {
+      if (this.headTimer === undefined) {
+        this.headTimer = setTimeout(() => {
+          this.headTimer = undefined;
+          if (this.headWanted && this.writtenSeq === this.syncedSeq) this.writeHeadNow();
+        }, wait);
+        this.headTimer.unref();
+      }
+      return;
+    }
+    this.lastHeadWriteAt = Date.now();
     this.headWanted = false;
     const head = { seq: this.syncedSeq, hash: this.syncedHash, updatedAt: new Date().toISOString() };
     this.headWrite = writeHead(this.opts.dir, head).then(
@@ -285,6 +302,8 @@ export class SpoolWriter {
     this.timer = undefined;
     while (this.syncing) await this.inflight;
     this.headWanted = false;
+    if (this.headTimer !== undefined) clearTimeout(this.headTimer);
+    this.headTimer = undefined;
     while (this.headWrite !== undefined) await this.headWrite;
     if (this.fd !== undefined && !this.failure) {
       try {
