@@ -164,9 +164,11 @@ function httpSection(h: NonNullable<BenchResults['http']>): string[] {
     '',
     `airlock buffered reaches ${fmt(h.ratios.bufferedVsNodeFloor, 2)}× the Node floor, which itself reaches ${fmt(h.ratios.nodeFloorVsNginx, 2)}× nginx.`,
     '',
-    `End to end against moto (DynamoDB with signature and IAM enforcement on, a pool of 100 items; moto is the bottleneck): direct ${int(m.direct.rps)} req/s ` +
-      `(p50 ${fmt(m.direct.p50Ms, 2)} ms), through airlock strict ${int(m.airlock.rps)} req/s (p50 ${fmt(m.airlock.p50Ms, 2)} ms), ratio ${fmt(m.ratio, 2)}; ` +
-      `airlock used ${fmt(m.airlock.cpuUsPerRequest)} µs CPU per request.`,
+    m === undefined
+      ? 'End to end against moto: not measured in this run (`--quick`).'
+      : `End to end against moto (DynamoDB with signature and IAM enforcement on, a pool of 100 items; moto is the bottleneck): direct ${int(m.direct.rps)} req/s ` +
+        `(p50 ${fmt(m.direct.p50Ms, 2)} ms), through airlock strict ${int(m.airlock.rps)} req/s (p50 ${fmt(m.airlock.p50Ms, 2)} ms), ratio ${fmt(m.ratio, 2)}; ` +
+        `airlock used ${fmt(m.airlock.cpuUsPerRequest)} µs CPU per request.`,
     '',
   );
   return out;

@@ -11,6 +11,9 @@
  *                 runs, the first GetItem round and grant issuance, into bench/results/profiles/
  *                 with a summary of the hottest functions. Profiling slows airlock, so such a
  *                 run writes its figures there too and leaves latest.json / latest.md alone.
+ *   --quick       only the cells of the audit hot paths (pg select-only 8 clients simple and
+ *                 prepared, 1 client simple; GetItem at 8 and 1 connections, no moto), written
+ *                 to bench/results/partial-quick.{json,md}; latest.* are left alone
  *   --render      measure nothing: rewrite latest.md from latest.json (after a report change)
  */
 import { execFileSync } from 'node:child_process';
@@ -30,11 +33,12 @@ const RESULTS = join(ROOT, 'bench', 'results');
 const ALL_PARTS = ['pg', 'http', 'cost'] as const;
 type Part = (typeof ALL_PARTS)[number];
 
-function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: number; profile: boolean; render: boolean } {
+function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: number; profile: boolean; render: boolean; quick: boolean } {
   const parts: Part[] = [];
   let seconds = 3;
   let rounds = 3;
   let profile = false;
+  let quick = false;
   let render = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -42,10 +46,11 @@ function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: nu
     else if (a === '--seconds') seconds = positive(argv[++i], '--seconds');
     else if (a === '--rounds') rounds = positive(argv[++i], '--rounds');
     else if (a === '--profile') profile = true;
+    else if (a === '--quick') quick = true;
     else if ((ALL_PARTS as readonly string[]).includes(a)) parts.push(a as Part);
     else throw new Error(`bench: unknown argument "${a}" (parts: ${ALL_PARTS.join(', ')}; options: --seconds N, --rounds N, --profile, --render)`);
   }
-  return { parts: parts.length === 0 ? [...ALL_PARTS] : [...new Set(parts)], seconds, rounds, profile, render };
+  return { parts: parts.length === 0 ? [...ALL_PARTS] : [...new Set(parts)], seconds, rounds, profile, render, quick };
 }
 
 function positive(value: string | undefined, flag: string): number {
@@ -98,6 +103,10 @@ async function main(): Promise<void> {
     cost: previous.cost,
   };
 
+  if (args.quick) {
+    await quickRun(args, tools, profileDir, progress, codeAtStart);
+    return;
+  }
   if (args.parts.includes('pg')) {
     const pg = await runPgPart({ pgbench: tools.pgbench!, pgbouncer: tools.pgbouncer!, seconds: args.seconds, rounds: args.rounds, scale: 8, profileDir, progress });
     results.pg = { measuredAt: new Date().toISOString(), ...pg };
@@ -130,6 +139,60 @@ async function main(): Promise<void> {
     process.stdout.write(`\nCPU profiles in ${profileDir}; hottest functions:\n${summary}`);
   }
   progress(`bench: done in ${results.durationSeconds} s; wrote ${join(outDir, 'latest.md')} and latest.json`);
+}
+
+const QUICK_CELLS = [
+  { script: 'select-only', protocol: 'simple', clients: 8 },
+  { script: 'select-only', protocol: 'prepared', clients: 8 },
+  { script: 'select-only', protocol: 'simple', clients: 1 },
+] as const;
+
+/** `--quick`: the hot-path cells only, as a compact table beside (not in) latest.md. */
+async function quickRun(
+  args: ReturnType<typeof parseArgs>,
+  tools: ReturnType<typeof requireTools>,
+  profileDir: string | undefined,
+  progress: (line: string) => void,
+  code: ReturnType<typeof codeVersion>,
+): Promise<void> {
+  const rows: string[] = [];
+  const out: Record<string, unknown> = { generatedAt: new Date().toISOString(), code, seconds: args.seconds, rounds: args.rounds };
+  if (args.parts.includes('pg')) {
+    const pg = await runPgPart({ pgbench: tools.pgbench!, pgbouncer: tools.pgbouncer!, seconds: args.seconds, rounds: args.rounds, scale: 8, profileDir, progress, cells: QUICK_CELLS.map((c) => ({ ...c })) });
+    out.pg = pg;
+    rows.push('| pg cell | pgbouncer tps | buffered tps | strict tps | buffered / pgbouncer | strict / pgbouncer | CPU µs/stmt pgbouncer / relay / buffered / strict | mean ms pgbouncer / buffered / strict |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of pg.cells) {
+      const m = c.median;
+      rows.push(
+        `| ${c.script} · ${c.protocol} · ${c.clients} | ${m.pgbouncer.tps} | ${m['airlock-buffered'].tps} | ${m['airlock-strict'].tps} | ${c.ratios.bufferedVsPgbouncer} | ${c.ratios.strictVsPgbouncer} | ` +
+          `${m.pgbouncer.cpuUsPerStatement} / ${m['node-relay'].cpuUsPerStatement} / ${m['airlock-buffered'].cpuUsPerStatement} / ${m['airlock-strict'].cpuUsPerStatement} | ${m.pgbouncer.meanMs} / ${m['airlock-buffered'].meanMs} / ${m['airlock-strict'].meanMs} |`,
+      );
+    }
+    rows.push('');
+  }
+  if (args.parts.includes('http')) {
+    const http = await runHttpPart({ nginx: tools.nginx!, wrk: tools.wrk!, seconds: args.seconds, rounds: args.rounds, profileDir, progress, skipMoto: true });
+    out.http = http;
+    const m = http.median;
+    rows.push(
+      '| GetItem | node floor req/s | buffered req/s | strict req/s | buffered / floor | strict / floor | CPU µs/req floor / buffered / strict | 1 conn added p50 ms buffered / strict |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      `| 8 connections | ${m['node-floor'].rps} | ${m['airlock-buffered'].rps} | ${m['airlock-strict'].rps} | ${http.ratios.bufferedVsNodeFloor} | ${Math.round((m['airlock-strict'].rps / m['node-floor'].rps) * 100) / 100} | ` +
+        `${m['node-floor'].cpuUsPerRequest} / ${m['airlock-buffered'].cpuUsPerRequest} / ${m['airlock-strict'].cpuUsPerRequest} | ${http.ratios.bufferedAddedP50MsOneConnection} / ${http.ratios.strictAddedP50MsOneConnection} |`,
+      '',
+    );
+  }
+  const dir = profileDir ?? RESULTS;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'partial-quick.json'), JSON.stringify(out, null, 2) + '\n');
+  const md = `# Quick bench (${out.generatedAt as string}, commit ${code.commit}${code.uncommitted.length ? ' + uncommitted' : ''}, ${args.seconds} s × ${args.rounds} rounds)\n\n${rows.join('\n')}\n`;
+  writeFileSync(join(dir, 'partial-quick.md'), md);
+  process.stdout.write(md);
+  if (profileDir) {
+    const summary = summarizeProfiles(profileDir);
+    writeFileSync(join(profileDir, 'summary.txt'), summary);
+    process.stdout.write(`\nCPU profiles in ${profileDir}; hottest functions:\n${summary}`);
+  }
 }
 
 main().catch((e: unknown) => {

@@ -30,6 +30,7 @@ import { startPlugins } from './gateway/start-plugins.ts';
 import { attachSinks } from './gateway/attach-sinks.ts';
 import { gatewayMetrics } from './gateway/metrics.ts';
 import { parseListen } from './gateway/listen.ts';
+import { parseDuration } from './config/duration.ts';
 
 export interface GatewayOptions {
   configPath?: string;
@@ -65,6 +66,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     durability: config.audit.durability,
     gatewayId: identity.gatewayId,
     checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: parseDuration(config.audit.checkpointInterval),
     spoolMaxBytes: config.audit.spoolMaxBytes,
     signingKey: { privateKey: identity.key.privateKey, kid: identity.key.kid },
     log: log.child({ part: 'audit' }),
@@ -167,8 +169,9 @@ async function assemble(p: Parts): Promise<Gateway> {
     recorder,
     grants,
     sessions,
+    audit,
     jwks: () => ({ keys: [identity.key.publicJwk] }),
-    metrics: () => gatewayMetrics(grants, sessions, audit, () => authFailures),
+    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...audit.metricSamples()],
     healthy: () => ({ ok: !audit.full, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount } }),
     onAuthFailure: () => void authFailures++,
     log,

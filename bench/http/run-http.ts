@@ -63,7 +63,7 @@ export interface HttpPartResult {
   };
   /** Medians of one round at a single connection. */
   oneConnection: Record<HttpTargetName, HttpRunMeasure>;
-  moto: { direct: HttpRunMeasure; airlock: HttpRunMeasure; ratio: number };
+  moto?: { direct: HttpRunMeasure; airlock: HttpRunMeasure; ratio: number } | undefined;
 }
 
 export interface HttpPartOptions {
@@ -73,6 +73,8 @@ export interface HttpPartOptions {
   rounds: number;
   profileDir?: string | undefined;
   progress: (line: string) => void;
+  /** `--quick`: skip the end-to-end moto figure. */
+  skipMoto?: boolean | undefined;
 }
 
 function dynamoConfig(durability: 'strict' | 'buffered', endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -143,7 +145,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
     }
     for (const s of started.splice(0).reverse()) await s.stop();
 
-    const moto = await motoFigure(o, scratch);
+    const moto = o.skipMoto ? undefined : await motoFigure(o, scratch);
     return {
       settings: {
         seconds: o.seconds,

@@ -64,6 +64,8 @@ export interface PgPartOptions {
   scale: number;
   profileDir?: string | undefined;
   progress: (line: string) => void;
+  /** Only these cells (`--quick`); default every script × protocol × clients. */
+  cells?: Array<{ script: Script; protocol: Protocol; clients: number }> | undefined;
 }
 
 const AGENT = 'bench';
@@ -116,6 +118,7 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
     for (const script of SCRIPTS) {
       for (const protocol of PROTOCOLS) {
         for (const clients of CLIENTS) {
+          if (o.cells && !o.cells.some((c) => c.script === script && c.protocol === protocol && c.clients === clients)) continue;
           const runs = Object.fromEntries(PG_TARGETS.map((t) => [t, [] as PgRunMeasure[]])) as Record<PgTargetName, PgRunMeasure[]>;
           for (let round = 0; round < o.rounds; round++) {
             for (const name of PG_TARGETS) {

@@ -5,6 +5,7 @@ import type { JWK } from 'jose';
 import { requireIdentity, type ApiEnv } from './auth.ts';
 import { grantRoutes } from './grant-routes.ts';
 import { sessionRoutes } from './session-routes.ts';
+import { auditRoutes, type AuditHeadSource } from './audit-routes.ts';
 import { FailureLimiter } from './rate-limit.ts';
 import { errorHandler } from './status.ts';
 import type { IdentityVerifier } from '../identity/verifier.ts';
@@ -19,6 +20,7 @@ export interface ControlApiParts {
   recorder: Recorder;
   grants: GrantService;
   sessions: SessionRegistry;
+  audit?: AuditHeadSource;
   jwks: () => { keys: JWK[] };
   metrics: () => MetricSample[];
   healthy: () => { ok: boolean; detail: Record<string, unknown> };
@@ -58,6 +60,7 @@ export function controlApi(parts: ControlApiParts): Hono {
   );
   v1.route('/grants', grantRoutes(parts.grants));
   v1.route('/sessions', sessionRoutes(parts.sessions));
+  if (parts.audit) v1.route('/audit', auditRoutes(parts.audit));
   app.route('/v1', v1);
   return app;
 }

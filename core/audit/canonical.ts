@@ -71,8 +71,8 @@ export interface EncodedRecordFields {
   resource?: string | undefined;
   task?: string | undefined;
   outcome: string;
-  /** The data object (already JSON-normalized) and its JSON text. */
-  data?: { value: unknown; json: string } | undefined;
+  /** The data object's canonical text (sorted keys) and its JSON text for the line. */
+  data?: { canonical: string; json: string } | undefined;
   prev: string;
 }
 
@@ -86,7 +86,7 @@ export interface EncodedRecordFields {
 export function hashEncodedRecord(f: EncodedRecordFields): string {
   let s = '{';
   if (f.agent !== undefined) s += '"agent":' + f.agent + ',';
-  if (f.data !== undefined) s += '"data":' + canonicalJson(f.data.value) + ',';
+  if (f.data !== undefined) s += '"data":' + f.data.canonical + ',';
   if (f.grant !== undefined) s += '"grant":' + f.grant + ',';
   s += '"outcome":' + f.outcome + ',"prev":"' + f.prev + '",';
   if (f.resource !== undefined) s += '"resource":' + f.resource + ',';
@@ -97,7 +97,89 @@ export function hashEncodedRecord(f: EncodedRecordFields): string {
   return sha256Hex(s);
 }
 
-/** The JSONL line in the field order of docs/contract.md "Audit records", from the same encoded fields. */
+/**
+ * The canonical text of a record's `data` built in ONE walk over the caller's object, with
+ * the JSON-normalised copy the record object carries (what a reader of the line parses
+ * back). Covers the plain subset — plain objects, arrays, strings, numbers, booleans, null,
+ * undefined — and returns undefined for anything else (a Date, a class instance, a
+ * function), where the caller takes the general path (JSON round trip, then
+ * canonicalJson). Must equal `canonicalJson(JSON.parse(JSON.stringify(value)))`; a test
+ * checks this on randomized values.
+ */
+export function canonicalPlain(value: unknown, copy: { v: unknown }): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      copy.v = value;
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) {
+        copy.v = null;
+        return 'null';
+      }
+      copy.v = value === 0 ? 0 : value; // -0 reads back as 0
+      return JSON.stringify(value);
+    case 'boolean':
+      copy.v = value;
+      return value ? 'true' : 'false';
+    case 'object':
+      if (value === null) {
+        copy.v = null;
+        return 'null';
+      }
+      return Array.isArray(value) ? canonicalArray(value, copy) : canonicalObject(value, copy);
+    default:
+      return undefined;
+  }
+}
+
+function canonicalArray(value: unknown[], copy: { v: unknown }): string | undefined {
+  if (Object.getPrototypeOf(value) !== Array.prototype) return undefined;
+  const out: unknown[] = new Array(value.length);
+  const inner = { v: undefined as unknown };
+  let s = '[';
+  for (let i = 0; i < value.length; i++) {
+    if (i > 0) s += ',';
+    const item = value[i];
+    if (item === undefined) {
+      // JSON writes a missing or undefined element as null.
+      out[i] = null;
+      s += 'null';
+      continue;
+    }
+    const text = canonicalPlain(item, inner);
+    if (text === undefined) return undefined;
+    out[i] = inner.v;
+    s += text;
+  }
+  copy.v = out;
+  return s + ']';
+}
+
+function canonicalObject(value: object, copy: { v: unknown }): string | undefined {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  const out: Record<string, unknown> = {};
+  const inner = { v: undefined as unknown };
+  let s = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = obj[key];
+    if (item === undefined) continue; // JSON drops undefined members
+    const text = canonicalPlain(item, inner);
+    if (text === undefined) return undefined;
+    // An own "__proto__" key (JSON.parse makes them) must stay a key, not set a prototype.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: inner.v, enumerable: true, writable: true, configurable: true });
+    else out[key] = inner.v;
+    s += (first ? '' : ',') + JSON.stringify(key) + ':' + text;
+    first = false;
+  }
+  copy.v = out;
+  return s + '}';
+}
+
+/** The JSONL line in the docs/contract.md's field order, from the same encoded fields. */
 export function encodeRecordLine(f: EncodedRecordFields, hash: string): string {
   let s = '{"v":1,"seq":' + f.seq + ',"ts":' + f.ts + ',"type":' + f.type;
   if (f.agent !== undefined) s += ',"agent":' + f.agent;

@@ -1,6 +1,6 @@
 /**
  * Signed checkpoints: a compact JWS (alg EdDSA, Ed25519) over
- * `{ gatewayId, seq, prev, kid }`, stored as `data.jws` of a `checkpoint` record at `seq`
+ * `{ gatewayId, seq, prev, kid, checkpointIntervalMs }`, stored as `data.jws` of a `checkpoint` record at `seq`
  * whose `prev` is `prev`. Signing it ties every record up to that point to the gateway key.
  *
  * Signing is synchronous (node:crypto) rather than jose's async CompactSign because the
@@ -16,11 +16,18 @@ export interface CheckpointPayload {
   seq: number;
   prev: string;
   kid: string;
+  /**
+   * The gateway's promise: no stretch of unsigned records spans more record time than
+   * this. Signed, so a verifier can hold the log to it (absent in older checkpoints).
+   */
+  checkpointIntervalMs?: number;
 }
 
 export interface CheckpointSigner {
   readonly kid: string;
   sign(payload: CheckpointPayload): string;
+  /** The same JWS form over any JSON object (the live head of `GET /v1/audit/head`). */
+  signJson(payload: object): string;
 }
 
 export function checkpointSigner(key: { privateKey: webcrypto.CryptoKey | KeyObject; kid: string }): CheckpointSigner {
@@ -29,14 +36,12 @@ export function checkpointSigner(key: { privateKey: webcrypto.CryptoKey | KeyObj
     throw new TypeError('audit signing key must be an Ed25519 private key');
   }
   const header = b64url(JSON.stringify({ alg: 'EdDSA', kid: key.kid }));
-  return {
-    kid: key.kid,
-    sign(payload) {
-      const signingInput = header + '.' + b64url(JSON.stringify(payload));
-      const signature = cryptoSign(null, Buffer.from(signingInput, 'ascii'), privateKey);
-      return signingInput + '.' + signature.toString('base64url');
-    },
+  const signJson = (payload: object): string => {
+    const signingInput = header + '.' + b64url(JSON.stringify(payload));
+    const signature = cryptoSign(null, Buffer.from(signingInput, 'ascii'), privateKey);
+    return signingInput + '.' + signature.toString('base64url');
   };
+  return { kid: key.kid, sign: signJson, signJson };
 }
 
 function b64url(text: string): string {
@@ -88,4 +93,25 @@ export async function verifyCheckpoint(
     return { ok: false, reason: `checkpoint is from gateway ${JSON.stringify(payload.gatewayId)}` };
   }
   return { ok: true, payload: payload as CheckpointPayload };
+}
+
+/** Verifies a compact EdDSA JWS under one of `keys` and returns its JSON payload. */
+export async function verifySignedJson(jws: unknown, keys: ReadonlyMap<string, JWK>): Promise<{ ok: true; payload: Record<string, unknown> } | { ok: false; reason: string }> {
+  if (typeof jws !== 'string' || jws.split('.').length !== 3) return { ok: false, reason: 'not a compact JWS' };
+  let kid: unknown;
+  try {
+    kid = (JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString('utf8')) as { kid?: unknown }).kid;
+  } catch {
+    return { ok: false, reason: 'JWS header is not JSON' };
+  }
+  const jwk = typeof kid === 'string' ? keys.get(kid) : undefined;
+  if (!jwk) return { ok: false, reason: `signed with unknown key id ${JSON.stringify(kid)}` };
+  try {
+    const { payload } = await compactVerify(jws, await importJWK(jwk, 'EdDSA'), { algorithms: ['EdDSA'] });
+    const parsed: unknown = JSON.parse(Buffer.from(payload).toString('utf8'));
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { ok: false, reason: 'JWS payload is not a JSON object' };
+    return { ok: true, payload: parsed as Record<string, unknown> };
+  } catch (e) {
+    return { ok: false, reason: `signature invalid (${(e as Error).message})` };
+  }
 }

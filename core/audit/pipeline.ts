@@ -22,6 +22,7 @@ import { recoverSpool, type SegmentInfo } from './segments.ts';
 import { RecentRecords, readFromSegments, type DiskPosition, type RecordSlice } from './spool-reader.ts';
 import { SpoolWriter } from './spool-writer.ts';
 import { SinkRunner, type RunnerSource } from './sink-runner.ts';
+import type { MetricSample } from '../metrics/prometheus.ts';
 
 export interface AuditPipelineOptions {
   /** The spool lives in `${dataDir}/spool/`. */
@@ -30,6 +31,12 @@ export interface AuditPipelineOptions {
   gatewayId: string;
   /** A signed checkpoint after this many other records (default 1000), and at close. */
   checkpointEvery?: number;
+  /**
+   * A signed checkpoint at least this often while records are added (default 60 s): no
+   * stretch of unsigned records spans more record time than this, so `audit verify` can
+   * tell a tail that was cut or rewritten (its checkpoints gone) from a live one.
+   */
+  checkpointIntervalMs?: number;
   /** Beyond this many spool bytes `full` is true (default 1 GiB). */
   spoolMaxBytes?: number;
   /** Ed25519; checkpoints are compact JWS (alg EdDSA) with this kid. */
@@ -44,6 +51,25 @@ export interface AuditPipelineOptions {
   retryMaxMs?: number;
   /** Test hook: replaces fdatasync of the spool. */
   fsync?: (fd: number) => Promise<void>;
+}
+
+/** What `GET /v1/audit/head` answers (see core/api/audit-routes.ts). */
+export interface AuditHead {
+  gatewayId: string;
+  seq: number;
+  hash: string;
+  /** When this head was read (also signed). */
+  ts: string;
+  kid: string;
+  syncedSeq: number;
+  /** Records after the newest checkpoint. */
+  unsignedRecords: number;
+  checkpointIntervalMs: number;
+  checkpoint?: { seq: number; jws: string; ts: string };
+  /** The hash of the record asked for (`?seq=`), when the spool still holds it. */
+  at?: { seq: number; hash: string };
+  /** Compact JWS (EdDSA) over `{gatewayId, seq, hash, ts, kid, at?}`. */
+  jws: string;
 }
 
 export interface AuditPipelineMetrics {
@@ -63,6 +89,7 @@ export interface AuditPipelineMetrics {
 
 const DEFAULTS = {
   checkpointEvery: 1000,
+  checkpointIntervalMs: 60_000,
   spoolMaxBytes: 1024 ** 3,
   segmentMaxBytes: 64 * 1024 ** 2,
   drainTimeoutMs: 5000,
@@ -83,6 +110,12 @@ export class AuditPipeline {
   private readonly diskPositions = new WeakMap<object, DiskPosition>();
   private syncWaiters = new Set<{ seq: number; resolve: () => void }>();
   private sinceCheckpoint = 0;
+  /** Record time (ms) spanned by the records since the last checkpoint. */
+  private stretchMinTs = 0;
+  private stretchMaxTs = 0;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  /** The newest checkpoint record: what `head()` shows as the signed point. */
+  private lastCheckpoint: { seq: number; jws: string; ts: string } | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private deleting = false;
@@ -117,17 +150,24 @@ export class AuditPipeline {
     if (!Number.isSafeInteger(opts.checkpointEvery) || opts.checkpointEvery < 1) {
       throw new AirlockError(ErrorCodes.INTERNAL, 'audit checkpointEvery must be a positive integer');
     }
+    if (!Number.isSafeInteger(opts.checkpointIntervalMs) || opts.checkpointIntervalMs < 1) {
+      throw new AirlockError('INTERNAL', 'audit checkpointInterval must be a positive number of milliseconds');
+    }
     const spoolDir = join(opts.dataDir, 'spool');
     await mkdir(spoolDir, { recursive: true, mode: 0o700 });
     const recovery = await recoverSpool(spoolDir, opts.log);
     const cursors = new CursorStore(join(spoolDir, 'cursors'));
     await cursors.init();
     const pipeline = new AuditPipeline(opts, spoolDir, recovery.segments, recovery.head, cursors);
+    // A tail left unsigned by a crash is signed now, before this run's records start a new
+    // stretch: the time between the crash and this start is not a stretch of record time.
+    if (recovery.head.seq > 0 && recovery.lastType !== 'checkpoint') pipeline.appendCheckpoint(Date.now());
     const started = pipeline.append({
       type: 'gateway.started',
       data: {
         gatewayId: opts.gatewayId,
         durability: opts.durability,
+        checkpointIntervalMs: opts.checkpointIntervalMs,
         ...(recovery.truncated.length > 0 ? { spoolRecovery: recovery.truncated } : {}),
       },
       outcome: 'ok',
@@ -146,9 +186,83 @@ export class AuditPipeline {
   append(input: AuditInput): AuditReceipt {
     if (this.closed) return rejectedReceipt(new AirlockError('AUDIT_UNAVAILABLE', 'audit pipeline is closed'));
     if (this.writer.failure) return rejectedReceipt(this.writer.failure);
-    const receipt = this.appendRecord(input);
-    if (++this.sinceCheckpoint >= this.opts.checkpointEvery) this.appendCheckpoint();
+    const now = Date.now();
+    if (this.sinceCheckpoint > 0 && this.stretchWouldExceed(now)) this.appendCheckpoint(now);
+    const receipt = this.appendRecord(input, now);
+    this.noteUnsigned(now);
+    if (this.sinceCheckpoint >= this.opts.checkpointEvery) this.appendCheckpoint(now);
     return receipt;
+  }
+
+  /**
+   * The chain's head now: the last seq and hash (in the spool, possibly not yet synced),
+   * the newest checkpoint, and a fresh signature over the head so a verifier can compare
+   * a stored log with it. With `atSeq`, also the hash of that synced record (so a log that
+   * ends earlier can be checked record for record against the gateway's own spool).
+   */
+  async head(atSeq?: number): Promise<AuditHead> {
+    let at: { seq: number; hash: string } | undefined;
+    if (atSeq !== undefined && Number.isSafeInteger(atSeq) && atSeq >= this.oldestSeq() && atSeq <= this.writer.syncedSeq) {
+      const slice = await this.read(atSeq, 1, {});
+      const rec = slice.records[0];
+      if (rec?.seq === atSeq) at = { seq: rec.seq, hash: rec.hash };
+    }
+    const payload = {
+      gatewayId: this.opts.gatewayId,
+      seq: this.chain.lastSeq,
+      hash: this.chain.lastHash,
+      ts: new Date().toISOString(),
+      kid: this.signer.kid,
+      ...(at ? { at } : {}),
+    };
+    return {
+      ...payload,
+      syncedSeq: this.writer.syncedSeq,
+      unsignedRecords: this.sinceCheckpoint,
+      checkpointIntervalMs: this.opts.checkpointIntervalMs,
+      ...(this.lastCheckpoint ? { checkpoint: this.lastCheckpoint } : {}),
+      jws: this.signer.signJson(payload),
+    };
+  }
+
+  /** True when a record at `now` would make the unsigned stretch span the interval. */
+  private stretchWouldExceed(now: number): boolean {
+    const lo = now < this.stretchMinTs ? now : this.stretchMinTs;
+    const hi = now > this.stretchMaxTs ? now : this.stretchMaxTs;
+    return hi - lo >= this.opts.checkpointIntervalMs;
+  }
+
+  private noteUnsigned(now: number): void {
+    if (this.sinceCheckpoint++ === 0) {
+      this.stretchMinTs = now;
+      this.stretchMaxTs = now;
+      this.armCheckpointTimer(this.opts.checkpointIntervalMs);
+      return;
+    }
+    if (now < this.stretchMinTs) this.stretchMinTs = now;
+    if (now > this.stretchMaxTs) this.stretchMaxTs = now;
+  }
+
+  /**
+   * Signs an idle tail: fires one interval after the stretch began (a little earlier, so
+   * a loaded loop still signs within the interval) and writes a checkpoint if records are
+   * still unsigned. One timer at a time, re-armed for the stretch it finds.
+   */
+  private armCheckpointTimer(delay: number): void {
+    if (this.checkpointTimer !== undefined || this.closed) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      if (this.closed || this.sinceCheckpoint === 0 || this.writer.failure) return;
+      const now = Date.now();
+      const lead = Math.min(1000, Math.floor(this.opts.checkpointIntervalMs / 10));
+      const age = now - this.stretchMinTs;
+      if (age >= this.opts.checkpointIntervalMs - lead) {
+        this.appendCheckpoint(now);
+        return;
+      }
+      this.armCheckpointTimer(this.opts.checkpointIntervalMs - lead - age);
+    }, Math.max(1, delay - Math.min(1000, Math.floor(this.opts.checkpointIntervalMs / 10))));
+    this.checkpointTimer.unref();
   }
 
   /** True when new sessions and grants must be refused: spool over its limit or failing. */
@@ -221,6 +335,17 @@ export class AuditPipeline {
   }
 
   /**
+   * The pipeline's own /metrics samples beyond AuditPipelineMetrics: the fdatasync latency
+   * histogram and the unsigned records since the last checkpoint.
+   */
+  metricSamples(): MetricSample[] {
+    return [
+      ...this.writer.fsyncStats.samples('airlock_audit_spool_fsync_seconds'),
+      { name: 'airlock_audit_unsigned_records', help: 'Audit records written since the last signed checkpoint.', type: 'gauge', values: [{ value: this.sinceCheckpoint }] },
+    ];
+  }
+
+  /**
    * Writes a final checkpoint, fsyncs and closes the spool, lets sinks drain for at most
    * `drainTimeoutMs`, then stops the runners and closes the sinks.
    */
@@ -230,8 +355,10 @@ export class AuditPipeline {
   }
 
   private async doClose(): Promise<void> {
-    if (!this.writer.failure && this.chain.lastSeq > 0) this.appendCheckpoint();
+    if (!this.writer.failure && this.chain.lastSeq > 0) this.appendCheckpoint(Date.now());
     this.closed = true;
+    if (this.checkpointTimer !== undefined) clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
     try {
       await this.writer.close();
     } catch (e) {
@@ -253,18 +380,21 @@ export class AuditPipeline {
     this.wakeSyncWaiters();
   }
 
-  private appendRecord(input: AuditInput): AuditReceipt {
-    const { record, line } = this.chain.next(input);
+  private appendRecord(input: AuditInput, now: number): AuditReceipt {
+    const { record, line } = this.chain.next(input, new Date(now));
     this.recent.push(record, line);
     const batch = this.writer.enqueue(line, record.seq, record.hash);
     return { seq: record.seq, spooled: batch.spooled, durable: batch.durable };
   }
 
-  private appendCheckpoint(): void {
+  private appendCheckpoint(now: number): void {
     const seq = this.chain.lastSeq + 1;
-    const jws = this.signer.sign({ gatewayId: this.opts.gatewayId, seq, prev: this.chain.lastHash, kid: this.signer.kid });
-    this.appendRecord({ type: 'checkpoint', data: { jws }, outcome: 'ok' });
+    const jws = this.signer.sign({ gatewayId: this.opts.gatewayId, seq, prev: this.chain.lastHash, kid: this.signer.kid, checkpointIntervalMs: this.opts.checkpointIntervalMs });
+    const receipt = this.appendRecord({ type: 'checkpoint', data: { jws }, outcome: 'ok' }, now);
+    this.lastCheckpoint = { seq: receipt.seq, jws, ts: new Date(now).toISOString() };
     this.sinceCheckpoint = 0;
+    // The saved head follows the signed points while running (not only rolls and close).
+    this.writer.saveHeadSoon();
   }
 
   private oldestSeq(): number {

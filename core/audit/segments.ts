@@ -61,6 +61,25 @@ export function writeHeadSync(dir: string, head: ChainHead): void {
   fsyncDirSync(dir);
 }
 
+/** The same as writeHeadSync off the event loop (a private temp name, so the two never mix). */
+export async function writeHead(dir: string, head: ChainHead & { updatedAt?: string }): Promise<void> {
+  const tmp = headPath(dir) + '.tmp-async';
+  const fh = await fsp.open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(head) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, headPath(dir));
+  const d = await fsp.open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
 async function readHead(dir: string): Promise<ChainHead | undefined> {
   let text: string;
   try {
@@ -89,6 +108,8 @@ export function fsyncDirSync(dir: string): void {
 export interface Recovery {
   head: ChainHead;
   segments: SegmentInfo[];
+  /** Type of the last record found (a clean stop ends with a `checkpoint`). */
+  lastType: string | undefined;
   /** What was cut from the tail, for the `gateway.started` record and the log. */
   truncated: Array<{ file: string; bytes: number; lines: number }>;
 }
@@ -101,7 +122,7 @@ export interface Recovery {
 export async function recoverSpool(dir: string, log: Logger): Promise<Recovery> {
   const segments = await listSegments(dir);
   const truncated: Recovery['truncated'] = [];
-  let tail: ChainHead | undefined;
+  let tail: (ChainHead & { type: string | undefined }) | undefined;
   while (segments.length > 0 && !tail) {
     const segment = segments[segments.length - 1]!;
     const content = await fsp.readFile(segment.path);
@@ -121,14 +142,14 @@ export async function recoverSpool(dir: string, log: Logger): Promise<Recovery> 
     }
   }
   const saved = await readHead(dir);
-  let head = tail ?? saved ?? { seq: 0, hash: GENESIS_HASH };
+  let head: ChainHead = tail ?? saved ?? { seq: 0, hash: GENESIS_HASH };
   if (tail && saved && saved.seq > tail.seq) {
     // The spool lost records it had once written. Continue after the saved head so seq
     // numbers stay unique; verification will show the gap.
     log.error({ spoolTail: tail.seq, savedHead: saved.seq }, 'audit spool: records missing before the saved chain head');
     head = saved;
   }
-  return { head, segments, truncated };
+  return { head, segments, truncated, lastType: tail !== undefined && head === tail ? tail.type : undefined };
 }
 
 const NEWLINE = 0x0a;
@@ -136,7 +157,7 @@ const NEWLINE = 0x0a;
 function lastValidRecord(
   content: Buffer,
   firstSeq: number,
-): { end: number; record: ChainHead | undefined; droppedLines: number } {
+): { end: number; record: (ChainHead & { type: string | undefined }) | undefined; droppedLines: number } {
   let end = content.length;
   let droppedLines = 0;
   if (end > 0 && content[end - 1] !== NEWLINE) {
@@ -154,12 +175,12 @@ function lastValidRecord(
   return { end: 0, record: undefined, droppedLines };
 }
 
-function parseValid(line: string, firstSeq: number): ChainHead | undefined {
+function parseValid(line: string, firstSeq: number): (ChainHead & { type: string | undefined }) | undefined {
   try {
-    const rec = JSON.parse(line) as { seq?: unknown; hash?: unknown };
+    const rec = JSON.parse(line) as { seq?: unknown; hash?: unknown; type?: unknown };
     if (typeof rec.seq !== 'number' || rec.seq < firstSeq || typeof rec.hash !== 'string') return undefined;
     if (recordHash(rec) !== rec.hash) return undefined;
-    return { seq: rec.seq, hash: rec.hash };
+    return { seq: rec.seq, hash: rec.hash, type: typeof rec.type === 'string' ? rec.type : undefined };
   } catch {
     return undefined;
   }

@@ -17,8 +17,10 @@
 import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { performance } from 'node:perf_hooks';
 import { AirlockError } from '../errors.ts';
-import { fsyncDirSync, segmentFileName, writeHeadSync, type SegmentInfo } from './segments.ts';
+import { FsyncStats } from './fsync-stats.ts';
+import { fsyncDirSync, segmentFileName, writeHead, writeHeadSync, type SegmentInfo } from './segments.ts';
 
 export type Durability = 'strict' | 'buffered';
 
@@ -54,6 +56,7 @@ export interface SpoolWriterOptions {
 }
 
 const BUFFERED_SYNC_MS = 100;
+const HEAD_SAVE_MIN_MS = 1000;
 
 export class SpoolWriter {
   /** Highest seq handed to the kernel. */
@@ -62,9 +65,17 @@ export class SpoolWriter {
   syncedSeq: number;
   writes = 0;
   fsyncs = 0;
+  /** Latency of every fdatasync (group commits, rolls, close). */
+  readonly fsyncStats = new FsyncStats();
   failure: Error | undefined;
 
   private writtenHash: string;
+  private syncedHash: string;
+  /** head.json: a write in flight, and whether a newer head waits for the next one. */
+  private headWrite: Promise<void> | undefined;
+  private headWanted = false;
+  private lastHeadWriteAt = 0;
+  private headTimer: NodeJS.Timeout | undefined;
   private fd: number | undefined;
   private current: SegmentInfo | undefined;
   private pending: PendingBatch | undefined;
@@ -81,6 +92,7 @@ export class SpoolWriter {
     this.writtenSeq = opts.head.seq;
     this.syncedSeq = opts.head.seq;
     this.writtenHash = opts.head.hash;
+    this.syncedHash = opts.head.hash;
     this.doFsync =
       opts.fsync ?? ((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve()))));
     const last = opts.segments[opts.segments.length - 1];
@@ -113,7 +125,7 @@ export class SpoolWriter {
     if (this.failure) return rejectedBatch(this.failure);
     let batch = this.pending;
     if (!batch) {
-      batch = newBatch();
+      batch = newBatch(this.opts.durability === 'buffered');
       this.pending = batch;
       setImmediate(() => this.flush());
     }
@@ -165,16 +177,21 @@ export class SpoolWriter {
     const covered = this.awaitingSync;
     this.awaitingSync = [];
     const coveredSeq = this.writtenSeq;
+    const coveredHash = this.writtenHash;
     this.syncing = true;
     this.fsyncs++;
+    const started = performance.now();
     this.inflight = this.doFsync(this.fd).then(
       () => {
+        this.fsyncStats.observe(performance.now() - started);
         this.syncing = false;
         this.closeRetired();
         if (coveredSeq > this.syncedSeq) {
           this.syncedSeq = coveredSeq;
+          this.syncedHash = coveredHash;
           this.opts.onSynced();
         }
+        if (this.headWanted) this.writeHeadNow();
         for (const b of covered) b.resolveDurable();
         if (this.awaitingSync.length > 0) this.startSync();
       },
@@ -194,13 +211,13 @@ export class SpoolWriter {
    */
   private roll(firstSeq: number): void {
     if (this.fd !== undefined) {
-      fdatasyncSync(this.fd);
-      this.fsyncs++;
+      this.syncNow(this.fd);
       if (this.syncing) this.retired.push(this.fd);
       else closeSync(this.fd);
       this.fd = undefined;
       if (this.writtenSeq > this.syncedSeq) {
         this.syncedSeq = this.writtenSeq;
+        this.syncedHash = this.writtenHash;
         this.opts.onSynced();
       }
       for (const b of this.awaitingSync) b.resolveDurable();
@@ -212,6 +229,56 @@ export class SpoolWriter {
     fsyncDirSync(this.opts.dir);
     this.opts.segments.push(segment);
     this.current = segment;
+  }
+
+  /**
+   * Keeps head.json current while running: after the next sync, the synced head is saved
+   * (off the event loop, one write at a time, the newest head winning). Recovery reads it
+   * to notice records lost behind it; an operator reads it to see where the chain is.
+   */
+  saveHeadSoon(): void {
+    this.headWanted = true;
+    // Buffered mode syncs on its timer; strict on the next group commit. If nothing is
+    // waiting for a sync, what is synced now is the head to save.
+    if (!this.syncing && this.writtenSeq === this.syncedSeq && this.pending === undefined) this.writeHeadNow();
+  }
+
+  private writeHeadNow(): void {
+    if (this.headWrite !== undefined || this.failure) return;
+    // At most once a second: under load a checkpoint comes every checkpointEvery records,
+    // and two fsyncs per head write would cost more than the records themselves.
+    const wait = this.lastHeadWriteAt + HEAD_SAVE_MIN_MS - Date.now();
+    if (wait > 0) {
+      if (this.headTimer === undefined) {
+        this.headTimer = setTimeout(() => {
+          this.headTimer = undefined;
+          if (this.headWanted && this.writtenSeq === this.syncedSeq) this.writeHeadNow();
+        }, wait);
+        this.headTimer.unref();
+      }
+      return;
+    }
+    this.lastHeadWriteAt = Date.now();
+    this.headWanted = false;
+    const head = { seq: this.syncedSeq, hash: this.syncedHash, updatedAt: new Date().toISOString() };
+    this.headWrite = writeHead(this.opts.dir, head).then(
+      () => {
+        this.headWrite = undefined;
+        if (this.headWanted && this.writtenSeq === this.syncedSeq) this.writeHeadNow();
+      },
+      (e: unknown) => {
+        this.headWrite = undefined;
+        this.opts.log.warn({ err: e }, 'audit spool head.json could not be saved');
+      },
+    );
+  }
+
+  /** A synchronous fdatasync (segment roll, close), counted and timed like the others. */
+  private syncNow(fd: number): void {
+    const started = performance.now();
+    fdatasyncSync(fd);
+    this.fsyncs++;
+    this.fsyncStats.observe(performance.now() - started);
   }
 
   private closeRetired(): void {
@@ -234,14 +301,18 @@ export class SpoolWriter {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     while (this.syncing) await this.inflight;
+    this.headWanted = false;
+    if (this.headTimer !== undefined) clearTimeout(this.headTimer);
+    this.headTimer = undefined;
+    while (this.headWrite !== undefined) await this.headWrite;
     if (this.fd !== undefined && !this.failure) {
       try {
         if (this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
           const covered = this.awaitingSync;
           this.awaitingSync = [];
-          this.fsyncs++;
-          fdatasyncSync(this.fd);
+          this.syncNow(this.fd);
           this.syncedSeq = this.writtenSeq;
+          this.syncedHash = this.writtenHash;
           for (const b of covered) b.resolveDurable();
           this.opts.onSynced();
         }
@@ -256,23 +327,33 @@ export class SpoolWriter {
   }
 }
 
-function newBatch(): PendingBatch {
+const NOOP = (): void => {};
+
+/**
+ * One batch per event-loop turn, its promises shared by every receipt of the turn. In
+ * buffered mode `durable` IS `spooled` (the SPEC's buffered durability is the spool
+ * write), so a turn costs one promise, not two.
+ */
+function newBatch(durableIsSpooled = false): PendingBatch {
   let resolveSpooled!: () => void;
   let rejectSpooled!: (e: Error) => void;
-  let resolveDurable!: () => void;
-  let rejectDurable!: (e: Error) => void;
   const spooled = new Promise<void>((res, rej) => {
     resolveSpooled = res;
     rejectSpooled = rej;
   });
+  // Callers that ignore a receipt must not crash the process with an unhandled
+  // rejection; callers that await it still see the error.
+  spooled.catch(NOOP);
+  if (durableIsSpooled) {
+    return { spooled, durable: spooled, lines: [], lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
+  }
+  let resolveDurable!: () => void;
+  let rejectDurable!: (e: Error) => void;
   const durable = new Promise<void>((res, rej) => {
     resolveDurable = res;
     rejectDurable = rej;
   });
-  // Callers that ignore a receipt must not crash the process with an unhandled
-  // rejection; callers that await it still see the error.
-  spooled.catch(() => {});
-  durable.catch(() => {});
+  durable.catch(NOOP);
   return { spooled, durable, lines: [], lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
 }
 

@@ -20,6 +20,12 @@ export interface VerifyOptions {
   publicKeys: JWK[];
   /** When set, checkpoints from another gateway are a failure. */
   gatewayId?: string;
+  /**
+   * Hold the log to this checkpoint interval from its first record. Without it, the
+   * interval is learnt from the log itself: each signed checkpoint states it, and so does
+   * `gateway.started`.
+   */
+  checkpointIntervalMs?: number;
 }
 
 export interface VerifyFailure {
@@ -43,6 +49,16 @@ export interface VerifyResult {
   checkpoints: number;
   /** Records after the last verified checkpoint (not yet covered by a signature). */
   unsignedTail: number;
+  /** Record time of the unsigned tail: its first and last `ts`, and the span in ms. */
+  unsignedTailFrom?: string;
+  unsignedTailTo?: string;
+  unsignedTailSpanMs?: number;
+  /** The checkpoint interval the log was held to at its end (undefined: none known). */
+  checkpointIntervalMs?: number;
+  /** `ts` of the last record. */
+  lastTs?: string;
+  /** Hash of the last record (to compare with a live gateway's head). */
+  lastHash?: string;
   /** Identical repeats of a seq that were ignored. */
   duplicates: number;
   /** Where the first few duplicates were seen. */
@@ -63,6 +79,11 @@ interface Entry {
   prev: string;
   type: string;
   jws: unknown;
+  /** Record time (ms since epoch) and its text. */
+  ts: number;
+  tsText: string;
+  /** `data.checkpointIntervalMs` of a `gateway.started` record. */
+  startedInterval: number | undefined;
   file: string;
   line: number;
   problem?: string;
@@ -116,7 +137,7 @@ class FileEntries {
 }
 
 function parseEntry(text: string, file: string, line: number, seqBefore: number): Entry {
-  const bad = (problem: string): Entry => ({ key: seqBefore + 0.5, seq: NaN, hash: '', prev: '', type: '', jws: undefined, file, line, problem });
+  const bad = (problem: string): Entry => ({ key: seqBefore + 0.5, seq: NaN, hash: '', prev: '', type: '', jws: undefined, ts: NaN, tsText: '', startedInterval: undefined, file, line, problem });
   let rec: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(text);
@@ -127,19 +148,24 @@ function parseEntry(text: string, file: string, line: number, seqBefore: number)
   }
   const { seq, hash, prev, type } = rec;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return bad('not an audit record: bad seq');
+  const data = rec.data as { jws?: unknown; checkpointIntervalMs?: unknown } | undefined;
+  const tsText = typeof rec.ts === 'string' ? rec.ts : '';
   const entry: Entry = {
     key: seq,
     seq,
     hash: typeof hash === 'string' ? hash : '',
     prev: typeof prev === 'string' ? prev : '',
     type: typeof type === 'string' ? type : '',
-    jws: (rec.data as { jws?: unknown } | undefined)?.jws,
+    jws: data?.jws,
+    ts: Date.parse(tsText),
+    tsText,
+    startedInterval: type === 'gateway.started' && isInterval(data?.checkpointIntervalMs) ? data.checkpointIntervalMs : undefined,
     file,
     line,
   };
   if (rec.v !== 1) entry.problem = `unsupported record version ${JSON.stringify(rec.v)}`;
   else if (!HEX64.test(entry.hash) || !HEX64.test(entry.prev)) entry.problem = 'not an audit record: bad hash or prev';
-  else if (entry.type === '' || typeof rec.ts !== 'string' || !OUTCOMES.has(rec.outcome as string)) entry.problem = 'not an audit record: missing type, ts or outcome';
+  else if (entry.type === '' || Number.isNaN(entry.ts) || !OUTCOMES.has(rec.outcome as string)) entry.problem = 'not an audit record: missing type, ts or outcome';
   else if (recordHash(rec) !== entry.hash) entry.problem = 'hash mismatch: the record was edited';
   return entry;
 }
@@ -150,6 +176,8 @@ async function verifyEntries(entries: Entry[], files: number, opts: VerifyOption
   entries.sort((a, b) => a.key - b.key); // stable: equal seqs keep file/line order
   const result: VerifyResult = { ok: true, files, records: 0, fromGenesis: false, checkpoints: 0, unsignedTail: 0, duplicates: 0, duplicateSamples: [] };
   let last: Entry | undefined;
+  let interval = opts.checkpointIntervalMs;
+  const stretch = new UnsignedStretch();
   const fail = (e: Entry, reason: string): VerifyResult => {
     result.ok = false;
     result.failure = { file: e.file, line: e.line, ...(Number.isNaN(e.seq) ? {} : { seq: e.seq }), reason };
@@ -177,16 +205,84 @@ async function verifyEntries(entries: Entry[], files: number, opts: VerifyOption
     if (e.type === 'checkpoint') {
       const check = await verifyCheckpoint(e.jws, { seq: e.seq, prev: e.prev }, keys, opts.gatewayId);
       if (!check.ok) return fail(e, check.reason);
+      // The interval this checkpoint vouches for covers the stretch it closes.
+      const promised = opts.checkpointIntervalMs ?? check.payload.checkpointIntervalMs;
+      if (isInterval(promised)) interval = promised;
+      const tooLong = stretch.exceeds(interval);
+      if (tooLong) return fail(e, tooLong);
       result.checkpoints++;
       result.unsignedTail = 0;
+      stretch.reset();
     } else {
+      if (e.startedInterval !== undefined && opts.checkpointIntervalMs === undefined) interval = e.startedInterval;
+      stretch.add(e);
+      const tooLong = stretch.exceeds(interval);
+      if (tooLong) return fail(e, tooLong);
       result.unsignedTail++;
     }
     result.records++;
     result.lastSeq = e.seq;
+    result.lastTs = e.tsText;
+    result.lastHash = e.hash;
     last = e;
   }
+  if (interval !== undefined) result.checkpointIntervalMs = interval;
+  if (stretch.first && stretch.lastEntry) {
+    result.unsignedTailFrom = stretch.first.tsText;
+    result.unsignedTailTo = stretch.lastEntry.tsText;
+    result.unsignedTailSpanMs = stretch.spanMs;
+  }
   return result;
+}
+
+function isInterval(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+/**
+ * The records since the last verified checkpoint. A gateway signs before its unsigned
+ * records span its checkpoint interval of record time (pipeline.ts), so a longer stretch
+ * means checkpoints were taken out: the log was cut, or rewritten with the chain
+ * recomputed (a rewrite cannot re-sign).
+ */
+class UnsignedStretch {
+  first: Entry | undefined;
+  lastEntry: Entry | undefined;
+  private minTs = 0;
+  private maxTs = 0;
+
+  add(e: Entry): void {
+    if (!this.first) {
+      this.first = e;
+      this.minTs = e.ts;
+      this.maxTs = e.ts;
+    }
+    this.lastEntry = e;
+    if (e.ts < this.minTs) this.minTs = e.ts;
+    if (e.ts > this.maxTs) this.maxTs = e.ts;
+  }
+
+  get spanMs(): number {
+    return this.maxTs - this.minTs;
+  }
+
+  exceeds(interval: number | undefined): string | undefined {
+    if (interval === undefined || !this.first || !this.lastEntry || this.spanMs <= interval) return undefined;
+    return (
+      `no signed checkpoint for ${formatMs(this.spanMs)} of record time (seq ${this.first.seq} at ${this.first.tsText} ` +
+      `to seq ${this.lastEntry.seq} at ${this.lastEntry.tsText}); the gateway signs at least every ${formatMs(interval)}: ` +
+      'checkpoints were removed (log cut, or rewritten with the chain recomputed)'
+    );
+  }
+
+  reset(): void {
+    this.first = undefined;
+    this.lastEntry = undefined;
+  }
+}
+
+export function formatMs(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10}s` : `${ms}ms`;
 }
 
 /** Opens a log file, gunzipping when it starts with the gzip magic bytes. */

@@ -106,10 +106,11 @@ export function buildConfigSchema(plugins: readonly RegisteredPlugin[], sinks: r
       .strictObject({
         durability: z.enum(['strict', 'buffered']).default('strict'),
         checkpointEvery: z.number().int().min(1).default(1000),
+        checkpointInterval: duration.default('60s'),
         spoolMaxBytes: z.number().int().min(1024).default(1024 ** 3),
         sinks: z.array(sink).default([]),
       })
-      .default({ durability: 'strict', checkpointEvery: 1000, spoolMaxBytes: 1024 ** 3, sinks: [] }),
+      .default({ durability: 'strict', checkpointEvery: 1000, checkpointInterval: '60s', spoolMaxBytes: 1024 ** 3, sinks: [] }),
   });
 }
 
@@ -131,6 +132,7 @@ export interface AirlockConfig {
   audit: {
     durability: 'strict' | 'buffered';
     checkpointEvery: number;
+    checkpointInterval: string;
     spoolMaxBytes: number;
     sinks: Array<{ type: string; [key: string]: unknown }>;
   };
