@@ -3,7 +3,8 @@
  * message as the access level's user, authentication the way the server asks (SCRAM-SHA-256,
  * MD5 or cleartext, the latter two only because servers may be configured so), then the
  * greeting up to ReadyForQuery. The greeting's ParameterStatus/Notice frames are kept to hand
- * to the client unchanged; BackendKeyData is kept for cancel forwarding and never shown.
+ * to the client unchanged; BackendKeyData's pid is shown to the client (with a key of
+ * airlock's own), its key kept for cancel forwarding and never shown.
  */
 import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -11,7 +12,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import { ScramClientExchange } from './scram/client.ts';
 import { SCRAM_SHA_256 } from './scram/common.ts';
-import { parseAuthRequest, parseBackendKeyData, parseErrorFields } from './wire/backend.ts';
+import { parseAuthRequest, parseBackendKeyData, parseErrorFields, parseParameterStatus } from './wire/backend.ts';
 import { serializePassword, serializeSASLInitialResponse, serializeSASLResponse, serializeSSLRequest, serializeStartup, serializeCancelRequest, serializeTerminate } from './wire/frontend.ts';
 import { MessageReader, PeerClosed } from './wire/message-reader.ts';
 import { AuthCode, Backend } from './wire/protocol.ts';
@@ -38,6 +39,8 @@ export interface UpstreamConnection {
   key: Buffer;
   /** ParameterStatus and NoticeResponse frames of the greeting, verbatim. */
   greeting: Buffer[];
+  /** The greeting's ParameterStatus values. */
+  parameters: Map<string, string>;
   /** The ReadyForQuery frame ending the greeting. */
   ready: Buffer;
   /** Bytes received after ReadyForQuery (normally none). */
@@ -45,6 +48,16 @@ export interface UpstreamConnection {
 }
 
 const MAX_HANDSHAKE_MESSAGE = 1024 * 1024;
+
+/**
+ * The upstream server refused the login with its own ErrorResponse (e.g. 53300 too many
+ * connections, 57P03 starting up, 28000): the client gets those fields, not a rewrap.
+ */
+export class UpstreamRefusal extends AirlockError {
+  constructor(readonly fields: ReadonlyMap<string, string>) {
+    super(ErrorCodes.UPSTREAM_FAILED, `upstream refused the connection: ${fields.get('M') ?? 'unknown error'} (SQLSTATE ${fields.get('C') ?? '?'})`);
+  }
+}
 
 function failed(message: string, cause?: unknown): AirlockError {
   return new AirlockError(ErrorCodes.UPSTREAM_FAILED, message, cause === undefined ? undefined : { cause });
@@ -113,6 +126,7 @@ export async function connectUpstream(target: UpstreamTarget, outerSignal?: Abor
     let pid = 0;
     let key: Buffer | null = null;
     const greeting: Buffer[] = [];
+    const parameters = new Map<string, string>();
     for (;;) {
       const { type, body } = await reader.readTyped();
       switch (type) {
@@ -139,13 +153,17 @@ export async function connectUpstream(target: UpstreamTarget, outerSignal?: Abor
           break;
         }
         case Backend.ErrorResponse: {
-          const f = parseErrorFields(body, 0, body.length);
-          throw failed(`upstream refused the connection: ${f.get('M') ?? 'unknown error'} (SQLSTATE ${f.get('C') ?? '?'})`);
+          throw new UpstreamRefusal(parseErrorFields(body, 0, body.length));
         }
         case Backend.BackendKeyData:
           ({ pid, key } = parseBackendKeyData(body));
           break;
-        case Backend.ParameterStatus:
+        case Backend.ParameterStatus: {
+          const { name, value } = parseParameterStatus(body, 0, body.length);
+          parameters.set(name, value);
+          greeting.push(frame(type, body));
+          break;
+        }
         case Backend.NoticeResponse:
           greeting.push(frame(type, body));
           break;
@@ -155,7 +173,7 @@ export async function connectUpstream(target: UpstreamTarget, outerSignal?: Abor
         case Backend.ReadyForQuery: {
           if (!key) throw failed('upstream sent no BackendKeyData');
           const leftover = reader.detach();
-          return { socket, pid, key, greeting, ready: frame(type, body), leftover };
+          return { socket, pid, key, greeting, parameters, ready: frame(type, body), leftover };
         }
         default:
           throw failed(`upstream sent an unexpected message '${String.fromCharCode(type)}' during login`);
