@@ -11,6 +11,9 @@ export const msg = {
   query: (sql: string | Buffer) => typed('Q', Buffer.concat([typeof sql === 'string' ? Buffer.from(sql) : sql, Buffer.from([0])])),
   parse: (name: string, sql: string) => typed('P', Buffer.concat([cstr(name), cstr(sql), i16(0)])),
   bind: (portal: string, statement: string) => typed('B', Buffer.concat([cstr(portal), cstr(statement), i16(0), i16(0), i16(0)])),
+  /** Bind with text parameters. */
+  bindText: (portal: string, statement: string, params: string[]) =>
+    typed('B', Buffer.concat([cstr(portal), cstr(statement), i16(0), i16(params.length), ...params.map((v) => Buffer.concat([i32(Buffer.byteLength(v)), Buffer.from(v)])), i16(0)])),
   describe: (kind: 'S' | 'P', name: string) => typed('D', Buffer.concat([Buffer.from(kind), cstr(name)])),
   execute: (portal: string, maxRows = 0) => typed('E', Buffer.concat([cstr(portal), i32(maxRows)])),
   close: (kind: 'S' | 'P', name: string) => typed('C', Buffer.concat([Buffer.from(kind), cstr(name)])),
