@@ -182,3 +182,38 @@ test('SHOW is recorded with its real row count', async () => {
   assert.ok(Number(results[1]!.data?.rows) > 100, `show all rows: ${String(results[1]!.data?.rows)}`);
   assert.deepEqual(results.map((x) => x.data?.commands), [['SHOW'], ['SHOW']]);
 });
+
+test('a change the text check cannot see (setting name in a Bind parameter) is caught by the server report: session ends, policy.violation', async () => {
+  const g = await grant(f);
+  const s = await rawSession(f.host, f.port, g);
+  try {
+    const r = await exchange(s.sock, Buffer.concat([
+      msg.parse('', 'select set_config($1, $2, false)'), msg.bindText('', '', ['standard_conforming_strings', 'off']), msg.execute(''), msg.sync(),
+      msg.query("select '\\'; -- '; select 1; --\nselect 2"),
+    ]), 2);
+    assert.equal(r.closed, true, 'the session ends instead of running the next query');
+    const fatal = r.messages.find((m) => m.type === 'E');
+    assert.ok(fatal, 'a FATAL tells the client why');
+    assert.equal(fieldsOf(fatal.body).C, '42501');
+    assert.match(fieldsOf(fatal.body).M!, /standard_conforming_strings = off/);
+  } finally {
+    s.sock.destroy();
+  }
+  const v = await eventually(() => recordsOf(g.id, 'policy.violation')[0], 3000, 'policy.violation');
+  assert.equal(v.outcome, 'denied');
+  const closed = await eventually(() => recordsOf(g.id, 'session.closed')[0], 3000, 'session.closed');
+  assert.equal(closed.data?.reason, 'policy');
+});
+
+test('the same change through the extended protocol (Parse of SET) is refused before it runs', async () => {
+  const g = await grant(f);
+  const s = await rawSession(f.host, f.port, g);
+  try {
+    const r = await exchange(s.sock, Buffer.concat([msg.parse('', 'set standard_conforming_strings = off'), msg.bind('', ''), msg.execute(''), msg.sync()]));
+    assert.equal(r.closed, true);
+    assert.equal(fieldsOf(r.messages.find((m) => m.type === 'E')!.body).C, '42501');
+  } finally {
+    s.sock.destroy();
+  }
+  assert.equal(recordsOf(g.id, 'pg.query')[0]?.outcome, 'denied');
+});
