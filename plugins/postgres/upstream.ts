@@ -114,6 +114,32 @@ export async function openTransport(target: Pick<UpstreamTarget, 'host' | 'port'
   }
 }
 
+/** Answer one authentication request the way the server asks; returns the SCRAM exchange in progress. */
+async function authenticateUpstream(
+  socket: Socket | TLSSocket, target: UpstreamTarget, req: ReturnType<typeof parseAuthRequest>, scram: ScramClientExchange | null,
+): Promise<ScramClientExchange | null> {
+  if (req.code === AuthCode.Ok) return scram;
+  if (req.code === AuthCode.CleartextPassword) {
+    socket.write(serializePassword(await target.password()));
+  } else if (req.code === AuthCode.MD5Password && 'salt' in req) {
+    const pw = await target.password();
+    const inner = createHash('md5').update(pw + target.user).digest('hex');
+    socket.write(serializePassword('md5' + createHash('md5').update(inner).update(req.salt).digest('hex')));
+  } else if (req.code === AuthCode.SASL && 'mechanisms' in req) {
+    if (!req.mechanisms.includes(SCRAM_SHA_256)) throw failed(`upstream offers no supported SASL mechanism (${req.mechanisms.join(', ')})`);
+    const exchange = new ScramClientExchange(await target.password());
+    socket.write(serializeSASLInitialResponse(SCRAM_SHA_256, exchange.clientFirstMessage()));
+    return exchange;
+  } else if (req.code === AuthCode.SASLContinue && 'data' in req && scram) {
+    socket.write(serializeSASLResponse(await scram.clientFinalMessage(req.data)));
+  } else if (req.code === AuthCode.SASLFinal && 'data' in req && scram) {
+    scram.verifyServerFinal(req.data);
+  } else {
+    throw failed(`upstream asks for an unsupported authentication method (${req.code})`);
+  }
+  return scram;
+}
+
 export async function connectUpstream(target: UpstreamTarget, outerSignal?: AbortSignal): Promise<UpstreamConnection> {
   const signal = outerSignal ? AbortSignal.any([outerSignal, AbortSignal.timeout(target.timeoutMs)]) : AbortSignal.timeout(target.timeoutMs);
   const socket = await openTransport(target, signal);
@@ -130,28 +156,9 @@ export async function connectUpstream(target: UpstreamTarget, outerSignal?: Abor
     for (;;) {
       const { type, body } = await reader.readTyped();
       switch (type) {
-        case Backend.Authentication: {
-          const req = parseAuthRequest(body);
-          if (req.code === AuthCode.Ok) break;
-          if (req.code === AuthCode.CleartextPassword) {
-            socket.write(serializePassword(await target.password()));
-          } else if (req.code === AuthCode.MD5Password && 'salt' in req) {
-            const pw = await target.password();
-            const inner = createHash('md5').update(pw + target.user).digest('hex');
-            socket.write(serializePassword('md5' + createHash('md5').update(inner).update(req.salt).digest('hex')));
-          } else if (req.code === AuthCode.SASL && 'mechanisms' in req) {
-            if (!req.mechanisms.includes(SCRAM_SHA_256)) throw failed(`upstream offers no supported SASL mechanism (${req.mechanisms.join(', ')})`);
-            scram = new ScramClientExchange(await target.password());
-            socket.write(serializeSASLInitialResponse(SCRAM_SHA_256, scram.clientFirstMessage()));
-          } else if (req.code === AuthCode.SASLContinue && 'data' in req && scram) {
-            socket.write(serializeSASLResponse(await scram.clientFinalMessage(req.data)));
-          } else if (req.code === AuthCode.SASLFinal && 'data' in req && scram) {
-            scram.verifyServerFinal(req.data);
-          } else {
-            throw failed(`upstream asks for an unsupported authentication method (${req.code})`);
-          }
+        case Backend.Authentication:
+          scram = await authenticateUpstream(socket, target, parseAuthRequest(body), scram);
           break;
-        }
         case Backend.ErrorResponse: {
           throw new UpstreamRefusal(parseErrorFields(body, 0, body.length));
         }

@@ -217,3 +217,22 @@ test('the same change through the extended protocol (Parse of SET) is refused be
   }
   assert.equal(recordsOf(g.id, 'pg.query')[0]?.outcome, 'denied');
 });
+
+test('an Execute whose statement is still open when forwarded is recorded as unconfirmed; its outcome names what ran', async () => {
+  const g = await grant(f);
+  const s = await rawSession(f.host, f.port, g);
+  try {
+    // The unnamed Parse sits in an earlier Sync segment: it may or may not succeed.
+    const r = await exchange(s.sock, Buffer.concat([msg.parse('', 'select 41 + 1'), msg.sync(), msg.bind('', ''), msg.execute(''), msg.sync()]), 2);
+    assert.deepEqual(shape(r.messages), ['1', 'Z', '2', 'D', 'C', 'Z']);
+  } finally {
+    s.sock.destroy();
+  }
+  const q = recordsOf(g.id, 'pg.query')[0]!;
+  assert.equal(q.data?.sql, null);
+  assert.equal(q.data?.prepared, 'unconfirmed');
+  const res = await eventually(() => recordsOf(g.id, 'pg.result')[0], 3000, 'pg.result');
+  assert.equal(res.data?.query, q.seq);
+  assert.equal(res.data?.sql, 'select 41 + 1');
+  assert.equal(res.data?.rows, 1);
+});
