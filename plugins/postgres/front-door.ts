@@ -14,6 +14,7 @@ import type { CloseReason, PluginContext, Session } from '../../core/plugin.ts';
 import type { FailureLimiter } from '../../core/public.ts';
 import type { CancelRegistry } from './cancel-registry.ts';
 import type { PostgresListenerConfig, PostgresResource } from './config.ts';
+import { recordOutcome } from './audit-step.ts';
 import { Relay } from './relay.ts';
 import { fatalFor, terminationFor } from './sqlstate.ts';
 import { authenticate } from './stages/authenticate.ts';
@@ -109,7 +110,7 @@ function makeClientReady(
   h: Handshake, deps: FrontDoorDeps, session: Session, up: UpstreamConnection, target: UpstreamTarget, serverFinal: Buffer,
 ): { release: () => void } {
   const cancelKey = deps.cancels.issue(up.pid, () => {
-    session.record('pg.cancel', {}, 'ok').spooled.catch(() => {});
+    recordOutcome(session, 'pg.cancel', {}, 'ok');
     cancelUpstream(deps, target, up);
   });
   h.socket.write(Buffer.concat([

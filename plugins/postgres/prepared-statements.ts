@@ -59,8 +59,9 @@ export function sqlEffectsOf(sql: string): SqlEffect[] {
 export class PreparedStatements {
   private readonly statements = new Map<string, RecordedText>();
   private readonly portals = new Map<string, Portal>();
-  /** Unanswered operations in pipeline order; the oldest is answered first. */
+  /** Unanswered operations in pipeline order from `head`; the oldest is answered first. */
   private readonly pending: PreparedOp[] = [];
+  private head = 0;
 
   /** Note an operation as it is forwarded. */
   add(op: PreparedOp): void {
@@ -69,8 +70,14 @@ export class PreparedStatements {
 
   /** The server answered `op` (the oldest pending one): success, failure, or skipped after an error. */
   settle(op: PreparedOp, outcome: 'ok' | 'failed' | 'skipped'): void {
-    const i = this.pending.indexOf(op);
-    if (i >= 0) this.pending.splice(0, i + 1);
+    // Answers come in order, so `op` is at (or, after a skipped answer, just past) the head.
+    let i = this.head;
+    while (i < this.pending.length && this.pending[i] !== op) i++;
+    if (i < this.pending.length) this.head = i + 1;
+    if (this.head > 256 && this.head * 2 > this.pending.length) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
     if (outcome === 'skipped') return;
     switch (op.kind) {
       case 'parse':
@@ -117,7 +124,7 @@ export class PreparedStatements {
 
   /** What an Execute of `portal` forwarded now (in Sync segment `segment`) runs. */
   resolvePortal(portal: string, segment: number): Resolution {
-    for (let i = this.pending.length - 1; i >= 0; i--) {
+    for (let i = this.pending.length - 1; i >= this.head; i--) {
       const op = this.pending[i]!;
       if (op.kind === 'bind' && op.portal === portal) {
         if (op.segment !== segment) return { state: 'unconfirmed', statement: op.statement };
@@ -136,7 +143,7 @@ export class PreparedStatements {
 
   /** What statement `name` is just before pending operation `before`, for an Execute in `segment`. */
   private resolveStatement(name: string, before: number, segment: number): Resolution {
-    for (let i = before - 1; i >= 0; i--) {
+    for (let i = before - 1; i >= this.head; i--) {
       const op = this.pending[i]!;
       if (op.kind === 'parse' && op.name === name) {
         if (op.segment === segment) return { state: 'known', text: op.text, statement: name, params: undefined };

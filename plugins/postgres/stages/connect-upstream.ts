@@ -7,6 +7,7 @@
 import { AirlockError, ErrorCodes, isAirlockError } from '../../../core/errors.ts';
 import type { PluginContext, Session } from '../../../core/plugin.ts';
 import type { PostgresResource } from '../config.ts';
+import { recordRefusal } from '../audit-step.ts';
 import { LEXING_REFUSAL_SQLSTATE } from '../lexing-guard.ts';
 import { rdsIamToken } from '../rds-iam.ts';
 import { connectUpstream as login, UpstreamRefusal, type UpstreamConnection, type UpstreamTarget } from '../upstream.ts';
@@ -48,7 +49,7 @@ export async function connectUpstream(
   if (scs !== undefined && scs !== 'on') {
     upstream.socket.destroy();
     const message = `airlock: standard_conforming_strings = ${scs} is not allowed through airlock (the audit could not follow SQL lexed that way)`;
-    session.record('policy.violation', { reason: message }, 'denied').spooled.catch(() => {});
+    await recordRefusal(session, 'policy.violation', { reason: message });
     session.end('policy', { error: message });
     throw new Refusal(new AirlockError(ErrorCodes.BAD_REQUEST, message), h.user, access.grant.resource, { severity: 'FATAL', code: LEXING_REFUSAL_SQLSTATE, message });
   }
