@@ -58,7 +58,8 @@ export function postgresGatewayConfig(db: BenchDatabase, durability: 'strict' | 
   return {
     gateway: {
       http: { listen: '127.0.0.1:0' },
-      postgres: { listen: '127.0.0.1:0', tls: 'self-signed' },
+      // pgbench connects in plaintext (as pgbouncer and the direct runs do): allowed explicitly.
+      postgres: { listen: '127.0.0.1:0', tls: 'self-signed', allowPlaintext: true },
     },
     aws: { region: 'us-east-1' },
     resources: {

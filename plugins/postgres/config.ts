@@ -65,6 +65,8 @@ export const postgresListenerSchema = z
     maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(DEFAULT_MAX_MESSAGE_BYTES),
     /** Host (and port) written into `connect` when it differs from the listen address. */
     advertise: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+)(:\d{1,5})?$/).optional(),
+    /** With `tls` on, accept clients that do not ask for TLS (off by default: they are refused with 28000). */
+    allowPlaintext: z.boolean().default(false),
     /** A client must finish startup and authentication within this time. */
     handshakeTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
   })

@@ -1,36 +1,32 @@
 /**
- * One client connection from accept to relay: SSLRequest (TLS), GSSENCRequest (refused),
- * CancelRequest (forwarded), StartupMessage, SCRAM-SHA-256 against the grant, the checks that
- * follow (grant active, database, access level), the audit session, the upstream login, and
- * finally the greeting the client expects. Every refusal ends in a FATAL ErrorResponse with
- * the SQLSTATE of sqlstate.ts and an `auth.failed` record; nothing here can affect another
+ * One client connection from accept to relay, as named stages (one file each under stages/):
+ * handleStartup (TLS, cancel, StartupMessage) → authenticate (SCRAM against the grant) →
+ * checkAccess (grant active, database, access level) → openSession (the audit session) →
+ * connectUpstream (login as the level's database user) → makeClientReady (the greeting the
+ * client expects) → relay. Every refusal ends in a FATAL ErrorResponse (the SQLSTATE of
+ * sqlstate.ts, or the upstream server's own) and a record; nothing here can affect another
  * connection.
  */
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { TLSSocket, SecureContext } from 'node:tls';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
-import type { AuditReceipt, CloseReason, Grant, ScramVerifier, Session } from '../../core/plugin.ts';
-import type { CancelRegistry } from './cancel-registry.ts';
-import type { PostgresContext, PostgresListenerConfig, PostgresResource, PostgresScope } from './config.ts';
+import type { CloseReason, Session } from '../../core/plugin.ts';
 import type { FailureLimiter } from '../../core/public.ts';
-import { rdsIamToken } from './rds-iam.ts';
+import type { CancelRegistry } from './cancel-registry.ts';
+import type { PostgresContext, PostgresListenerConfig, PostgresResource } from './config.ts';
+import { recordOutcome } from './audit-step.ts';
 import { Relay } from './relay.ts';
-import { SCRAM_SHA_256 } from './scram/common.ts';
-import { ScramServerExchange } from './scram/server.ts';
 import { fatalFor, terminationFor } from './sqlstate.ts';
-import { connectUpstream, sendUpstreamCancel, type UpstreamConnection, type UpstreamTarget } from './upstream.ts';
-import { ProtocolViolation } from './wire/buffer-reader.ts';
-import {
-  serializeAuthOk, serializeAuthSASL, serializeAuthSASLContinue, serializeAuthSASLFinal,
-  serializeBackendKeyData, serializeError, serializeNegotiateProtocolVersion, type ErrorFields,
-} from './wire/backend.ts';
-import { parseSASLInitialResponse, parseStartupRequest } from './wire/frontend.ts';
+import { authenticate } from './stages/authenticate.ts';
+import { checkAccess, type Access } from './stages/check-access.ts';
+import { connectUpstream, passwordKey } from './stages/connect-upstream.ts';
+import { handleStartup } from './stages/handle-startup.ts';
+import { EarlyClose, MAX_HANDSHAKE_MESSAGE, Refusal, type Handshake } from './stages/handshake.ts';
+import { sendUpstreamCancel, type UpstreamConnection, type UpstreamTarget } from './upstream.ts';
+import { serializeAuthOk, serializeAuthSASLFinal, serializeBackendKeyData, serializeError, serializeErrorFields, type ErrorFields } from './wire/backend.ts';
 import { MessageReader, PeerClosed } from './wire/message-reader.ts';
-import { Frontend } from './wire/protocol.ts';
 
-/** PostgreSQL's own limit for the startup packet; SASL messages are far smaller. */
-const MAX_HANDSHAKE_MESSAGE = 10_000;
-const NOT_FORWARDED = new Set(['user', 'database', 'replication']);
+export { passwordKey };
 
 export interface FrontDoorDeps {
   ctx: PostgresContext;
@@ -47,274 +43,155 @@ export interface FrontDoorDeps {
   onRelay(relay: Relay, done: Promise<void>): void;
 }
 
-/** A refusal already decided: what to tell the client and what to record. */
-class Refusal extends Error {
-  constructor(
-    readonly error: AirlockError,
-    readonly claimedId: string | undefined,
-    readonly resource: string | undefined,
-  ) {
-    super(error.message);
-  }
-}
-
-function quiet(receipt: AuditReceipt): void {
-  receipt.spooled.catch(() => {});
-  receipt.durable.catch(() => {});
+/** What a connection holds as it goes through the stages (for the clean-up on failure). */
+interface Progress {
+  session: Session | undefined;
+  upstream: UpstreamConnection | undefined;
+  relay: Relay | undefined;
+  abortUpstream: AbortController;
 }
 
 export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise<void> {
-  const { ctx } = deps;
-  const address = raw.remoteAddress ?? '?';
-  const source = `${address}:${raw.remotePort ?? '?'}`;
-  let socket: Socket | TLSSocket = raw;
   raw.setNoDelay(true);
   raw.on('error', () => {}); // reported through the reader; never crash the gateway
-  const timer = setTimeout(() => socket.destroy(), deps.listener.handshakeTimeoutMs);
+  const h: Handshake = {
+    raw, socket: raw, reader: new MessageReader(raw, MAX_HANDSHAKE_MESSAGE),
+    address: raw.remoteAddress ?? '?', source: `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`,
+    user: undefined, earlyClose: undefined,
+  };
+  const timer = setTimeout(() => h.socket.destroy(), deps.listener.handshakeTimeoutMs);
   timer.unref();
-  let reader = new MessageReader(socket, MAX_HANDSHAKE_MESSAGE);
-  let user: string | undefined;
-  let session: Session | undefined;
-  let upstream: UpstreamConnection | undefined;
-  const abortUpstream = new AbortController();
-  let relay: Relay | undefined;
-  /** Set when the core ends the session before the relay has started. */
-  let earlyClose: ErrorFields | undefined;
-
+  const progress: Progress = { session: undefined, upstream: undefined, relay: undefined, abortUpstream: new AbortController() };
   try {
-    // ---- Untyped first messages: SSL / GSSENC negotiation, cancel, startup -------------
-    let startup: Extract<ReturnType<typeof parseStartupRequest>, { kind: 'startup' }>;
-    for (;;) {
-      const msg = await reader.readUntyped();
-      const req = parseStartupRequest(msg.body);
-      if (req.kind === 'ssl' || req.kind === 'gssenc') {
-        if (socket !== raw) throw new ProtocolViolation('encryption negotiated twice');
-        // Bytes already sent after the request would bypass TLS (CVE-2021-23214): refuse.
-        if (reader.pending > 0) throw new ProtocolViolation('unencrypted data after SSLRequest');
-        if (req.kind === 'gssenc' || deps.secureContext === null) {
-          raw.write('N');
-          continue;
-        }
-        raw.write('S');
-        reader.detach();
-        const secure: TLSSocket = new TLSSocket(raw, { isServer: true, secureContext: deps.secureContext });
-        secure.on('error', () => {});
-        socket = secure;
-        reader = new MessageReader(secure, MAX_HANDSHAKE_MESSAGE);
-        secure.resume();
-        continue;
-      }
-      if (req.kind === 'cancel') {
-        clearTimeout(timer);
-        if (!deps.cancels.cancel(req.pid, req.key)) {
-          quiet(ctx.audit.authFailed({ source, code: ErrorCodes.BAD_CREDENTIAL, reason: 'cancel request with an unknown key' }));
-        }
-        socket.destroy(); // the protocol sends no reply to a cancel request
-        return;
-      }
-      startup = req;
-      break;
-    }
-
-    user = startup.params.get('user');
-    if (!user) throw new Refusal(new AirlockError(ErrorCodes.BAD_REQUEST, 'no user name specified: use the grant id'), undefined, undefined);
-    const replication = startup.params.get('replication');
-    if (replication !== undefined && !['false', 'off', 'no', '0'].includes(replication.toLowerCase())) {
-      throw new Refusal(new AirlockError(ErrorCodes.BAD_REQUEST, 'replication connections are not supported'), user, undefined);
-    }
-    if (startup.minor > 0 || startup.protocolOptions.length > 0) {
-      socket.write(serializeNegotiateProtocolVersion(0, startup.protocolOptions));
-    }
-
-    if (deps.failures.blocked(address)) {
-      throw new Refusal(new AirlockError(ErrorCodes.RATE_LIMITED, 'too many failed logins from this address; try again later'), user, undefined);
-    }
-
-    // ---- SCRAM-SHA-256 against the grant (or a decoy, so unknown ids look like bad passwords)
-    let grant: Grant<PostgresScope> | undefined;
-    let verifier: ScramVerifier;
-    let lookupError: AirlockError | undefined;
-    try {
-      ({ grant, verifier } = ctx.grants.scram(user));
-    } catch (e) {
-      if (!isAirlockError(e, ErrorCodes.GRANT_UNKNOWN) && !isAirlockError(e, ErrorCodes.WRONG_RESOURCE)) throw e;
-      lookupError = e;
-      verifier = ctx.grants.decoyScram(user);
-    }
-    socket.write(serializeAuthSASL([SCRAM_SHA_256]));
-    const first = await reader.readTyped();
-    if (first.type !== Frontend.Password) throw new ProtocolViolation('expected SASLInitialResponse');
-    const initial = parseSASLInitialResponse(first.body);
-    if (initial.mechanism !== SCRAM_SHA_256) throw new ProtocolViolation(`unsupported SASL mechanism "${initial.mechanism}"`);
-    const exchange = new ScramServerExchange(verifier);
-    socket.write(serializeAuthSASLContinue(exchange.serverFirstMessage(initial.data)));
-    const final = await reader.readTyped();
-    if (final.type !== Frontend.Password) throw new ProtocolViolation('expected SASLResponse');
-    const serverFinal = exchange.verifyClientFinal(final.body);
-    if (lookupError) throw new Refusal(lookupError, user, undefined);
-    if (!serverFinal || !grant) throw new Refusal(new AirlockError(ErrorCodes.BAD_CREDENTIAL, 'wrong password for grant'), user, grant?.resource);
-
-    // ---- The grant proved: is it usable here, now? -------------------------------------
-    try {
-      grant = ctx.grants.requireActive(grant.id);
-    } catch (e) {
-      throw new Refusal(isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'grant check failed'), user, grant.resource);
-    }
-    const resource = ctx.resources.get(grant.resource);
-    if (!resource) throw new Refusal(new AirlockError(ErrorCodes.WRONG_RESOURCE, 'grant is for an unknown resource'), user, grant.resource);
-    const database = startup.params.get('database') || user;
-    if (database !== resource.database) {
-      throw new Refusal(new AirlockError(ErrorCodes.OUT_OF_SCOPE, `grant ${grant.id} is for database "${resource.database}", not "${database}"`), user, grant.resource);
-    }
-    const level = resource.access[grant.access];
-    if (!level) throw new Refusal(new AirlockError(ErrorCodes.GRANT_DENIED, `access level "${grant.access}" no longer exists on ${grant.resource}`), user, grant.resource);
-
-    // ---- Session, then upstream ------------------------------------------------------
-    const grantId = grant.id;
-    try {
-      session = ctx.sessions.open(grant, {
-        source,
-        data: { database, dbUser: level.user, tls: socket !== raw },
-        onClose: (reason: CloseReason, message: string) => {
-          const fields = terminationFor(grantId, reason, message);
-          if (relay) relay.closeFromCore(fields);
-          else {
-            earlyClose = fields;
-            abortUpstream.abort();
-          }
-        },
-      });
-    } catch (e) {
-      throw new Refusal(isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'session could not open'), user, grant.resource);
-    }
-
-    const target = upstreamTarget(deps, grant.resource, resource, grant.access, level.user, startup.params);
-    try {
-      upstream = await connectUpstream(target, abortUpstream.signal);
-    } catch (e) {
-      if (earlyClose) throw new EarlyClose();
-      const err = isAirlockError(e) ? e : new AirlockError(ErrorCodes.UPSTREAM_FAILED, 'upstream login failed');
-      session.end('error', { error: err.message });
-      throw err;
-    }
-    if (earlyClose) throw new EarlyClose();
-
-    // ---- Greeting: our cancel key, the upstream's parameters -------------------------
-    const up = upstream;
-    const activeSession = session;
-    const cancelUpstream = () => {
-      sendUpstreamCancel(target, up.pid, up.key).catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'cancel forwarding failed'));
-    };
-    const cancelKey = deps.cancels.issue(() => {
-      quiet(activeSession.record('pg.cancel', {}, 'ok'));
-      cancelUpstream();
+    const startup = await handleStartup(h, {
+      secureContext: deps.secureContext, allowPlaintext: deps.listener.allowPlaintext, cancels: deps.cancels, audit: deps.ctx.audit,
     });
+    if (startup === null) return;
+    const { grant, serverFinal } = await authenticate(h, deps.ctx, deps.failures);
+    const access = checkAccess(deps.ctx, grant, h.user ?? '', startup.params);
+    const session = (progress.session = openSession(h, deps, access, progress));
+    const { upstream, target } = await connectUpstream(h, deps, access, session, startup.params, progress.abortUpstream.signal);
+    progress.upstream = upstream;
     clearTimeout(timer);
-    socket.write(Buffer.concat([
-      serializeAuthSASLFinal(serverFinal),
-      serializeAuthOk(),
-      ...up.greeting,
-      serializeBackendKeyData(cancelKey.pid, cancelKey.key),
-      up.ready,
-    ]));
-
-    // ---- Relay ------------------------------------------------------------------------
-    const clientLeftover = reader.detach();
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    relay = new Relay({
-      client: socket,
-      upstream: up.socket,
-      session,
-      maxMessageBytes: deps.listener.maxMessageBytes,
-      recordParameters: resource.recordParameters,
-      log: ctx.log,
-      cancelUpstream,
-      onDone: () => {
-        cancelKey.release();
-        resolveDone();
-      },
-    });
-    deps.onRelay(relay, done);
-    relay.start(clientLeftover, up.leftover);
+    const cancelKey = makeClientReady(h, deps, session, upstream, target, serverFinal);
+    startRelay(h, deps, access, session, upstream, target, cancelKey.release, progress);
   } catch (e) {
     clearTimeout(timer);
-    reader.detach();
-    upstream?.socket.destroy();
-    if (e instanceof PeerClosed) {
-      session?.end('client');
-      socket.destroy();
-      return;
-    }
-    if (e instanceof EarlyClose) {
-      closeWith(socket, earlyClose);
-      return;
-    }
-    const refusal = e instanceof Refusal ? e : null;
-    const error = refusal ? refusal.error : isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'internal error');
-    if (!isAirlockError(e) && !refusal) ctx.log.error({ err: e }, 'postgres handshake failed');
-    if (error.code === ErrorCodes.BAD_CREDENTIAL || error.code === ErrorCodes.GRANT_UNKNOWN || error.code === ErrorCodes.WRONG_RESOURCE) {
-      deps.failures.fail(address);
-    }
-    if (!session) {
-      quiet(ctx.audit.authFailed({
-        resource: refusal?.resource,
-        claimedId: refusal?.claimedId ?? user,
-        source,
-        code: error.code,
-        reason: error.message,
-      }));
-    }
-    closeWith(socket, fatalFor(error, user));
+    handshakeFailed(h, deps, progress, e);
   }
 }
 
-class EarlyClose extends Error {}
-
-export function passwordKey(resource: string, level: string): string {
-  return `${resource}\0${level}`;
+/** Stage 4, openSession: the audit session; a cut by the core before the relay runs aborts the login. */
+function openSession(h: Handshake, deps: FrontDoorDeps, access: Access, progress: Progress): Session {
+  const grantId = access.grant.id;
+  try {
+    return deps.ctx.sessions.open(access.grant, {
+      source: h.source,
+      data: { database: access.database, dbUser: access.level.user, tls: h.socket !== h.raw },
+      onClose: (reason: CloseReason, message: string) => {
+        const fields = terminationFor(grantId, reason, message);
+        if (progress.relay) progress.relay.closeFromCore(fields);
+        else {
+          h.earlyClose = fields;
+          progress.abortUpstream.abort();
+        }
+      },
+    });
+  } catch (e) {
+    throw new Refusal(isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'session could not open'), h.user, access.grant.resource);
+  }
 }
 
-function closeWith(socket: Socket | TLSSocket, fields: ErrorFields | undefined): void {
+/**
+ * Stage 6, makeClientReady: the greeting. BackendKeyData carries the server's real process
+ * id (so it matches pg_backend_pid() and notifications) with a secret key of airlock's own.
+ */
+function makeClientReady(
+  h: Handshake, deps: FrontDoorDeps, session: Session, up: UpstreamConnection, target: UpstreamTarget, serverFinal: Buffer,
+): { release: () => void } {
+  const cancelKey = deps.cancels.issue(up.pid, () => {
+    recordOutcome(session, 'pg.cancel', {}, 'ok');
+    cancelUpstream(deps, target, up);
+  });
+  h.socket.write(Buffer.concat([
+    serializeAuthSASLFinal(serverFinal),
+    serializeAuthOk(),
+    ...up.greeting,
+    serializeBackendKeyData(cancelKey.pid, cancelKey.key),
+    up.ready,
+  ]));
+  return cancelKey;
+}
+
+function cancelUpstream(deps: FrontDoorDeps, target: UpstreamTarget, up: UpstreamConnection): void {
+  sendUpstreamCancel(target, up.pid, up.key).catch((err: unknown) => deps.ctx.log.warn({ err: (err as Error).message }, 'cancel forwarding failed'));
+}
+
+/** Stage 7, relay: hand both sockets (and any bytes read ahead) to the Relay. */
+function startRelay(
+  h: Handshake, deps: FrontDoorDeps, access: Access, session: Session, up: UpstreamConnection, target: UpstreamTarget,
+  releaseCancelKey: () => void, progress: Progress,
+): void {
+  const clientLeftover = h.reader.detach();
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const relay = new Relay({
+    client: h.socket,
+    upstream: up.socket,
+    session,
+    maxMessageBytes: deps.listener.maxMessageBytes,
+    recordParameters: access.resource.recordParameters,
+    parameters: up.parameters,
+    log: deps.ctx.log,
+    cancelUpstream: () => cancelUpstream(deps, target, up),
+    onDone: () => {
+      releaseCancelKey();
+      resolveDone();
+    },
+  });
+  progress.relay = relay;
+  deps.onRelay(relay, done);
+  relay.start(clientLeftover, up.leftover);
+}
+
+/** Any stage failed: end the session or record the failed login, tell the client, close. */
+function handshakeFailed(h: Handshake, deps: FrontDoorDeps, progress: Progress, e: unknown): void {
+  const { ctx } = deps;
+  h.reader.detach();
+  progress.upstream?.socket.destroy();
+  if (e instanceof PeerClosed) {
+    progress.session?.end('client');
+    h.socket.destroy();
+    return;
+  }
+  if (e instanceof EarlyClose) return closeWith(h.socket, h.earlyClose);
+  const refusal = e instanceof Refusal ? e : null;
+  const error = refusal ? refusal.error : isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'internal error');
+  if (!isAirlockError(e) && !refusal) ctx.log.error({ err: e }, 'postgres handshake failed');
+  if (error.code === ErrorCodes.BAD_CREDENTIAL || error.code === ErrorCodes.GRANT_UNKNOWN || error.code === ErrorCodes.WRONG_RESOURCE) {
+    deps.failures.fail(h.address);
+  }
+  if (!progress.session) {
+    ctx.audit.authFailed({
+      resource: refusal?.resource,
+      claimedId: refusal?.claimedId ?? h.user,
+      source: h.source,
+      code: error.code,
+      reason: error.message,
+    }).spooled.catch(() => {});
+  }
+  const fields = refusal?.fields;
+  if (fields === undefined) closeWith(h.socket, fatalFor(error, h.user));
+  else closeWith(h.socket, isFieldMap(fields) ? serializeErrorFields(fields) : fields);
+}
+
+function isFieldMap(f: ErrorFields | ReadonlyMap<string, string>): f is ReadonlyMap<string, string> {
+  return f instanceof Map;
+}
+
+function closeWith(socket: Socket | TLSSocket, fields: ErrorFields | Buffer | undefined): void {
   if (socket.destroyed) return;
-  if (fields && socket.writable) socket.end(serializeError(fields));
+  if (fields && socket.writable) socket.end(Buffer.isBuffer(fields) ? fields : serializeError(fields));
   else socket.end();
   setTimeout(() => socket.destroy(), 250).unref();
-}
-
-function upstreamTarget(
-  deps: FrontDoorDeps,
-  resourceName: string,
-  resource: PostgresResource,
-  accessLevel: string,
-  dbUser: string,
-  clientParams: ReadonlyMap<string, string>,
-): UpstreamTarget {
-  const params: Record<string, string> = {};
-  for (const [k, v] of clientParams) if (!NOT_FORWARDED.has(k)) params[k] = v;
-  const auth = resource.auth;
-  return {
-    host: resource.host,
-    port: resource.port,
-    tls: resource.tls,
-    ca: deps.caBundles.get(resourceName),
-    user: dbUser,
-    database: resource.database,
-    params,
-    timeoutMs: resource.connectTimeoutMs,
-    password: async () => {
-      if (auth.type === 'rds-iam') {
-        return await rdsIamToken(deps.ctx.aws, {
-          resource: resourceName,
-          host: resource.host,
-          port: resource.port,
-          user: dbUser,
-          region: resource.region ?? deps.ctx.aws.region,
-        });
-      }
-      const pw = deps.passwords.get(passwordKey(resourceName, accessLevel));
-      if (pw === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the password for ${resourceName} is not set`);
-      return pw;
-    },
-  };
 }

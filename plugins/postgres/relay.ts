@@ -12,8 +12,10 @@
 import type { Duplex } from 'node:stream';
 import type { Session } from '../../core/plugin.ts';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
+import { recordRefusal } from './audit-step.ts';
+import { LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
 import { fatalFor } from './sqlstate.ts';
-import { StatementTracker } from './statement-tracker.ts';
+import { StatementRefused, StatementTracker } from './statement-tracker.ts';
 import { serializeError, type ErrorFields } from './wire/backend.ts';
 import { FrameSplitter } from './wire/frame-splitter.ts';
 import { serializeTerminate } from './wire/frontend.ts';
@@ -30,6 +32,8 @@ export interface RelayOptions {
   session: Session;
   maxMessageBytes: number;
   recordParameters: boolean;
+  /** The upstream greeting's ParameterStatus values. */
+  parameters: ReadonlyMap<string, string>;
   /** Cancel the statement running upstream (a session cut mid-query must not leave it running). */
   cancelUpstream: () => void;
   /** Called once when the relay has finished (both sides closed). */
@@ -50,7 +54,14 @@ export class Relay {
   private closed = false;
 
   constructor(private readonly o: RelayOptions) {
-    this.tracker = new StatementTracker(o.session, o.recordParameters, (e) => this.auditFailed(e));
+    this.tracker = new StatementTracker({
+      session: o.session,
+      recordParameters: o.recordParameters,
+      parameters: o.parameters,
+      onAuditFailure: (e) => this.auditFailed(e),
+      // Reported mid-chunk: refuse once the splitter is done with it.
+      onLexingChanged: (reason) => queueMicrotask(() => this.refuse(reason, recordRefusal(o.session, 'policy.violation', { reason }))),
+    });
     this.clientSplitter = new FrameSplitter(this.tracker.frontend, o.maxMessageBytes);
     this.upstreamSplitter = new FrameSplitter(this.tracker.backend, MAX_BACKEND_MESSAGE);
     this.clientValve = new Valve(o.client);
@@ -65,7 +76,7 @@ export class Relay {
     client.on('error', () => this.end('client'));
     client.on('close', () => this.end('client'));
     upstream.on('error', (e: Error) => this.end('error', `upstream connection error: ${e.message}`));
-    upstream.on('close', () => this.end(this.tracker.terminated ? 'client' : 'error', 'upstream closed the connection'));
+    upstream.on('close', () => this.upstreamClosed());
     for (const c of clientLeftover) this.fromClient(c);
     for (const c of upstreamLeftover) this.fromUpstream(c);
     client.resume();
@@ -77,7 +88,7 @@ export class Relay {
   // ---------------------------------------------------------------------------------------
 
   private fromClient(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.refusing) return;
     if (this.upstreamBusy) {
       this.toUpstream.push(chunk);
       return;
@@ -127,7 +138,7 @@ export class Relay {
   // ---------------------------------------------------------------------------------------
 
   private fromUpstream(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.refusing) return;
     if (this.clientBusy) {
       this.toClient.push(chunk);
       return;
@@ -152,6 +163,7 @@ export class Relay {
         this.clientBusy = false;
         this.upstreamValve.resume(PauseReason.Durable);
         while (!this.clientBusy && !this.closed && this.toClient.length > 0) this.fromUpstream(this.toClient.shift()!);
+        if (this.upstreamGone && !this.clientBusy) this.upstreamClosed();
       },
       (e: unknown) => this.auditFailed(e),
     );
@@ -176,9 +188,44 @@ export class Relay {
     this.fail(isAirlockError(e) ? e : new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit spool unavailable: statement not run'));
   }
 
+  /**
+   * The upstream socket closed. Whatever it sent before is passed on first (it may end with
+   * the server's own FATAL, e.g. after pg_terminate_backend); then the client connection ends,
+   * with airlock's FATAL only when the server sent none.
+   */
+  private upstreamGone = false;
+
+  private upstreamClosed(): void {
+    this.upstreamGone = true;
+    if (this.closed || this.clientBusy || this.toClient.length > 0) {
+      if (this.closed) this.destroyLater();
+      return;
+    }
+    if (this.tracker.terminated) return this.end('client');
+    const fatal = this.tracker.serverFatal;
+    if (fatal) return this.end('error', undefined, { upstreamFatal: fatal });
+    this.end('error', 'upstream closed the connection');
+  }
+
+  /**
+   * A statement or setting refused by policy: stop both directions now, and once the refusal
+   * record is durable tell the client with a FATAL and close this session only.
+   */
+  private refuse(reason: string, recorded: Promise<void>): void {
+    if (this.closed || this.refusing) return;
+    this.refusing = true;
+    this.o.client.pause();
+    this.o.upstream.pause();
+    const fields: ErrorFields = { severity: 'FATAL', code: LEXING_REFUSAL_SQLSTATE, message: `airlock: ${reason}` };
+    void recorded.finally(() => this.terminate(fields, 'policy', { error: fields.message, sqlstate: fields.code }));
+  }
+
+  private refusing = false;
+
   /** A protocol or audit failure: tell the client with a FATAL error and close this session only. */
   private fail(e: unknown): void {
     if (this.closed) return;
+    if (e instanceof StatementRefused) return this.refuse(e.reason, e.done);
     const fields = fatalFor(isAirlockError(e) && e.code !== ErrorCodes.INTERNAL ? e : new AirlockError(ErrorCodes.INTERNAL, 'relay failure'));
     this.o.log.warn({ err: (e as Error).message, session: this.o.session.id }, 'postgres session closed on error');
     this.terminate(fields, 'error', { error: fields.message, sqlstate: fields.code });
@@ -189,7 +236,7 @@ export class Relay {
     this.terminate(fields, null, undefined);
   }
 
-  private terminate(fields: ErrorFields, reason: 'error' | null, data: Record<string, unknown> | undefined): void {
+  private terminate(fields: ErrorFields, reason: 'error' | 'policy' | null, data: Record<string, unknown> | undefined): void {
     if (this.closed) return;
     this.closed = true;
     const { client, upstream } = this.o;
@@ -202,7 +249,7 @@ export class Relay {
     if (reason !== null) this.o.session.end(reason, { ...data, inFlight: this.tracker.inFlight });
   }
 
-  private end(reason: 'client' | 'error', message?: string): void {
+  private end(reason: 'client' | 'error', message?: string, data?: Record<string, unknown>): void {
     if (this.closed) {
       this.destroyLater();
       return;
@@ -220,7 +267,7 @@ export class Relay {
       if (reason === 'client' && this.tracker.inFlight > 0) this.o.cancelUpstream();
     }
     this.destroyLater();
-    this.o.session.end(reason, reason === 'error' ? { error: message, inFlight: this.tracker.inFlight } : undefined);
+    this.o.session.end(reason, reason === 'error' ? { ...(message ? { error: message } : {}), ...data, inFlight: this.tracker.inFlight } : undefined);
   }
 
   private destroyTimer: NodeJS.Timeout | null = null;

@@ -2,23 +2,33 @@
  * Follows one session's conversation to audit it: every simple Query, every Execute of the
  * extended protocol and every FunctionCall becomes a `pg.query` record (with its SQL) written
  * before the statement is forwarded; its outcome (rows, command tag, error) becomes a
- * `pg.result` record when the server answers. Responses are matched to statements in order,
- * the way the protocol defines: CommandComplete / EmptyQueryResponse / PortalSuspended /
- * ErrorResponse end an Execute, ReadyForQuery ends a Query, a FunctionCall or a Sync, and
- * an error skips the rest of the batch up to the next Sync.
+ * `pg.result` record when the server answers. Responses are matched to messages in order,
+ * the way the protocol defines: ParseComplete / BindComplete / CloseComplete answer Parse /
+ * Bind / Close, CommandComplete / EmptyQueryResponse / PortalSuspended / ErrorResponse end
+ * an Execute, ReadyForQuery ends a Query, a FunctionCall or a Sync, and an error in the
+ * extended protocol skips everything up to the next Sync.
+ *
+ * Statement text is read with the session's client_encoding (session-settings.ts); prepared
+ * statements count only once the server confirmed them (prepared-statements.ts); statements
+ * that would change how the server lexes SQL are refused (lexing-guard.ts).
  *
  * Hot path: one record and two promise reactions per statement; DataRow and CopyData bodies
  * are never read (the frame splitter skips them).
  */
 import { performance } from 'node:perf_hooks';
-import type { AuditReceipt, Session } from '../../core/plugin.ts';
+import { recordOutcome, recordRefusal, recordRequest, type RecordedRequest } from './audit-step.ts';
+import type { Session } from '../../core/plugin.ts';
+import { lexingChangeIn } from './lexing-guard.ts';
+import { PreparedStatements, sqlEffectsOf, type PreparedOp, type Resolution } from './prepared-statements.ts';
+import { SessionSettings, type RecordedText } from './session-settings.ts';
+import { splitStatements } from './split-statements.ts';
 import { ProtocolViolation } from './wire/buffer-reader.ts';
 import type { FrameSink } from './wire/frame-splitter.ts';
 import { parseBind, parseExecute, parseFunctionCall, parseParse, parseQuery, parseTarget } from './wire/frontend.ts';
-import { parseCommandComplete, parseErrorFields } from './wire/backend.ts';
+import { parseCommandComplete, parseErrorFields, parseParameterStatus } from './wire/backend.ts';
 import { Backend, Frontend, RELAY_BACKEND_TYPES, RELAY_FRONTEND_TYPES } from './wire/protocol.ts';
 
-type PendingKind = 'query' | 'execute' | 'call' | 'sync';
+type PendingKind = 'query' | 'execute' | 'call' | 'sync' | 'parse' | 'bind' | 'close' | 'describe';
 
 interface Pending {
   kind: PendingKind;
@@ -27,25 +37,52 @@ interface Pending {
   rows: number;
   commands: string[] | undefined;
   error: { code: string; message: string } | undefined;
+  /** Parse / Bind / Close / Query: what it does to prepared statements. */
+  op: PreparedOp | undefined;
+  /** Execute: its portal, and whether the statement it runs was still open when recorded. */
+  portal: string | undefined;
+  unconfirmed: boolean;
 }
 
-import { splitStatements } from './split-statements.ts';
+/** A statement the gateway refuses to forward; the session ends (its record is written). */
+export class StatementRefused extends Error {
+  constructor(readonly reason: string, readonly done: Promise<void>) {
+    super(reason);
+  }
+}
 
 /** Longest SQL text kept in a record; longer text is cut (and flagged) so one statement cannot bloat the audit. */
 const MAX_RECORDED_SQL = 64 * 1024;
 
-function clip(sql: string): { sql: string; truncated?: true } {
-  return sql.length > MAX_RECORDED_SQL ? { sql: sql.slice(0, MAX_RECORDED_SQL), truncated: true } : { sql };
+function clip(t: RecordedText): Record<string, unknown> {
+  const out: Record<string, unknown> = { sql: t.sql.length > MAX_RECORDED_SQL ? t.sql.slice(0, MAX_RECORDED_SQL) : t.sql };
+  if (t.sqlBase64 !== undefined) out.sqlBase64 = t.sqlBase64.length > MAX_RECORDED_SQL ? t.sqlBase64.slice(0, MAX_RECORDED_SQL) : t.sqlBase64;
+  if (t.encoding !== undefined) out.encoding = t.encoding;
+  if (t.sql.length > MAX_RECORDED_SQL) out.truncated = true;
+  return out;
+}
+
+export interface TrackerOptions {
+  session: Session;
+  recordParameters: boolean;
+  /** The greeting's ParameterStatus values (client_encoding, standard_conforming_strings, …). */
+  parameters: ReadonlyMap<string, string>;
+  onAuditFailure: (e: unknown) => void;
+  /** The server reported a setting the audit cannot follow; the relay ends the session. */
+  onLexingChanged: (reason: string) => void;
 }
 
 export class StatementTracker {
-  /** Named (and the unnamed '') prepared statements → SQL, read once per Parse. */
-  private readonly statements = new Map<string, string>();
-  private readonly portals = new Map<string, { statement: string; params: (string | null)[] | undefined }>();
+  readonly settings = new SessionSettings();
+  private readonly prepared = new PreparedStatements();
   private readonly queue: Pending[] = [];
   private head = 0;
   private dataRows = 0;
+  /** Sync segments sent so far: an error skips the rest of its segment. */
+  private segment = 0;
   private clientTerminated = false;
+  /** The server's own FATAL, if it sent one (the client has then been told already). */
+  private fatal: { code: string; message: string } | undefined;
 
   /** The newest `spooled` of a statement in the chunk being inspected (the relay awaits it). */
   private chunkSpooled: Promise<void> | null = null;
@@ -53,14 +90,17 @@ export class StatementTracker {
   private latestDurable: Promise<void> | null = null;
   private latestDurableDone = true;
 
-  constructor(
-    private readonly session: Session,
-    private readonly recordParameters: boolean,
-    private readonly onAuditFailure: (e: unknown) => void,
-  ) {}
+  constructor(private readonly o: TrackerOptions) {
+    for (const [k, v] of o.parameters) this.settings.set(k, v);
+  }
 
   get terminated(): boolean {
     return this.clientTerminated;
+  }
+
+  /** The FATAL ErrorResponse the server sent before closing, if any. */
+  get serverFatal(): { code: string; message: string } | undefined {
+    return this.fatal;
   }
 
   /** Take the spool promise that must resolve before the current client chunk is forwarded. */
@@ -77,45 +117,66 @@ export class StatementTracker {
 
   /** Statements forwarded but not yet answered (for the session's closing record). */
   get inFlight(): number {
-    return this.queue.length - this.head;
+    let n = 0;
+    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i]!.seq >= 0) n++;
+    return n;
   }
 
-  private noteReceipt(receipt: AuditReceipt): void {
+  // -------------------------------------------------------------------------------------
+  // Records
+  // -------------------------------------------------------------------------------------
+
+  private request(data: Record<string, unknown>): number {
+    const receipt: RecordedRequest = recordRequest(this.o.session, 'pg.query', data);
     this.chunkSpooled = receipt.spooled;
-    receipt.spooled.then(undefined, this.onAuditFailure);
+    receipt.spooled.then(undefined, this.o.onAuditFailure);
     const durable = receipt.durable;
     this.latestDurable = durable;
     this.latestDurableDone = false;
     durable.then(() => {
       if (this.latestDurable === durable) this.latestDurableDone = true;
-    }, this.onAuditFailure);
+    }, this.o.onAuditFailure);
+    return receipt.seq;
   }
 
-  private begin(kind: PendingKind, data: Record<string, unknown> | null): void {
-    let seq = -1;
-    if (data !== null) {
-      const receipt = this.session.record('pg.query', data, 'ok');
-      this.noteReceipt(receipt);
-      seq = receipt.seq;
-    }
-    this.enqueue(kind, seq);
+  private finish(p: Pending, extra?: Record<string, unknown>): void {
+    if (p.seq < 0) return;
+    const data: Record<string, unknown> = {
+      query: p.seq,
+      rows: p.rows,
+      ms: Math.round((performance.now() - p.startedAt) * 1000) / 1000,
+    };
+    if (p.commands !== undefined) data.commands = p.commands;
+    if (p.error !== undefined) data.error = p.error;
+    if (p.unconfirmed) Object.assign(data, this.ranStatement(p.portal ?? ''));
+    if (extra) Object.assign(data, extra);
+    recordOutcome(this.o.session, 'pg.result', data, p.error ? 'error' : 'ok');
   }
 
-  /** A simple query: one `pg.query` per statement it holds; its result points at the first. */
-  private beginQuery(sql: string): void {
-    const statements = splitStatements(sql);
-    if (statements.length === 1) return this.begin('query', clip(sql));
-    let first = -1;
-    statements.forEach((text, index) => {
-      const receipt = this.session.record('pg.query', { ...clip(text), batch: { index, of: statements.length } }, 'ok');
-      this.noteReceipt(receipt);
-      if (index === 0) first = receipt.seq;
+  /** For an Execute recorded while its statement was open: what the server really ran. */
+  private ranStatement(portal: string): Record<string, unknown> {
+    const p = this.prepared.confirmedPortal(portal);
+    if (p?.text === undefined) return { sql: null, prepared: 'unknown' };
+    return { ...clip(p.text), ...(p.statement !== '' ? { statement: p.statement } : {}) };
+  }
+
+  /** Refuse a statement that would change how the server lexes SQL: denied record, then the session ends. */
+  private guard(text: RecordedText): void {
+    const reason = lexingChangeIn(text.sql);
+    if (reason === null) return;
+    const why = `${reason} is not allowed through airlock (the audit could not follow SQL lexed that way)`;
+    throw new StatementRefused(why, recordRefusal(this.o.session, 'pg.query', { ...clip(text), reason: why }));
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Queue
+  // -------------------------------------------------------------------------------------
+
+  private enqueue(kind: PendingKind, seq: number, extra?: Partial<Pending>): void {
+    this.queue.push({
+      kind, seq, startedAt: performance.now(), rows: 0, commands: undefined, error: undefined,
+      op: undefined, portal: undefined, unconfirmed: false, ...extra,
     });
-    this.enqueue('query', first);
-  }
-
-  private enqueue(kind: PendingKind, seq: number): void {
-    this.queue.push({ kind, seq, startedAt: performance.now(), rows: 0, commands: undefined, error: undefined });
   }
 
   private peek(): Pending | undefined {
@@ -134,29 +195,79 @@ export class StatementTracker {
     return p;
   }
 
-  private finish(p: Pending, extra?: Record<string, unknown>): void {
-    if (p.seq < 0) return;
-    const data: Record<string, unknown> = {
-      query: p.seq,
-      rows: p.rows,
-      ms: Math.round((performance.now() - p.startedAt) * 1000) / 1000,
-    };
-    if (p.commands !== undefined) data.commands = p.commands;
-    if (p.error !== undefined) data.error = p.error;
-    if (extra) Object.assign(data, extra);
-    this.session.record('pg.result', data, p.error ? 'error' : 'ok').spooled.catch(() => {});
+  /** Answer the oldest pending message if it is of `kind` (ParseComplete, BindComplete, …). */
+  private answer(kind: PendingKind): void {
+    const p = this.peek();
+    if (p?.kind !== kind) return;
+    this.shift();
+    if (p.op) this.prepared.settle(p.op, 'ok');
   }
 
   // -------------------------------------------------------------------------------------
   // Client → upstream
   // -------------------------------------------------------------------------------------
 
+  private beginQuery(bytes: Buffer): void {
+    const text = this.settings.text(bytes);
+    this.guard(text);
+    const op: PreparedOp = { kind: 'query', segment: this.segment, effects: sqlEffectsOf(text.sql) };
+    this.prepared.add(op);
+    const statements = splitStatements(text.sql);
+    if (statements.length === 1) {
+      this.enqueue('query', this.request(clip(text)), { op });
+      return;
+    }
+    // One record per statement for the reader, each with the whole text as received: the
+    // split is the gateway's reading, the whole text is what the server got.
+    const received = clip(text);
+    let first = -1;
+    statements.forEach((sql, index) => {
+      const seq = this.request({ sql, batch: { index, of: statements.length }, received });
+      if (index === 0) first = seq;
+    });
+    this.enqueue('query', first, { op });
+  }
+
+  private beginParse(buf: Buffer, start: number, end: number): void {
+    const { name, sql } = parseParse(buf, start, end);
+    const text = this.settings.text(sql);
+    this.guard(text);
+    const op: PreparedOp = { kind: 'parse', segment: this.segment, name, text };
+    this.prepared.add(op);
+    this.enqueue('parse', -1, { op });
+  }
+
+  private beginBind(buf: Buffer, start: number, end: number): void {
+    const b = parseBind(buf, start, end, this.o.recordParameters, this.settings.paramText);
+    const op: PreparedOp = { kind: 'bind', segment: this.segment, portal: b.portal, statement: b.statement, params: b.params };
+    this.prepared.add(op);
+    this.enqueue('bind', -1, { op });
+  }
+
+  private beginExecute(buf: Buffer, start: number, end: number): void {
+    const { portal } = parseExecute(buf, start, end);
+    const r: Resolution = this.prepared.resolvePortal(portal, this.segment);
+    const data: Record<string, unknown> = r.state === 'known' ? clip(r.text) : { sql: null, prepared: r.state };
+    if (r.statement !== undefined && r.statement !== '') data.statement = r.statement;
+    if (portal !== '') data.portal = portal;
+    if (r.state === 'known' && r.params) data.params = r.params;
+    this.enqueue('execute', this.request(data), { portal, unconfirmed: r.state === 'unconfirmed' });
+  }
+
+  private beginClose(buf: Buffer, start: number, end: number): void {
+    const t = parseTarget(buf, start, end, 'Close');
+    const op: PreparedOp = { kind: 'close', segment: this.segment, target: t.kind, name: t.name };
+    this.prepared.add(op);
+    this.enqueue('close', -1, { op });
+  }
+
   readonly frontend: FrameSink = {
     header: (type) => {
       if (!RELAY_FRONTEND_TYPES.has(type)) throw new ProtocolViolation(`unexpected message type 0x${type.toString(16)} from client`);
       switch (type) {
         case Frontend.Sync:
-          this.begin('sync', null);
+          this.enqueue('sync', -1);
+          this.segment++;
           return false;
         case Frontend.Terminate:
           this.clientTerminated = true;
@@ -176,41 +287,20 @@ export class StatementTracker {
     body: (type, buf, start, end) => {
       switch (type) {
         case Frontend.Query:
-          this.beginQuery(parseQuery(buf, start, end));
-          return;
-        case Frontend.Parse: {
-          const { name, sql } = parseParse(buf, start, end);
-          this.statements.set(name, sql);
-          return;
-        }
-        case Frontend.Bind: {
-          const b = parseBind(buf, start, end, this.recordParameters);
-          this.portals.set(b.portal, { statement: b.statement, params: b.params });
-          return;
-        }
-        case Frontend.Execute: {
-          const { portal } = parseExecute(buf, start, end);
-          const bound = this.portals.get(portal);
-          const sql = bound ? this.statements.get(bound.statement) : undefined;
-          const data: Record<string, unknown> = sql === undefined ? { sql: null } : clip(sql);
-          if (bound && bound.statement !== '') data.statement = bound.statement;
-          if (portal !== '') data.portal = portal;
-          if (bound?.params) data.params = bound.params;
-          this.begin('execute', data);
-          return;
-        }
-        case Frontend.Close: {
-          const t = parseTarget(buf, start, end, 'Close');
-          if (t.kind === 'S') this.statements.delete(t.name);
-          else this.portals.delete(t.name);
-          return;
-        }
+          return this.beginQuery(parseQuery(buf, start, end));
+        case Frontend.Parse:
+          return this.beginParse(buf, start, end);
+        case Frontend.Bind:
+          return this.beginBind(buf, start, end);
+        case Frontend.Execute:
+          return this.beginExecute(buf, start, end);
+        case Frontend.Close:
+          return this.beginClose(buf, start, end);
         case Frontend.Describe:
-          parseTarget(buf, start, end, 'Describe'); // validated only
-          return;
+          parseTarget(buf, start, end, 'Describe'); // validated; answered by RowDescription / NoData
+          return this.enqueue('describe', -1);
         case Frontend.FunctionCall:
-          this.begin('call', { sql: null, functionOid: parseFunctionCall(buf, start, end).oid });
-          return;
+          return this.enqueue('call', this.request({ sql: null, functionOid: parseFunctionCall(buf, start, end).oid }));
       }
     },
   };
@@ -219,39 +309,113 @@ export class StatementTracker {
   // Upstream → client
   // -------------------------------------------------------------------------------------
 
+  private commandComplete(buf: Buffer, start: number, end: number): void {
+    const { tag, rows } = parseCommandComplete(buf, start, end);
+    // SHOW, FETCH-less tags, …: no count in the tag, so count the rows the server sent.
+    const count = rows ?? this.dataRows;
+    this.dataRows = 0;
+    const p = this.firstStatement();
+    if (!p) return;
+    const command = tag.split(' ', 1)[0]!;
+    if (p.kind === 'execute') {
+      p.rows = count;
+      p.commands = [command];
+      this.shift();
+      this.finish(p);
+      return;
+    }
+    p.rows += count;
+    (p.commands ??= []).push(command);
+    this.prepared.commandDone(p.op, tag);
+  }
+
+  private errorResponse(buf: Buffer, start: number, end: number): void {
+    const f = parseErrorFields(buf, start, end);
+    const error = { code: f.get('C') ?? '', message: f.get('M') ?? '' };
+    const severity = f.get('V') ?? f.get('S');
+    if (severity === 'FATAL' || severity === 'PANIC') this.fatal = error;
+    this.dataRows = 0;
+    const p = this.peek();
+    if (!p || p.kind === 'sync') return;
+    if (p.kind === 'query' || p.kind === 'call') {
+      p.error ??= error;
+      return;
+    }
+    // An extended-protocol message failed: the server skips everything up to the next Sync.
+    this.shift();
+    if (p.op) this.prepared.settle(p.op, 'failed');
+    if (p.kind === 'execute') {
+      p.error = error;
+      this.finish(p);
+    }
+    for (let q = this.peek(); q !== undefined && q.kind !== 'sync'; q = this.peek()) {
+      this.shift();
+      if (q.op) this.prepared.settle(q.op, 'skipped');
+      this.finish(q, { skipped: true });
+    }
+  }
+
+  private readyForQuery(status: number): void {
+    this.dataRows = 0;
+    for (let p = this.shift(); p !== undefined; p = this.shift()) {
+      if (p.op) this.prepared.settle(p.op, p.kind === 'query' ? 'ok' : 'skipped');
+      if (p.kind === 'query' || p.kind === 'call') {
+        this.finish(p);
+        break;
+      }
+      if (p.kind === 'sync') break;
+      this.finish(p, { skipped: true });
+    }
+    if (status === 0x49 /* 'I': no transaction, so no portal survives */) this.prepared.transactionEnded();
+  }
+
+  private parameterStatus(buf: Buffer, start: number, end: number): void {
+    const { name, value } = parseParameterStatus(buf, start, end);
+    this.settings.set(name, value);
+    if (!this.settings.lexesLikeGateway) this.o.onLexingChanged(`the server reports ${name} = ${value}`);
+  }
+
   readonly backend: FrameSink = {
     header: (type) => {
       if (!RELAY_BACKEND_TYPES.has(type)) throw new ProtocolViolation(`unexpected message type 0x${type.toString(16)} from upstream`);
-      if (type === Backend.DataRow) {
-        this.dataRows++;
-        return false;
+      switch (type) {
+        case Backend.DataRow:
+          this.dataRows++;
+          return false;
+        case Backend.ParseComplete:
+          this.answer('parse');
+          return false;
+        case Backend.BindComplete:
+          this.answer('bind');
+          return false;
+        case Backend.CloseComplete:
+          this.answer('close');
+          return false;
+        case Backend.RowDescription:
+        case Backend.NoData:
+          this.answer('describe');
+          return false;
+        case Backend.CommandComplete:
+        case Backend.ErrorResponse:
+        case Backend.ReadyForQuery:
+        case Backend.EmptyQueryResponse:
+        case Backend.PortalSuspended:
+        case Backend.ParameterStatus:
+          return true;
+        default:
+          return false;
       }
-      return (
-        type === Backend.CommandComplete ||
-        type === Backend.ErrorResponse ||
-        type === Backend.ReadyForQuery ||
-        type === Backend.EmptyQueryResponse ||
-        type === Backend.PortalSuspended
-      );
     },
     body: (type, buf, start, end) => {
       switch (type) {
-        case Backend.CommandComplete: {
-          const { tag, rows } = parseCommandComplete(buf, start, end);
-          this.dataRows = 0;
-          const p = this.firstStatement();
-          if (!p) return;
-          if (p.kind === 'execute') {
-            p.rows = rows ?? 0;
-            p.commands = [tag.split(' ', 1)[0]!];
-            this.shift();
-            this.finish(p);
-          } else {
-            p.rows += rows ?? 0;
-            (p.commands ??= []).push(tag.split(' ', 1)[0]!);
-          }
-          return;
-        }
+        case Backend.CommandComplete:
+          return this.commandComplete(buf, start, end);
+        case Backend.ErrorResponse:
+          return this.errorResponse(buf, start, end);
+        case Backend.ReadyForQuery:
+          return this.readyForQuery(end > start ? buf[start]! : 0);
+        case Backend.ParameterStatus:
+          return this.parameterStatus(buf, start, end);
         case Backend.EmptyQueryResponse: {
           const p = this.firstStatement();
           if (p?.kind === 'execute') {
@@ -270,38 +434,6 @@ export class StatementTracker {
           }
           return;
         }
-        case Backend.ErrorResponse: {
-          const f = parseErrorFields(buf, start, end);
-          const error = { code: f.get('C') ?? '', message: f.get('M') ?? '' };
-          this.dataRows = 0;
-          const p = this.peek();
-          if (!p) return;
-          if (p.kind === 'execute') {
-            p.error = error;
-            this.shift();
-            this.finish(p);
-            // The server now skips everything up to the next Sync.
-            for (let q = this.peek(); q?.kind === 'execute'; q = this.peek()) {
-              this.shift();
-              this.finish(q, { skipped: true });
-            }
-          } else if (p.kind === 'query' || p.kind === 'call') {
-            p.error ??= error;
-          }
-          return;
-        }
-        case Backend.ReadyForQuery: {
-          this.dataRows = 0;
-          for (let p = this.shift(); p !== undefined; p = this.shift()) {
-            if (p.kind === 'execute') {
-              this.finish(p, { skipped: true });
-              continue;
-            }
-            if (p.kind !== 'sync') this.finish(p);
-            break;
-          }
-          return;
-        }
       }
     },
   };
@@ -309,6 +441,6 @@ export class StatementTracker {
   /** The oldest unanswered statement that results can belong to. */
   private firstStatement(): Pending | undefined {
     const p = this.peek();
-    return p && p.kind !== 'sync' ? p : undefined;
+    return p && (p.kind === 'query' || p.kind === 'execute' || p.kind === 'call') ? p : undefined;
   }
 }

@@ -3,7 +3,8 @@
  * message as the access level's user, authentication the way the server asks (SCRAM-SHA-256,
  * MD5 or cleartext, the latter two only because servers may be configured so), then the
  * greeting up to ReadyForQuery. The greeting's ParameterStatus/Notice frames are kept to hand
- * to the client unchanged; BackendKeyData is kept for cancel forwarding and never shown.
+ * to the client unchanged; BackendKeyData's pid is shown to the client (with a key of
+ * airlock's own), its key kept for cancel forwarding and never shown.
  */
 import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -11,7 +12,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import { ScramClientExchange } from './scram/client.ts';
 import { SCRAM_SHA_256 } from './scram/common.ts';
-import { parseAuthRequest, parseBackendKeyData, parseErrorFields } from './wire/backend.ts';
+import { parseAuthRequest, parseBackendKeyData, parseErrorFields, parseParameterStatus } from './wire/backend.ts';
 import { serializePassword, serializeSASLInitialResponse, serializeSASLResponse, serializeSSLRequest, serializeStartup, serializeCancelRequest, serializeTerminate } from './wire/frontend.ts';
 import { MessageReader, PeerClosed } from './wire/message-reader.ts';
 import { AuthCode, Backend } from './wire/protocol.ts';
@@ -38,6 +39,8 @@ export interface UpstreamConnection {
   key: Buffer;
   /** ParameterStatus and NoticeResponse frames of the greeting, verbatim. */
   greeting: Buffer[];
+  /** The greeting's ParameterStatus values. */
+  parameters: Map<string, string>;
   /** The ReadyForQuery frame ending the greeting. */
   ready: Buffer;
   /** Bytes received after ReadyForQuery (normally none). */
@@ -45,6 +48,16 @@ export interface UpstreamConnection {
 }
 
 const MAX_HANDSHAKE_MESSAGE = 1024 * 1024;
+
+/**
+ * The upstream server refused the login with its own ErrorResponse (e.g. 53300 too many
+ * connections, 57P03 starting up, 28000): the client gets those fields, not a rewrap.
+ */
+export class UpstreamRefusal extends AirlockError {
+  constructor(readonly fields: ReadonlyMap<string, string>) {
+    super(ErrorCodes.UPSTREAM_FAILED, `upstream refused the connection: ${fields.get('M') ?? 'unknown error'} (SQLSTATE ${fields.get('C') ?? '?'})`);
+  }
+}
 
 function failed(message: string, cause?: unknown): AirlockError {
   return new AirlockError(ErrorCodes.UPSTREAM_FAILED, message, cause === undefined ? undefined : { cause });
@@ -101,6 +114,32 @@ export async function openTransport(target: Pick<UpstreamTarget, 'host' | 'port'
   }
 }
 
+/** Answer one authentication request the way the server asks; returns the SCRAM exchange in progress. */
+async function authenticateUpstream(
+  socket: Socket | TLSSocket, target: UpstreamTarget, req: ReturnType<typeof parseAuthRequest>, scram: ScramClientExchange | null,
+): Promise<ScramClientExchange | null> {
+  if (req.code === AuthCode.Ok) return scram;
+  if (req.code === AuthCode.CleartextPassword) {
+    socket.write(serializePassword(await target.password()));
+  } else if (req.code === AuthCode.MD5Password && 'salt' in req) {
+    const pw = await target.password();
+    const inner = createHash('md5').update(pw + target.user).digest('hex');
+    socket.write(serializePassword('md5' + createHash('md5').update(inner).update(req.salt).digest('hex')));
+  } else if (req.code === AuthCode.SASL && 'mechanisms' in req) {
+    if (!req.mechanisms.includes(SCRAM_SHA_256)) throw failed(`upstream offers no supported SASL mechanism (${req.mechanisms.join(', ')})`);
+    const exchange = new ScramClientExchange(await target.password());
+    socket.write(serializeSASLInitialResponse(SCRAM_SHA_256, exchange.clientFirstMessage()));
+    return exchange;
+  } else if (req.code === AuthCode.SASLContinue && 'data' in req && scram) {
+    socket.write(serializeSASLResponse(await scram.clientFinalMessage(req.data)));
+  } else if (req.code === AuthCode.SASLFinal && 'data' in req && scram) {
+    scram.verifyServerFinal(req.data);
+  } else {
+    throw failed(`upstream asks for an unsupported authentication method (${req.code})`);
+  }
+  return scram;
+}
+
 export async function connectUpstream(target: UpstreamTarget, outerSignal?: AbortSignal): Promise<UpstreamConnection> {
   const signal = outerSignal ? AbortSignal.any([outerSignal, AbortSignal.timeout(target.timeoutMs)]) : AbortSignal.timeout(target.timeoutMs);
   const socket = await openTransport(target, signal);
@@ -113,39 +152,25 @@ export async function connectUpstream(target: UpstreamTarget, outerSignal?: Abor
     let pid = 0;
     let key: Buffer | null = null;
     const greeting: Buffer[] = [];
+    const parameters = new Map<string, string>();
     for (;;) {
       const { type, body } = await reader.readTyped();
       switch (type) {
-        case Backend.Authentication: {
-          const req = parseAuthRequest(body);
-          if (req.code === AuthCode.Ok) break;
-          if (req.code === AuthCode.CleartextPassword) {
-            socket.write(serializePassword(await target.password()));
-          } else if (req.code === AuthCode.MD5Password && 'salt' in req) {
-            const pw = await target.password();
-            const inner = createHash('md5').update(pw + target.user).digest('hex');
-            socket.write(serializePassword('md5' + createHash('md5').update(inner).update(req.salt).digest('hex')));
-          } else if (req.code === AuthCode.SASL && 'mechanisms' in req) {
-            if (!req.mechanisms.includes(SCRAM_SHA_256)) throw failed(`upstream offers no supported SASL mechanism (${req.mechanisms.join(', ')})`);
-            scram = new ScramClientExchange(await target.password());
-            socket.write(serializeSASLInitialResponse(SCRAM_SHA_256, scram.clientFirstMessage()));
-          } else if (req.code === AuthCode.SASLContinue && 'data' in req && scram) {
-            socket.write(serializeSASLResponse(await scram.clientFinalMessage(req.data)));
-          } else if (req.code === AuthCode.SASLFinal && 'data' in req && scram) {
-            scram.verifyServerFinal(req.data);
-          } else {
-            throw failed(`upstream asks for an unsupported authentication method (${req.code})`);
-          }
+        case Backend.Authentication:
+          scram = await authenticateUpstream(socket, target, parseAuthRequest(body), scram);
           break;
-        }
         case Backend.ErrorResponse: {
-          const f = parseErrorFields(body, 0, body.length);
-          throw failed(`upstream refused the connection: ${f.get('M') ?? 'unknown error'} (SQLSTATE ${f.get('C') ?? '?'})`);
+          throw new UpstreamRefusal(parseErrorFields(body, 0, body.length));
         }
         case Backend.BackendKeyData:
           ({ pid, key } = parseBackendKeyData(body));
           break;
-        case Backend.ParameterStatus:
+        case Backend.ParameterStatus: {
+          const { name, value } = parseParameterStatus(body, 0, body.length);
+          parameters.set(name, value);
+          greeting.push(frame(type, body));
+          break;
+        }
         case Backend.NoticeResponse:
           greeting.push(frame(type, body));
           break;
@@ -155,7 +180,7 @@ export async function connectUpstream(target: UpstreamTarget, outerSignal?: Abor
         case Backend.ReadyForQuery: {
           if (!key) throw failed('upstream sent no BackendKeyData');
           const leftover = reader.detach();
-          return { socket, pid, key, greeting, ready: frame(type, body), leftover };
+          return { socket, pid, key, greeting, parameters, ready: frame(type, body), leftover };
         }
         default:
           throw failed(`upstream sent an unexpected message '${String.fromCharCode(type)}' during login`);

@@ -21,7 +21,8 @@ let cluster: PostgresCluster;
 let f: PgFixture;
 before(async () => {
   cluster = await startCluster();
-  f = await startFixture(cluster);
+  // Plaintext allowed here: these tests look at SCRAM itself over raw sockets (tls.test.ts covers the default refusal).
+  f = await startFixture(cluster, { listenerExtra: 'allowPlaintext: true' });
 });
 after(async () => {
   await f?.close();

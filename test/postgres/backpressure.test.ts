@@ -14,7 +14,7 @@ let cluster: PostgresCluster;
 let f: PgFixture;
 before(async () => {
   cluster = await startCluster();
-  f = await startFixture(cluster, { durability: 'buffered' });
+  f = await startFixture(cluster, { durability: 'buffered', listenerExtra: 'allowPlaintext: true' });
 });
 after(async () => {
   await f?.close();

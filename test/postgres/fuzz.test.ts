@@ -142,7 +142,7 @@ let cluster: PostgresCluster;
 let f: PgFixture;
 before(async () => {
   cluster = await startCluster();
-  f = await startFixture(cluster, { durability: 'buffered', listenerExtra: `maxMessageBytes: ${MAX_MESSAGE}, handshakeTimeoutMs: 3000` });
+  f = await startFixture(cluster, { durability: 'buffered', listenerExtra: `maxMessageBytes: ${MAX_MESSAGE}, handshakeTimeoutMs: 3000, allowPlaintext: true` });
 });
 after(async () => {
   await f?.close();

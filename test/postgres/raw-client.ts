@@ -60,18 +60,39 @@ export function readUntil(sock: Socket, pred: (type: number, body: Buffer) => bo
 
 /** Log in with SCRAM as a real client would; returns a socket in the ready state. */
 export async function rawLogin(host: string, port: number, g: { id: string; secret: string }): Promise<Socket> {
+  return (await rawSession(host, port, g)).sock;
+}
+
+export interface RawSession {
+  sock: Socket;
+  /** BackendKeyData as the client got it. */
+  pid: number;
+  key: Buffer;
+  /** ParameterStatus values of the greeting. */
+  parameters: Map<string, string>;
+}
+
+/** rawLogin, keeping what the greeting said; `params` adds startup parameters. */
+export async function rawSession(host: string, port: number, g: { id: string; secret: string }, params: Record<string, string> = {}): Promise<RawSession> {
   const sock = await new Promise<Socket>((resolve, reject) => {
     const s = connect({ host, port }, () => resolve(s));
     s.once('error', reject);
   });
   const scram = new ScramClientExchange(g.secret);
-  sock.write(startupFor(g.id));
+  const extra = Object.entries(params).map(([k, v]) => Buffer.concat([cstr(k), cstr(v)]));
+  sock.write(untyped(Buffer.concat([i32(196608), cstr('user'), cstr(g.id), cstr('database'), cstr('reporting'), ...extra, Buffer.from([0])])));
   await readUntil(sock, (t, b) => t === 0x52 && b.readInt32BE(0) === 10);
   const first = scram.clientFirstMessage();
   sock.write(typed('p', Buffer.concat([cstr('SCRAM-SHA-256'), i32(first.length), first])));
   const cont = await readUntil(sock, (t, b) => t === 0x52 && b.readInt32BE(0) === 11);
   sock.write(typed('p', await scram.clientFinalMessage(cont.at(-1)!.body.subarray(4))));
-  await readUntil(sock, (t) => t === 0x5a);
-  return sock;
+  const greeting = await readUntil(sock, (t) => t === 0x5a);
+  const k = greeting.find((m) => m.type === 0x4b);
+  if (!k) throw new Error('no BackendKeyData');
+  const parameters = new Map<string, string>();
+  for (const m of greeting.filter((x) => x.type === 0x53)) {
+    const [name, value] = m.body.toString('utf8').split('\0');
+    parameters.set(name!, value!);
+  }
+  return { sock, pid: k.body.readInt32BE(0), key: Buffer.from(k.body.subarray(4)), parameters };
 }
-

@@ -59,11 +59,13 @@ test('a token RDS would reject (signed with a key RDS does not know) fails the l
   try {
     const g = await grant(f, 'read');
     const sql = postgres(g.url, { max: 1, ssl: 'require', connect_timeout: 10 });
-    const err = await sql`select 1`.then(() => null, (e: { code?: string; message: string }) => e);
+    const err = await sql`select 1`.then(() => null, (e: { code?: string; message: string; detail?: string }) => e);
     await sql.end();
     assert.ok(err);
-    assert.equal(err.code, '08006');
-    assert.match(err.message, /upstream refused the connection: PAM authentication failed/);
+    // The server's own refusal reaches the client with its SQLSTATE (issue 17 item 4), marked as relayed.
+    assert.equal(err.code, '28P01');
+    assert.match(err.message, /PAM authentication failed/);
+    assert.match(String(err.detail), /airlock relayed this error from the upstream server/);
     assert.equal(front.rejected.at(-1), 'signature does not match');
     const closed = await eventually(() => f.gw.auditRecords().find((x) => x.grant === g.id && x.type === 'session.closed'), 3000, 'session.closed');
     assert.equal(closed.data?.reason, 'error');

@@ -128,3 +128,52 @@ test('SCRAM client and server agree; a wrong password yields null, a tampered no
   assert.throws(() => server.verifyClientFinal(Buffer.from(cFinal)), /nonce/);
   assert.throws(() => new ScramServerExchange(v).serverFirstMessage(Buffer.from('p=tls-server-end-point,,n=,r=abc')), /channel binding/);
 });
+
+test('tls-server-end-point hashes the certificate with its signature hash (SHA-256 for EC P-256/SHA-256, SHA-384 for RSA/SHA-384)', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { X509Certificate } = await import('node:crypto');
+  const { tlsServerEndPoint, endPointHashName } = await import('../../plugins/postgres/scram/channel-binding.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'cb-'));
+  try {
+    const make = (name: string, args: string[]) => {
+      execFileSync('openssl', ['req', '-x509', ...args, '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '1', '-subj', '/CN=cb'], { stdio: 'ignore' });
+      return new X509Certificate(readFileSync(join(dir, `${name}.crt`))).raw;
+    };
+    const ec = make('ec', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-sha256']);
+    const rsa = make('rsa', ['-newkey', 'rsa:2048', '-sha384']);
+    assert.equal(endPointHashName(ec), 'sha256');
+    assert.equal(endPointHashName(rsa), 'sha384');
+    assert.deepEqual(tlsServerEndPoint(ec), createHash('sha256').update(ec).digest());
+    assert.deepEqual(tlsServerEndPoint(rsa), createHash('sha384').update(rsa).digest());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SCRAM server: channel-binding flags must match the mechanism and the offer (downgrade refused)', () => {
+  const salt = Buffer.from('salt');
+  const salted = pbkdf2Sync('pw', salt, 4096, 32, 'sha256');
+  const verifier = {
+    salt, iterations: 4096,
+    storedKey: createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest(),
+    serverKey: createHmac('sha256', salted).update('Server Key').digest(),
+  };
+  const endPoint = Buffer.alloc(32, 1);
+  const first = (gs2: string) => Buffer.from(`${gs2}n=*,r=abc`);
+  // Over TLS PLUS was offered: a client saying "y" (could bind, saw no offer) was downgraded.
+  assert.throws(() => new ScramServerExchange(verifier, { mechanism: 'SCRAM-SHA-256', endPoint }).serverFirstMessage(first('y,,')), /offered/);
+  assert.throws(() => new ScramServerExchange(verifier, { mechanism: 'SCRAM-SHA-256', endPoint }).serverFirstMessage(first('p=tls-server-end-point,,')), /PLUS/);
+  assert.throws(() => new ScramServerExchange(verifier, { mechanism: 'SCRAM-SHA-256-PLUS', endPoint }).serverFirstMessage(first('n,,')), /tls-server-end-point/);
+  assert.throws(() => new ScramServerExchange(verifier, { mechanism: 'SCRAM-SHA-256-PLUS', endPoint: null }).serverFirstMessage(first('p=tls-server-end-point,,')), /not offered/);
+  // Without TLS, "y" is the honest answer of a client that could bind.
+  assert.ok(new ScramServerExchange(verifier, { mechanism: 'SCRAM-SHA-256', endPoint: null }).serverFirstMessage(first('y,,')).length > 0);
+  // PLUS: the client-final's c= must carry gs2 header + end-point hash.
+  const plus = new ScramServerExchange(verifier, { mechanism: 'SCRAM-SHA-256-PLUS', endPoint });
+  const serverFirst = plus.serverFirstMessage(first('p=tls-server-end-point,,')).toString();
+  const nonce = serverFirst.split(',')[0]!.slice(2);
+  const wrong = Buffer.from(`c=${Buffer.from('p=tls-server-end-point,,').toString('base64')},r=${nonce},p=${Buffer.alloc(32).toString('base64')}`);
+  assert.throws(() => plus.verifyClientFinal(wrong), /channel binding does not match/);
+});

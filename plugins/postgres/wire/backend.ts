@@ -139,3 +139,18 @@ export function parseReadyForQuery(buf: Buffer, start: number, end: number): num
   r.done('ReadyForQuery');
   return status;
 }
+
+export function parseParameterStatus(buf: Buffer, start: number, end: number): { name: string; value: string } {
+  const r = reader.reset(buf, start, end);
+  const name = r.cstring();
+  const value = r.cstring();
+  r.done('ParameterStatus');
+  return { name, value };
+}
+
+/** An ErrorResponse rebuilt from its fields, in the server's order, with extra fields added. */
+export function serializeErrorFields(fields: ReadonlyMap<string, string>): Buffer {
+  const w = new Writer().message(Backend.ErrorResponse);
+  for (const [code, value] of fields) w.byte(code.charCodeAt(0)).cstring(value);
+  return w.byte(0).end().flush();
+}

@@ -60,6 +60,15 @@ export class BufferReader {
     return s;
   }
 
+  /** A NUL-terminated string as a view of its bytes (no decoding, no copy). */
+  cstringBytes(): Buffer {
+    const nul = this.buf.indexOf(0, this.pos);
+    if (nul < 0 || nul >= this.end) throw new ProtocolViolation('unterminated string');
+    const v = this.buf.subarray(this.pos, nul);
+    this.pos = nul + 1;
+    return v;
+  }
+
   /** n bytes as a view (no copy): valid only while the underlying buffer is. */
   view(n: number): Buffer {
     this.need(n, `${n} bytes`);

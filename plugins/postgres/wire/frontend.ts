@@ -99,17 +99,18 @@ export function parseSASLInitialResponse(body: Buffer): { mechanism: string; dat
 
 const reader = new BufferReader();
 
-export function parseQuery(buf: Buffer, start: number, end: number): string {
+/** The query text's bytes, undecoded: the session's client_encoding says how to read them. */
+export function parseQuery(buf: Buffer, start: number, end: number): Buffer {
   const r = reader.reset(buf, start, end);
-  const sql = r.cstring();
+  const sql = r.cstringBytes();
   r.done('Query');
   return sql;
 }
 
-export function parseParse(buf: Buffer, start: number, end: number): { name: string; sql: string } {
+export function parseParse(buf: Buffer, start: number, end: number): { name: string; sql: Buffer } {
   const r = reader.reset(buf, start, end);
   const name = r.cstring();
-  const sql = r.cstring();
+  const sql = r.cstringBytes();
   const nTypes = r.int16();
   if (nTypes < 0) throw new ProtocolViolation('Parse: negative parameter type count');
   r.view(nTypes * 4);
@@ -127,7 +128,13 @@ export interface BindInfo {
 /** Largest parameter value kept in the audit record, in characters. */
 const MAX_RECORDED_PARAM = 1024;
 
-export function parseBind(buf: Buffer, start: number, end: number, withParams: boolean): BindInfo {
+export function parseBind(
+  buf: Buffer,
+  start: number,
+  end: number,
+  withParams: boolean,
+  decodeText: (bytes: Buffer) => string = (b) => b.toString('utf8'),
+): BindInfo {
   const r = reader.reset(buf, start, end);
   const portal = r.cstring();
   const statement = r.cstring();
@@ -149,7 +156,7 @@ export function parseBind(buf: Buffer, start: number, end: number, withParams: b
     const v = r.view(n);
     if (params) {
       const binary = (nFormats === 1 ? formats[0] : formats[i]) === 1;
-      const text = binary ? '\\x' + v.toString('hex') : v.toString('utf8');
+      const text = binary ? '\\x' + v.toString('hex') : decodeText(v);
       params.push(text.length > MAX_RECORDED_PARAM ? text.slice(0, MAX_RECORDED_PARAM) + '…' : text);
     }
   }
