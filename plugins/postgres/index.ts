@@ -4,12 +4,12 @@
  * database user (RDS IAM token or configured password), relays the wire protocol, records
  * every statement, and ends the session when the grant ends.
  */
-import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { definePlugin } from '../../core/plugin.ts';
 import { postgresListenerSchema, postgresResourceSchema, type PostgresResource } from './config.ts';
 import { advertisedAddress, listenAddresses, startListener } from './listener.ts';
 import { parseListen } from '../../core/public.ts';
 import { loadStatementParser } from './split-statements.ts';
+import { resolvePostgresScope } from './provision/scope.ts';
 
 export default definePlugin<PostgresResource>({
   type: 'postgres',
@@ -17,16 +17,9 @@ export default definePlugin<PostgresResource>({
   resourceSchema: postgresResourceSchema,
   listenerSchema: postgresListenerSchema,
 
-  accessLevels: (resource) => Object.keys(resource.access),
+  accessLevels: (resource) => [...Object.keys(resource.access), ...Object.keys(resource.provisioned)],
 
-  resolveScope(resource, access, requested) {
-    if (!Object.hasOwn(resource.access, access)) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level "${access}"`);
-    // A Postgres grant is exactly its access level's database role: there is nothing narrower to ask for.
-    if (requested !== undefined && Object.keys(requested).length > 0) {
-      throw new AirlockError(ErrorCodes.BAD_REQUEST, `postgres grants take no scope (got ${Object.keys(requested).join(', ')}): the access level's database role is the scope`);
-    }
-    return { database: resource.database, user: resource.access[access]!.user };
-  },
+  resolveScope: (resource, access, requested) => ({ ...resolvePostgresScope(resource, access, requested) }),
 
   connectInfo({ resource, grant, secret, gateway }) {
     const live = listenAddresses.get(gateway.gatewayId);
