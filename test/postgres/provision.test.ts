@@ -137,6 +137,14 @@ async function residue(): Promise<string> {
                          (select count(*) from pg_database where datacl::text like '%airlock\\_ag%')`);
 }
 
+test('concurrent activations and ends on the same tables do not collide (GRANT rewrites the ACL unlocked)', async () => {
+  const grants = Array.from({ length: 8 }, () => makeGrant(r, 'read', { tables: ['sales'] }));
+  const made = await Promise.all(grants.map((g) => prov.activate(g)));
+  assert.equal(new Set(made.map((m) => m.role)).size, 8);
+  assert.deepEqual(await Promise.all(grants.map((g) => prov.end(g, 'revoked'))), grants.map(() => true));
+  assert.equal(await q(`select count(*) from pg_roles where rolname like 'airlock\\_ag%'`), '0');
+});
+
 test('200 activate/end cycles leave no airlock_* role and no other residue', { timeout: 600_000 }, async () => {
   const before = await residue();
   assert.match(before, /^0\|/);

@@ -8,7 +8,7 @@
  * parameters, and the front door's hand-written upstream code is built for relaying a
  * client, not for issuing the provisioner's own statements.
  */
-import postgres, { type Sql } from 'postgres';
+import postgres, { type Sql, type TransactionSql } from 'postgres';
 import type { Privilege } from '../config.ts';
 import { resolveTables } from './catalogue.ts';
 import { GRANT_ROLE_PATTERN, roleMarker, roleNameFor } from './role-names.ts';
@@ -60,6 +60,15 @@ export interface ProvisionedRole {
 }
 
 export class ProvisionError extends Error {}
+
+/**
+ * GRANT and REVOKE rewrite the object's ACL without locking it: two at once on the same table
+ * fail with "tuple concurrently updated". One transaction-scoped advisory lock serializes this
+ * DDL across every provisioner on the database (every replica too); the statements are short.
+ */
+async function lockGrants(tx: TransactionSql): Promise<void> {
+  await tx`select pg_advisory_xact_lock(hashtext('airlock.provision'))`;
+}
 
 function scopeOf(grant: ProvisionGrant): { privileges: Privilege[]; tables: TableName[] } {
   const { privileges, tables } = grant.scope;
@@ -121,6 +130,7 @@ export class RoleProvisioner {
     const { privileges, tables } = scopeOf(grant);
     const password = this.options.rdsIam ? undefined : newRolePassword();
     const resolved = await this.sql.begin(async (tx) => {
+      await lockGrants(tx);
       const found = await resolveTables(tx, tables);
       const [{ exists } = { exists: false }] = await tx<{ exists: boolean }[]>`select exists (select 1 from pg_roles where rolname = ${role}) as exists`;
       const spec = { role, connectionLimit, validUntil: grant.expiresAt!, passwordVerifier: password && scramVerifier(password), marker: roleMarker(this.options.admin.database) };
@@ -145,11 +155,13 @@ export class RoleProvisioner {
     if (!exists) return false;
     // No new logins first, then end the live ones, then drop: a session cannot slip in between.
     await this.sql.begin(async (tx) => {
+      await lockGrants(tx);
       await tx.unsafe((await prepareDropStatements(tx, role)).join(';\n')).simple();
     });
     const wait = this.options.terminateWaitMs ?? 1000;
     await this.sql`select pg_terminate_backend(pid, ${wait}::int8) from pg_stat_activity where usename = ${role} and pid <> pg_backend_pid()`;
     await this.sql.begin(async (tx) => {
+      await lockGrants(tx);
       await tx.unsafe((await dropStatements(tx, role)).join(';\n')).simple();
     });
     this.options.record('pg.role.dropped', { role, reason, ...(grantId ? { grant: grantId } : {}) });
