@@ -186,3 +186,48 @@ test('sweep drops the grant roles whose grant is no longer active, and nothing e
     await cluster.sql('drop role airlock_agaaaaaaaaaaaaaaaaaa; drop role airlock_bystander;');
   }
 });
+
+test('GrantRoles: the lifecycle glue makes, serves and drops the role of a provisioned grant only', async () => {
+  const { GrantRoles } = await import('../../plugins/postgres/provision/grant-roles.ts');
+  const records: Array<[string, string, Record<string, unknown>]> = [];
+  const roles = new GrantRoles(new Map([['reporting', { ...r, port: cluster.port }]]), {
+    env: { ADMIN_PW: ADMIN_PASSWORD },
+    aws: { region: 'us-east-1', credentials: async () => ({ accessKeyId: 'x', secretAccessKey: 'y' }), presign: async () => { throw new Error('no IAM here'); } },
+    record: (type, resourceName, data) => records.push([type, resourceName, data]),
+  });
+  try {
+    const base = { agent: 'local:bot', resource: 'reporting', resourceType: 'postgres', task: 't', status: 'active' as const, createdAt: new Date().toISOString(), ttlMs: 600_000 };
+    const p = makeGrant(r, 'read', { tables: ['sales'] });
+    const provisioned = { ...base, ...p, access: 'read' };
+    const staticGrant = { ...base, id: makeGrant(r, 'read').id, access: 'ops', expiresAt: p.expiresAt, scope: { database: 'reporting', user: 'agent_rw' } };
+    await roles.onGrantActive(staticGrant);
+    assert.equal(roles.credentials(staticGrant), undefined);
+    await roles.onGrantActive(provisioned, { connectionLimit: 5 });
+    const creds = roles.credentials(provisioned);
+    assert.equal(creds?.role, `airlock_${p.id.toLowerCase()}`);
+    assert.equal(await q(`select rolconnlimit from pg_roles where rolname = '${creds!.role}'`), '5');
+    assert.deepEqual(records.map(([t, n]) => [t, n]), [['pg.role.created', 'reporting']]);
+    // A restart: a new instance sweeps with the active list and re-makes the survivor's login.
+    const again = new GrantRoles(new Map([['reporting', { ...r, port: cluster.port }]]), { env: { ADMIN_PW: ADMIN_PASSWORD }, aws: { region: 'us-east-1', credentials: async () => ({ accessKeyId: 'x', secretAccessKey: 'y' }), presign: async () => { throw new Error('no IAM'); } }, record: () => {} });
+    try {
+      await again.sweep([provisioned, staticGrant]);
+      const fresh = again.credentials(provisioned);
+      assert.equal(fresh?.role, creds!.role);
+      const sql = connectAs(cluster, fresh!.role, fresh!.password!);
+      try {
+        const [row] = await sql<{ u: string; n: string }[]>`select current_user as u, (select count(*) from sales) > 0 as n`;
+        assert.deepEqual({ ...row }, { u: creds!.role, n: true });
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      await again.close();
+    }
+    await roles.onGrantEnded(provisioned, 'revoked');
+    await roles.onGrantEnded(staticGrant, 'revoked');
+    assert.equal(await q(`select count(*) from pg_roles where rolname = '${creds!.role}'`), '0');
+    assert.deepEqual(records.at(-1)?.[0], 'pg.role.dropped');
+  } finally {
+    await roles.close();
+  }
+});
