@@ -130,6 +130,8 @@ const readOnlyRefused: Array<[string, string]> = [
   ['DISCARD ALL; CLUSTER sales', 'ddl'],
   ['IMPORT FOREIGN SCHEMA x FROM SERVER s INTO public', 'ddl'],
   ['SECURITY LABEL ON TABLE sales IS $$x$$', 'ddl'],
+  ['SET search_path = evil, pg_catalog', 'search-path'],
+  ['SET LOCAL search_path TO public, "pg_catalog"', 'search-path'],
 ];
 for (const [sql, rule] of readOnlyRefused) {
   test(`SELECT-only refuses (${rule}): ${sql}`, () => {
@@ -156,6 +158,8 @@ const readOnlyAllowed = [
   'EXPLAIN ANALYZE SELECT * FROM sales',
   'SHOW search_path',
   'SET search_path = public',
+  'SET search_path = pg_catalog, public',
+  'SET search_path TO DEFAULT',
   'SET statement_timeout = 1000',
   "SELECT set_config('application_name', 'x', false)".replace('set_config', 'current_setting').replace(", 'x', false", ''),
   'BEGIN; SELECT 1; COMMIT',

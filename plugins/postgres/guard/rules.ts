@@ -147,6 +147,18 @@ function selectHit(body: Readonly<Record<string, unknown>>): RuleHit | undefined
   return undefined;
 }
 
+/**
+ * Unqualified function names resolve through search_path, and pg_catalog is searched first
+ * only while it is not listed later: a path that demotes it could make `lower(x)` someone's
+ * writing function.
+ */
+function searchPathHit(body: Readonly<Record<string, unknown>>): RuleHit | undefined {
+  if (field(body, 'name', isString)?.toLowerCase() !== 'search_path') return undefined;
+  const parts = (field(body, 'args', isArray) ?? []).map(stringConstant);
+  const at = parts.findIndex((p) => p === undefined || p.trim().toLowerCase() === 'pg_catalog');
+  return at > 0 || parts.includes(undefined) ? { rule: 'search-path', what: 'a search_path that puts pg_catalog after another schema' } : undefined;
+}
+
 function transactionHit(body: Readonly<Record<string, unknown>>): RuleHit | undefined {
   const kind = field(body, 'kind', isString) ?? '';
   return /PREPARE/.test(kind) ? { rule: 'two-phase', what: 'PREPARE/COMMIT/ROLLBACK PREPARED' } : undefined;
@@ -171,6 +183,7 @@ export function readOnly(node: ParsedNode, ctx: ReadOnlyContext): RuleHit | unde
     case 'A_Expr': return operatorHit(node.body);
     case 'CopyStmt': return copyHit(node.body);
     case 'TransactionStmt': return transactionHit(node.body);
+    case 'VariableSetStmt': return searchPathHit(node.body);
     case 'ExecuteStmt': {
       const name = field(node.body, 'name', isString) ?? '';
       return ctx.preparedReadOnly.has(name) ? undefined : { rule: 'execute-unknown', what: `EXECUTE ${name} (not a statement prepared read-only in this session)` };
