@@ -113,10 +113,10 @@ export const postgresResourceSchema = z
     // levels: a provisioned level has no fixed user, and a path that does not know about it
     // finds no level and fails closed.
     const staticLevels: Record<string, { user: string; passwordEnv?: string | undefined }> = {};
-    const provisioned: Record<string, { privileges: Privilege[]; tables: TableName[]; patterns: string[] }> = {};
+    const provisioned: Record<string, { privileges: Privilege[]; tables: TableName[] }> = {};
     for (const [name, level] of Object.entries(access)) {
       if (level.user !== undefined) staticLevels[name] = { user: level.user, ...(level.passwordEnv ? { passwordEnv: level.passwordEnv } : {}) };
-      else provisioned[name] = { privileges: [...new Set(level.privileges ?? [])], tables: (level.tables ?? []).map(asPattern), patterns: level.tables ?? [] };
+      else provisioned[name] = { privileges: [...new Set(level.privileges ?? [])], tables: (level.tables ?? []).map(asPattern) };
     }
     return { ...rest, access: staticLevels, provisioned };
   });
