@@ -2,9 +2,64 @@
 import { z } from 'zod';
 import { listenAddress } from '../../core/public.ts';
 import type { PluginContext } from '../../core/plugin.ts';
+import { parseTableName, type TableName } from './provision/table-names.ts';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 const accessLevelName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'access level names are lower-case words');
+
+export const PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'] as const;
+export type Privilege = (typeof PRIVILEGES)[number];
+
+function asPattern(text: string): TableName {
+  const t = parseTableName(text, { allowWildcard: true });
+  if (typeof t === 'string') throw new Error(`unreachable: pattern ${text} passed validation`);
+  return t;
+}
+
+const tablePattern = z.string().superRefine((text, ctx) => {
+  const t = parseTableName(text, { allowWildcard: true });
+  if (typeof t === 'string') ctx.addIssue({ code: 'custom', message: t });
+});
+
+/** One level, static or provisioned; which keys may be combined is checked below (errors name the key). */
+const accessLevelSchema = z
+  .object({
+    user: z.string().min(1).optional(),
+    /** With `auth.type: password`: this level's own password variable (default: auth.passwordEnv). */
+    passwordEnv: envName.optional(),
+    privileges: z
+      .array(z.string().transform((p) => p.toUpperCase()).pipe(z.enum(PRIVILEGES, { message: `unknown privilege (one of ${PRIVILEGES.join(', ')})` })))
+      .min(1, 'at least one privilege')
+      .optional(),
+    tables: z.array(tablePattern).min(1, 'at least one table or schema.* pattern').optional(),
+  })
+  .strict()
+  .superRefine((level, ctx) => {
+    const provisionedKeys = (['privileges', 'tables'] as const).filter((k) => level[k] !== undefined);
+    if (level.user !== undefined) {
+      for (const k of provisionedKeys) ctx.addIssue({ code: 'custom', path: [k], message: `a level has either user (static) or privileges and tables (provisioned), not both` });
+      return;
+    }
+    if (level.passwordEnv !== undefined) ctx.addIssue({ code: 'custom', path: ['passwordEnv'], message: 'passwordEnv belongs to a static level (with user)' });
+    if (level.privileges === undefined) ctx.addIssue({ code: 'custom', path: ['privileges'], message: level.tables ? 'a provisioned level needs privileges' : 'a level needs user (static) or privileges and tables (provisioned)' });
+    else if (level.tables === undefined) ctx.addIssue({ code: 'custom', path: ['tables'], message: 'a provisioned level needs tables' });
+  });
+
+type RawResource = {
+  auth: { type: 'rds-iam' } | { type: 'password'; passwordEnv: string };
+  access: Record<string, { user?: string | undefined; privileges?: unknown }>;
+  provision?: { user: string; passwordEnv?: string | undefined } | undefined;
+};
+
+function checkProvisioning(r: RawResource, ctx: z.RefinementCtx): void {
+  const provisionedLevels = Object.entries(r.access).filter(([, a]) => a.user === undefined);
+  if (provisionedLevels.length > 0 && !r.provision) {
+    ctx.addIssue({ code: 'custom', path: ['provision'], message: `access level ${provisionedLevels[0]![0]} is provisioned (privileges, tables): the resource needs provision: {user, passwordEnv}` });
+  }
+  if (!r.provision) return;
+  if (r.auth.type === 'password' && !r.provision.passwordEnv) ctx.addIssue({ code: 'custom', path: ['provision', 'passwordEnv'], message: 'with auth.type: password the provisioning admin needs passwordEnv' });
+  if (r.auth.type === 'rds-iam' && r.provision.passwordEnv) ctx.addIssue({ code: 'custom', path: ['provision', 'passwordEnv'], message: 'with auth.type: rds-iam the provisioning admin logs in with an IAM token: no passwordEnv' });
+}
 
 export const postgresResourceSchema = z
   .object({
@@ -22,18 +77,20 @@ export const postgresResourceSchema = z
       z.object({ type: z.literal('rds-iam') }).strict(),
       z.object({ type: z.literal('password'), passwordEnv: envName }).strict(),
     ]),
-    access: z
-      .record(
-        accessLevelName,
-        z
-          .object({
-            user: z.string().min(1),
-            /** With `auth.type: password`: this level's own password variable (default: auth.passwordEnv). */
-            passwordEnv: envName.optional(),
-          })
-          .strict(),
-      )
-      .refine((a) => Object.keys(a).length > 0, 'at least one access level'),
+    /**
+     * Access levels: static (`{user}`: every grant is that database role) or provisioned
+     * (`{privileges, tables}`: a role of its own per grant, made by `provision.user`).
+     */
+    access: z.record(accessLevelName, accessLevelSchema).refine((a) => Object.keys(a).length > 0, 'at least one access level'),
+    /** The admin that creates and drops the per-grant roles of provisioned levels (CREATEROLE). */
+    provision: z
+      .object({
+        user: z.string().min(1),
+        /** With `auth.type: password`: the admin's password variable (none with rds-iam: it logs in with an IAM token). */
+        passwordEnv: envName.optional(),
+      })
+      .strict()
+      .optional(),
     /** Record Bind parameter values in `pg.query` (off by default: parameters often carry personal data). */
     recordParameters: z.boolean().default(false),
     /** Upstream connect + login timeout. */
@@ -49,10 +106,25 @@ export const postgresResourceSchema = z
         if (a.passwordEnv) ctx.addIssue({ code: 'custom', path: ['access', level, 'passwordEnv'], message: 'passwordEnv is used only with auth.type: password' });
       }
     }
+    checkProvisioning(r, ctx);
     if (r.auth.type === 'rds-iam' && r.tls === 'disable') ctx.addIssue({ code: 'custom', path: ['tls'], message: 'auth rds-iam requires tls: require or verify-full' });
+  })
+  .transform(({ access, ...rest }) => {
+    // Split the levels by kind so code that reads `access[level].user` only ever sees static
+    // levels: a provisioned level has no fixed user, and a path that does not know about it
+    // finds no level and fails closed.
+    const staticLevels: Record<string, { user: string; passwordEnv?: string | undefined }> = {};
+    const provisioned: Record<string, { privileges: Privilege[]; tables: TableName[] }> = {};
+    for (const [name, level] of Object.entries(access)) {
+      if (level.user !== undefined) staticLevels[name] = { user: level.user, ...(level.passwordEnv ? { passwordEnv: level.passwordEnv } : {}) };
+      else provisioned[name] = { privileges: [...new Set(level.privileges ?? [])], tables: (level.tables ?? []).map(asPattern) };
+    }
+    return { ...rest, access: staticLevels, provisioned };
   });
 
-export type PostgresResource = z.infer<typeof postgresResourceSchema>;
+export type PostgresResource = z.output<typeof postgresResourceSchema>;
+export type StaticAccessLevel = PostgresResource['access'][string];
+export type ProvisionedAccessLevel = PostgresResource['provisioned'][string];
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -74,8 +146,14 @@ export const postgresListenerSchema = z
 
 export type PostgresListenerConfig = z.infer<typeof postgresListenerSchema>;
 
-/** A Postgres grant's scope: the database and the access level's database user. */
-export const postgresScopeSchema = z.object({ database: z.string(), user: z.string() });
+/**
+ * A Postgres grant's scope: a static level's database user, or a provisioned level's
+ * privileges and tables (the role is made per grant, see provision/).
+ */
+export const postgresScopeSchema = z.union([
+  z.object({ database: z.string(), user: z.string() }),
+  z.object({ database: z.string(), privileges: z.array(z.enum(PRIVILEGES)).readonly(), tables: z.array(z.string()).readonly() }),
+]);
 export type PostgresScope = z.infer<typeof postgresScopeSchema>;
 
 /** The context the Postgres plugin starts with. */

@@ -4,11 +4,11 @@
  * database user (RDS IAM token or configured password), relays the wire protocol, records
  * every statement, and ends the session when the grant ends.
  */
-import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { definePlugin } from '../../core/plugin.ts';
 import { postgresListenerSchema, postgresResourceSchema, postgresScopeSchema, type PostgresListenerConfig, type PostgresResource, type PostgresScope } from './config.ts';
 import { startListener } from './listener.ts';
 import { loadStatementParser } from './split-statements.ts';
+import { resolvePostgresScope } from './provision/scope.ts';
 
 export default definePlugin<PostgresResource, PostgresScope, PostgresListenerConfig>({
   type: 'postgres',
@@ -17,16 +17,9 @@ export default definePlugin<PostgresResource, PostgresScope, PostgresListenerCon
   scopeSchema: postgresScopeSchema,
   listenerSchema: postgresListenerSchema,
 
-  accessLevels: (resource) => Object.keys(resource.access),
+  accessLevels: (resource) => [...Object.keys(resource.access), ...Object.keys(resource.provisioned)],
 
-  resolveScope(resource, access, requested) {
-    if (!Object.hasOwn(resource.access, access)) throw new AirlockError(ErrorCodes.BAD_REQUEST, `unknown access level "${access}"`);
-    // A Postgres grant is exactly its access level's database role: there is nothing narrower to ask for.
-    if (requested !== undefined && Object.keys(requested).length > 0) {
-      throw new AirlockError(ErrorCodes.BAD_REQUEST, `postgres grants take no scope (got ${Object.keys(requested).join(', ')}): the access level's database role is the scope`);
-    }
-    return { database: resource.database, user: resource.access[access]!.user };
-  },
+  resolveScope: (resource, access, requested) => ({ ...resolvePostgresScope(resource, access, requested) }),
 
   // RDS IAM tokens are presigned in the resource's region.
   awsBinding: (resource) => ({ region: resource.region }),

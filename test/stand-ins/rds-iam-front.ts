@@ -9,6 +9,9 @@
  *    signed headers exactly `host`, X-Amz-Date + X-Amz-Expires (≤ 900 s) covering now, and the
  *    signature recomputed here, independently, from the test's known secret key for the access
  *    key id (constant-time compare);
+ *  - with `requireRdsIamMembership`, also requires the login role to be a member of `rds_iam`
+ *    (RDS accepts IAM tokens only for such roles, and then for them only), checked on the
+ *    real server;
  *  - then relays to the real local PostgreSQL over its Unix socket (trust for local logins), so
  *    what the client sees after authentication is the real server.
  * Cancel requests are forwarded to the real server as they are.
@@ -19,6 +22,7 @@ import { createSecureContext, TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import postgres from 'postgres';
 import { generateSelfSignedCert, type PostgresCluster } from '../harness/postgres-cluster.ts';
 
 export interface TokenCheck {
@@ -150,7 +154,7 @@ function readMessage(sock: Socket | TLSSocket, typed: boolean): Promise<{ raw: B
   });
 }
 
-export async function startRdsIamFront(opts: { cluster: PostgresCluster; region: string; secrets: Record<string, string> }): Promise<RdsIamFront> {
+export async function startRdsIamFront(opts: { cluster: PostgresCluster; region: string; secrets: Record<string, string>; requireRdsIamMembership?: boolean }): Promise<RdsIamFront> {
   const certDir = mkdtempSync(join(tmpdir(), 'airlock-rds-front-'));
   const cert = generateSelfSignedCert(certDir, 'rds');
   const secureContext = createSecureContext({ cert: cert.certPem, key: cert.keyPem });
@@ -160,6 +164,15 @@ export async function startRdsIamFront(opts: { cluster: PostgresCluster; region:
   const rejected: string[] = [];
   const sockets = new Set<Socket>();
   let endpoint = '';
+  // The real server answers whether a role may use IAM (Unix socket, trust, as the superuser).
+  const catalogue = opts.requireRdsIamMembership
+    ? postgres({ path: unixPath, username: opts.cluster.superuser, database: 'postgres', max: 1, onnotice: () => {} })
+    : undefined;
+  async function iamAllowed(user: string): Promise<boolean> {
+    if (!catalogue) return true;
+    const rows = await catalogue<{ ok: boolean }[]>`select exists (select 1 from pg_roles r where r.rolname = ${user} and pg_has_role(r.oid, 'rds_iam', 'member')) as ok`;
+    return rows[0]?.ok === true;
+  }
 
   async function serve(plain: Socket): Promise<void> {
     let sock: Socket | TLSSocket = plain;
@@ -204,7 +217,7 @@ export async function startRdsIamFront(opts: { cluster: PostgresCluster; region:
       return;
     }
     const token = pw.body.subarray(0, pw.body.indexOf(0)).toString('utf8');
-    const why = verifyRdsIamToken(token, { endpoint, user, region: opts.region, secrets });
+    const why = verifyRdsIamToken(token, { endpoint, user, region: opts.region, secrets }) ?? ((await iamAllowed(user)) ? null : `role ${user} is not a member of rds_iam`);
     if (why !== null) {
       rejected.push(why);
       tls.end(fatal('28P01', `PAM authentication failed for user "${user}"`));
@@ -241,6 +254,7 @@ export async function startRdsIamFront(opts: { cluster: PostgresCluster; region:
     stop: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
+      await catalogue?.end({ timeout: 1 });
       rmSync(certDir, { recursive: true, force: true });
     },
   };
