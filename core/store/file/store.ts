@@ -91,10 +91,10 @@ export class FileSharedStore implements SharedStore {
     return won.map(clone);
   }
 
-  sharedValue(name: string, create: () => Promise<string>): Promise<string> {
+  async sharedValue(name: string, create: () => Promise<string>): Promise<string> {
     assertSharedName(name);
     const file = join(this.dataDir, 'store', name);
-    if (existsSync(file)) return Promise.resolve(readFileSync(file, 'utf8'));
+    if (existsSync(file)) return readFileSync(file, 'utf8');
     let pending = this.creatingShared.get(name);
     if (!pending) {
       pending = (async () => {
@@ -106,7 +106,7 @@ export class FileSharedStore implements SharedStore {
       })().finally(() => this.creatingShared.delete(name));
       this.creatingShared.set(name, pending);
     }
-    return pending;
+    return await pending;
   }
 
   health(): StoreHealth {

@@ -224,6 +224,6 @@ function toChange(row: ChangeRow): StoreChange {
   if (row.kind === 'grant') {
     return { kind: 'grant', revision, origin: row.origin, change: row.change as Extract<StoreChange, { kind: 'grant' }>['change'], grant: row.payload as StoredGrant };
   }
-  const [namespace, ...rest] = row.key.split('\u0000');
-  return { kind: 'state', revision, origin: row.origin, namespace: namespace!, key: rest.join('\u0000'), value: row.payload as JsonValue | null };
+  const slash = row.key.indexOf('/');
+  return { kind: 'state', revision, origin: row.origin, namespace: row.key.slice(0, slash), key: row.key.slice(slash + 1), value: row.payload as JsonValue | null };
 }

@@ -11,9 +11,9 @@ import type { ChangeEntry } from './store.ts';
 type Guard = <T>(fn: () => Promise<T>) => Promise<T>;
 type Append = (tx: TransactionSql, entries: ChangeEntry[]) => Promise<number[]>;
 
-/** The change key of a state entry: namespace and key, NUL-separated (neither holds NUL). */
+/** The change key of a state entry: `namespace/key` (a namespace never holds a slash). */
 export function stateChangeKey(namespace: string, key: string): string {
-  return `${namespace}\u0000${key}`;
+  return `${namespace}/${key}`;
 }
 
 export class PostgresPluginState implements PluginStateStore {
@@ -125,5 +125,6 @@ export class PostgresFailureCounters implements FailureCounters {
 
 function check(namespace: string, key: string): void {
   assertStateKey(namespace, key);
+  // PostgreSQL text cannot hold NUL.
   if (key.includes('\u0000')) throw new Error('state keys cannot contain NUL');
 }

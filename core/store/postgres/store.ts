@@ -139,7 +139,7 @@ export class PostgresSharedStore implements SharedStore {
         const won = due.map((r) => applyTransition(r.record, { kind: 'expire', at: now })).filter((g): g is StoredGrant => g !== undefined);
         if (won.length === 0) return [];
         await tx`update ${tx(this.schema)}.grants g set status = 'expired', deadline = null, record = v.record, updated_at = now()
-                 from jsonb_to_recordset(${JSON.stringify(won.map((g) => ({ id: g.id, record: g })))}::jsonb) as v(id text, record jsonb)
+                 from jsonb_to_recordset(${JSON.stringify(won.map((g) => ({ id: g.id, record: g })))}::text::jsonb) as v(id text, record jsonb)
                  where g.id = v.id`;
         await this.appendChanges(tx, won.map((g) => ({ kind: 'grant', key: g.id, change: 'expire', payload: g })));
         return won;
@@ -202,7 +202,7 @@ export class PostgresSharedStore implements SharedStore {
       revision: first + i, kind: e.kind, key: e.key, origin: this.replicaId, change: e.change, payload: e.payload,
     }));
     await tx`insert into ${tx(this.schema)}.changes (revision, kind, key, origin, change, payload)
-             select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+             select * from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
                as x(revision bigint, kind text, key text, origin text, change text, payload jsonb)`;
     await tx`select pg_notify(${this.channel}, ${String(last)})`;
     return rows.map((r) => r.revision);
