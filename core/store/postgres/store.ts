@@ -195,17 +195,20 @@ export class PostgresSharedStore implements SharedStore {
    * commit, carrying the last revision.
    */
   async appendChanges(tx: TransactionSql, entries: ChangeEntry[]): Promise<number[]> {
-    const [meta] = await tx`update ${tx(this.schema)}.meta set revision = revision + ${entries.length} returning revision`;
-    const last = Number(meta!.revision);
-    const first = last - entries.length + 1;
-    const rows = entries.map((e, i) => ({
-      revision: first + i, kind: e.kind, key: e.key, origin: this.replicaId, change: e.change, payload: e.payload,
-    }));
-    await tx`insert into ${tx(this.schema)}.changes (revision, kind, key, origin, change, payload)
-             select * from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
-               as x(revision bigint, kind text, key text, origin text, change text, payload jsonb)`;
-    await tx`select pg_notify(${this.channel}, ${String(last)})`;
-    return rows.map((r) => r.revision);
+    const n = entries.length;
+    const rows = entries.map((e, i) => ({ ord: i + 1, kind: e.kind, key: e.key, origin: this.replicaId, change: e.change, payload: e.payload }));
+    // One statement, so the counter row is held for one round trip before the commit.
+    const [out] = await tx<{ last: string }[]>`
+      with m as (update ${tx(this.schema)}.meta set revision = revision + ${n}::int returning revision),
+      ins as (
+        insert into ${tx(this.schema)}.changes (revision, kind, key, origin, change, payload)
+        select m.revision - ${n}::int + x.ord, x.kind, x.key, x.origin, x.change, x.payload
+        from m, jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
+          as x(ord int, kind text, key text, origin text, change text, payload jsonb)
+      )
+      select m.revision::text as last, pg_notify(${this.channel}, m.revision::text) from m`;
+    const last = Number(out!.last);
+    return Array.from({ length: n }, (_, i) => last - n + 1 + i);
   }
 
   private async snapshot(): Promise<StoreSnapshot> {
