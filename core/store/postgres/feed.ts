@@ -17,7 +17,8 @@ const RECONNECT_MAX_MS = 5_000;
 
 export interface FeedOptions {
   readonly url: string;
-  readonly sql: Sql;
+  /** The store's current pool (it may replace it). */
+  readonly sql: () => Sql;
   readonly schema: string;
   readonly channel: string;
   readonly replicaId: string;
@@ -25,6 +26,9 @@ export interface FeedOptions {
   readonly listener: ChangeListener | undefined;
   readonly snapshot: () => Promise<StoreSnapshot>;
   readonly onError: (message: string) => void;
+  /** A catch-up pass not done by then is abandoned and `onStuck` called. */
+  readonly passTimeoutMs: number;
+  readonly onStuck: () => void;
 }
 
 interface ChangeRow {
@@ -54,6 +58,8 @@ export class ChangeFeed {
   private lastPollOk = true;
   private closed = false;
   private catching: Promise<void> | undefined;
+  /** Number of the current catch-up pass; a pass that is no longer current delivers nothing. */
+  private pass = 0;
   private again = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -102,13 +108,33 @@ export class ChangeFeed {
       try {
         do {
           this.again = false;
-          await this.catchUp();
+          await this.boundedPass();
         } while (this.again && !this.closed);
       } finally {
         this.catching = undefined;
       }
     })();
     return this.catching;
+  }
+
+  /**
+   * One catch-up pass, abandoned if it hangs: the pass is numbered, and an abandoned one
+   * delivers nothing even if its query answers later, so no change is delivered twice.
+   */
+  private async boundedPass(): Promise<void> {
+    const pass = ++this.pass;
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<'hung'>((resolve) => {
+      timer = setTimeout(() => resolve('hung'), this.o.passTimeoutMs);
+    });
+    const outcome = await Promise.race([this.catchUp(pass), hung]);
+    clearTimeout(timer);
+    if (outcome === 'hung') {
+      this.pass++;
+      this.lastPollOk = false;
+      this.o.onError(`change feed: no answer within ${this.o.passTimeoutMs} ms`);
+      this.o.onStuck();
+    }
   }
 
   async close(): Promise<void> {
@@ -123,31 +149,37 @@ export class ChangeFeed {
 
   // ---- catch-up ---------------------------------------------------------------------
 
-  private async catchUp(): Promise<void> {
+  private async catchUp(pass: number): Promise<'done'> {
     const startedAt = Date.now();
+    const sql = this.o.sql();
     try {
       const s = this.o.schema;
-      const [meta] = await this.o.sql`select revision from ${this.o.sql(s)}.meta`;
+      const [meta] = await sql`select revision from ${sql(s)}.meta`;
+      if (pass !== this.pass) return 'done';
       const head = Number(meta!.revision);
       this.head = Math.max(this.head, head);
       while (this.cursor < head && !this.closed) {
         const upTo = Math.min(head, this.cursor + PAGE);
-        const rows = await this.o.sql<ChangeRow[]>`
-          select revision, kind, key, origin, change, payload from ${this.o.sql(s)}.changes
+        const rows = await sql<ChangeRow[]>`
+          select revision, kind, key, origin, change, payload from ${sql(s)}.changes
           where revision > ${this.cursor} and revision <= ${upTo} order by revision`;
+        if (pass !== this.pass) return 'done';
         if (!this.isContiguous(rows, upTo)) {
-          await this.reset();
+          await this.reset(pass);
           continue;
         }
         for (const row of rows) this.deliver(toChange(row));
       }
+      if (pass !== this.pass) return 'done';
       this.lastPollOk = true;
       // Everything committed before this pass began is now delivered.
       this.confirmedAt = Math.max(this.confirmedAt, startedAt);
     } catch (e) {
+      if (pass !== this.pass) return 'done';
       this.lastPollOk = false;
       this.o.onError(describeFailure(e));
     }
+    return 'done';
   }
 
   /** Revisions are gapless: a missing one means the history was pruned behind us. */
@@ -156,9 +188,9 @@ export class ChangeFeed {
     return rows.every((r, i) => Number(r.revision) === this.cursor + i + 1);
   }
 
-  private async reset(): Promise<void> {
+  private async reset(pass: number): Promise<void> {
     const snap = await this.o.snapshot();
-    if (snap.revision < this.cursor) return;
+    if (pass !== this.pass || snap.revision < this.cursor) return;
     this.deliver({ kind: 'reset', revision: snap.revision, grants: snap.grants });
   }
 
@@ -193,14 +225,23 @@ export class ChangeFeed {
     };
     const l: Sql = postgres(this.o.url, options);
     this.listenSql = l;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await l`listen ${l(this.o.channel)}`;
+      // Bounded for the same reason as a catch-up pass: a connect can hang during a server start.
+      await Promise.race([
+        l`listen ${l(this.o.channel)}`,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`LISTEN not confirmed within ${this.o.passTimeoutMs} ms`)), this.o.passTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
       if (this.closed || this.listenSql !== l) return;
       this.listening = true;
       this.reconnectDelay = RECONNECT_MIN_MS;
       // Anything committed while we were not listening is read now.
       await this.wake();
     } catch (e) {
+      clearTimeout(timer);
       this.o.onError(`change listener: ${describeFailure(e)}`);
       this.listenerLost(l);
     }

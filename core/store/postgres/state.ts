@@ -18,7 +18,7 @@ export function stateChangeKey(namespace: string, key: string): string {
 
 export class PostgresPluginState implements PluginStateStore {
   constructor(
-    private readonly sql: Sql,
+    private readonly pool: () => Sql,
     private readonly schema: string,
     private readonly guard: Guard,
     private readonly append: Append,
@@ -27,8 +27,8 @@ export class PostgresPluginState implements PluginStateStore {
   async get(namespace: string, key: string): Promise<JsonValue | undefined> {
     check(namespace, key);
     return await this.guard(async () => {
-      const [row] = await this.sql<{ value: JsonValue }[]>`
-        select value from ${this.sql(this.schema)}.state
+      const [row] = await this.pool()<{ value: JsonValue }[]>`
+        select value from ${this.pool()(this.schema)}.state
         where namespace = ${namespace} and key = ${key} and (expires_at is null or expires_at > ${Date.now()}::bigint)`;
       return row?.value;
     });
@@ -37,7 +37,7 @@ export class PostgresPluginState implements PluginStateStore {
   async put(namespace: string, key: string, value: JsonValue, options?: { expiresAt?: number }): Promise<void> {
     check(namespace, key);
     await this.guard(() =>
-      this.sql.begin(async (tx) => {
+      this.pool().begin(async (tx) => {
         await tx`insert into ${tx(this.schema)}.state (namespace, key, value, expires_at)
                  values (${namespace}, ${key}, ${tx.json(value)}, ${options?.expiresAt ?? null}::bigint)
                  on conflict (namespace, key) do update set value = excluded.value, expires_at = excluded.expires_at`;
@@ -49,7 +49,7 @@ export class PostgresPluginState implements PluginStateStore {
   async putIfAbsent(namespace: string, key: string, value: JsonValue, options?: { expiresAt?: number }): Promise<boolean> {
     check(namespace, key);
     return await this.guard(() =>
-      this.sql.begin(async (tx) => {
+      this.pool().begin(async (tx) => {
         // Replaces only an expired entry; a live one keeps its first writer.
         const written = await tx`insert into ${tx(this.schema)}.state (namespace, key, value, expires_at)
                  values (${namespace}, ${key}, ${tx.json(value)}, ${options?.expiresAt ?? null}::bigint)
@@ -66,7 +66,7 @@ export class PostgresPluginState implements PluginStateStore {
   async delete(namespace: string, key: string): Promise<boolean> {
     check(namespace, key);
     return await this.guard(() =>
-      this.sql.begin(async (tx) => {
+      this.pool().begin(async (tx) => {
         const gone = await tx`delete from ${tx(this.schema)}.state where namespace = ${namespace} and key = ${key}
                  returning (expires_at is null or expires_at > ${Date.now()}::bigint) as live`;
         if (gone.length === 0) return false;
@@ -79,8 +79,8 @@ export class PostgresPluginState implements PluginStateStore {
   async list(namespace: string): Promise<StateEntry[]> {
     check(namespace, '-');
     return await this.guard(async () => {
-      const rows = await this.sql<{ key: string; value: JsonValue; expires_at: string | null }[]>`
-        select key, value, expires_at from ${this.sql(this.schema)}.state
+      const rows = await this.pool()<{ key: string; value: JsonValue; expires_at: string | null }[]>`
+        select key, value, expires_at from ${this.pool()(this.schema)}.state
         where namespace = ${namespace} and (expires_at is null or expires_at > ${Date.now()}::bigint) order by key`;
       return rows.map((r) => ({ key: r.key, value: r.value, expiresAt: r.expires_at === null ? undefined : Number(r.expires_at) }));
     });
@@ -89,7 +89,7 @@ export class PostgresPluginState implements PluginStateStore {
 
 export class PostgresFailureCounters implements FailureCounters {
   constructor(
-    private readonly sql: Sql,
+    private readonly pool: () => Sql,
     private readonly schema: string,
     private readonly guard: Guard,
   ) {}
@@ -98,8 +98,8 @@ export class PostgresFailureCounters implements FailureCounters {
     const now = Date.now();
     return await this.guard(async () => {
       // One statement: concurrent hits from several replicas each count once.
-      const [row] = await this.sql<{ count: number }[]>`
-        insert into ${this.sql(this.schema)}.failures as f (source, count, window_start) values (${source}, 1, ${now}::bigint)
+      const [row] = await this.pool()<{ count: number }[]>`
+        insert into ${this.pool()(this.schema)}.failures as f (source, count, window_start) values (${source}, 1, ${now}::bigint)
         on conflict (source) do update set
           count = case when f.window_start <= ${now - windowMs}::bigint then 1 else f.count + 1 end,
           window_start = case when f.window_start <= ${now - windowMs}::bigint then ${now}::bigint else f.window_start end
@@ -110,15 +110,15 @@ export class PostgresFailureCounters implements FailureCounters {
 
   async count(source: string, windowMs: number): Promise<number> {
     return await this.guard(async () => {
-      const [row] = await this.sql<{ count: number }[]>`
-        select count from ${this.sql(this.schema)}.failures where source = ${source} and window_start > ${Date.now() - windowMs}::bigint`;
+      const [row] = await this.pool()<{ count: number }[]>`
+        select count from ${this.pool()(this.schema)}.failures where source = ${source} and window_start > ${Date.now() - windowMs}::bigint`;
       return row?.count ?? 0;
     });
   }
 
   async reset(source: string): Promise<void> {
     await this.guard(async () => {
-      await this.sql`delete from ${this.sql(this.schema)}.failures where source = ${source}`;
+      await this.pool()`delete from ${this.pool()(this.schema)}.failures where source = ${source}`;
     });
   }
 }

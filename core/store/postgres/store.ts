@@ -28,6 +28,12 @@ export interface PostgresStoreOptions {
   readonly maxConnections?: number;
   /** Housekeeping interval (prune old changes and ended grants; default 10 min). */
   readonly pruneEveryMs?: number;
+  /**
+   * An operation not answered by then fails with STORE_UNAVAILABLE and the pool is
+   * replaced (default 10 s): postgres.js 3.4.9 can leave a query waiting forever when the
+   * server closes connections during its own start-up (porsager/postgres#1193).
+   */
+  readonly operationTimeoutMs?: number;
   readonly onError?: (message: string) => void;
 }
 
@@ -47,7 +53,7 @@ export class PostgresSharedStore implements SharedStore {
   readonly replicaId: string;
   readonly state: PostgresPluginState;
   readonly failures: PostgresFailureCounters;
-  private readonly sql: Sql;
+  private pool: Sql;
   private readonly schema: string;
   private readonly where: string;
   private feed: ChangeFeed | undefined;
@@ -59,15 +65,35 @@ export class PostgresSharedStore implements SharedStore {
     if (!SCHEMA_NAME.test(this.schema)) throw new Error(`store schema "${this.schema}" must be lower-case letters, digits and _ (max 48)`);
     this.replicaId = o.replicaId;
     this.where = describeUrl(o.url);
-    this.sql = postgres(o.url, {
-      max: o.maxConnections ?? 4,
+    this.pool = this.newPool();
+    this.state = new PostgresPluginState(() => this.sql, this.schema, (fn) => this.guard(fn), (tx, entries) => this.appendChanges(tx, entries));
+    this.failures = new PostgresFailureCounters(() => this.sql, this.schema, (fn) => this.guard(fn));
+  }
+
+  /** The current pool (replaced when one stops answering). */
+  private get sql(): Sql {
+    return this.pool;
+  }
+
+  private newPool(): Sql {
+    return postgres(this.o.url, {
+      max: this.o.maxConnections ?? 4,
       connect_timeout: 5,
       idle_timeout: 60,
       onnotice: () => {},
-      connection: { application_name: `airlock-store:${o.replicaId}` },
+      connection: { application_name: `airlock-store:${this.o.replicaId}` },
     });
-    this.state = new PostgresPluginState(this.sql, this.schema, (fn) => this.guard(fn), (tx, entries) => this.appendChanges(tx, entries));
-    this.failures = new PostgresFailureCounters(this.sql, this.schema, (fn) => this.guard(fn));
+  }
+
+  /**
+   * Replace a pool that stopped answering: new work gets fresh connections at once, work
+   * still running on the old pool gets one more operation bound to finish before the old
+   * pool is destroyed.
+   */
+  private replacePool(): void {
+    const old = this.pool;
+    this.pool = this.newPool();
+    void old.end({ timeout: Math.ceil(this.timeoutMs / 1000) }).catch(() => {});
   }
 
   /** The channel NOTIFY wakes replicas on (one per schema, so two deployments never mix). */
@@ -78,14 +104,16 @@ export class PostgresSharedStore implements SharedStore {
   async open(options: OpenOptions = {}): Promise<StoreSnapshot> {
     if (this.feed) throw new Error('store already opened');
     const confirmedAt = Date.now();
+    // Migrations may wait on another replica's lock: a longer bound than other operations.
     const snap = await this.guard(async () => {
       await migrate(this.sql, this.schema);
       return await this.snapshot();
-    });
+    }, 120_000);
     this.feed = new ChangeFeed(
       {
-        url: this.o.url, sql: this.sql, schema: this.schema, channel: this.channel, replicaId: this.replicaId,
+        url: this.o.url, sql: () => this.sql, schema: this.schema, channel: this.channel, replicaId: this.replicaId,
         pollMs: this.o.pollMs ?? 2_000, listener: options.onChange, snapshot: () => this.snapshot(), onError: (m) => this.failed(m),
+        passTimeoutMs: this.timeoutMs, onStuck: () => this.replacePool(),
       },
       { revision: snap.revision, confirmedAt },
     );
@@ -165,14 +193,16 @@ export class PostgresSharedStore implements SharedStore {
   health(): StoreHealth {
     const now = Date.now();
     const confirmedAt = this.feed?.lastConfirmedAt ?? 0;
+    const connected = this.feed?.connected ?? false;
     return {
       type: 'postgres',
-      connected: this.feed?.connected ?? false,
+      connected,
       confirmedAt,
       viewAgeMs: confirmedAt === 0 ? Number.POSITIVE_INFINITY : Math.max(0, now - confirmedAt),
       revision: this.feed?.revision ?? 0,
       headRevision: this.feed?.headRevision ?? 0,
-      lastError: this.lastError,
+      // A failure the store has since recovered from is history, not health.
+      lastError: connected ? undefined : this.lastError,
     };
   }
 
@@ -184,7 +214,7 @@ export class PostgresSharedStore implements SharedStore {
   async close(): Promise<void> {
     clearInterval(this.pruneTimer);
     await this.feed?.close();
-    await this.sql.end({ timeout: 5 });
+    await this.pool.end({ timeout: 5 });
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -225,20 +255,37 @@ export class PostgresSharedStore implements SharedStore {
     await this.guard(() => pruneStore(this.sql, this.schema, Date.now())).catch(() => {});
   }
 
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+  private get timeoutMs(): number {
+    return this.o.operationTimeoutMs ?? 10_000;
+  }
+
+  private async guard<T>(fn: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new OperationTimeout(timeoutMs)), timeoutMs);
+    });
     try {
-      return await fn();
+      return await Promise.race([fn(), timedOut]);
     } catch (e) {
-      if (!isConnectionFailure(e)) throw e;
+      if (e instanceof OperationTimeout) this.replacePool();
+      else if (!isConnectionFailure(e)) throw e;
       const error = unavailable(this.where, e);
       this.failed(error.message);
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   private failed(message: string): void {
     this.lastError = message;
     this.o.onError?.(message);
+  }
+}
+
+class OperationTimeout extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
   }
 }
 
