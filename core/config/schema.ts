@@ -51,6 +51,19 @@ const policy = z.strictObject({
   maxSessions: z.number().int().min(1).max(10_000).default(10),
 });
 
+/** Where grants and shared state live (SPEC "Shared store and replicas"). */
+const storeConfig = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('file') }),
+  z.strictObject({
+    type: z.literal('postgres'),
+    /** The environment variable holding the connection URL (never the URL itself: it holds a password). */
+    urlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'),
+    /** Past this without a confirmed view, live sessions are closed (fail closed). */
+    maxStaleness: duration.default('15s'),
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,47}$/, 'lower-case letters, digits and _ (max 48)').default('airlock'),
+  }),
+]);
+
 /** Validate with a plugin's or sink's own schema, re-reporting its issues at the right path. */
 function delegate(schema: z.ZodType<{ type: string }>, value: unknown, ctx: z.RefinementCtx): { type: string } {
   const parsed = schema.safeParse(value);
@@ -102,6 +115,7 @@ export function buildConfigSchema(plugins: readonly RegisteredPlugin[], sinks: r
       .default({ region: 'us-east-1', endpoints: {} }),
     resources: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'resource names are lower-case letters, digits, - and _'), resource).default({}),
     policies: z.array(policy).default([]),
+    store: storeConfig.default({ type: 'file' }),
     audit: z
       .strictObject({
         durability: z.enum(['strict', 'buffered']).default('strict'),
@@ -117,6 +131,7 @@ export function buildConfigSchema(plugins: readonly RegisteredPlugin[], sinks: r
 export type PolicyConfig = z.infer<typeof policy>;
 export type IssuerConfig = z.infer<typeof localIssuer> | z.infer<typeof jwksIssuer>;
 export type TlsSetting = z.infer<typeof tlsSetting>;
+export type StoreConfig = z.infer<typeof storeConfig>;
 
 /** The validated config as core sees it (resources and sinks stay opaque to core). */
 export interface AirlockConfig {
@@ -129,6 +144,8 @@ export interface AirlockConfig {
   aws: { region: string; endpoints: Record<string, string> };
   resources: Record<string, { type: string; [key: string]: unknown }>;
   policies: PolicyConfig[];
+  /** Optional only so configs built by hand (tests) stay valid; parsing always sets it. */
+  store?: StoreConfig;
   audit: {
     durability: 'strict' | 'buffered';
     checkpointEvery: number;

@@ -41,6 +41,9 @@ export interface PostgresCluster {
   connectionString(user: string, password: string, database?: string): string;
   /** Run SQL as the superuser through psql (ON_ERROR_STOP); returns unaligned tuples-only output. */
   sql(text: string, database?: string): Promise<string>;
+  /** Stop the server (pg_ctl stop -m fast), keeping its data; `resume()` starts it again on the same port. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -191,6 +194,7 @@ export async function startPostgresCluster(opts: PostgresClusterOptions = {}): P
         rmSync(dir, { recursive: true, force: true });
       }
     });
+    let halted = false;
     const cluster: PostgresCluster = {
       host, port, superuser, superuserPassword, dir, certPem,
       connectionString(user, password, database = 'postgres') {
@@ -208,12 +212,20 @@ export async function startPostgresCluster(opts: PostgresClusterOptions = {}): P
           throw new Error(`psql failed: ${err.stderr || err.message}`);
         }
       },
+      async halt() {
+        await runAsOwner(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+        halted = true;
+      },
+      async resume() {
+        await runAsOwner(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-o', `-p ${port}`, '-w', '-t', '60', 'start']);
+        halted = false;
+      },
       async stop() {
         if (stopped) return;
         stopped = true;
         forget();
         try {
-          await runAsOwner(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+          if (!halted) await runAsOwner(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
