@@ -160,32 +160,32 @@ export class GrantService {
       const issue = parsed.error.issues[0]!;
       const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
       const message = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.join(', ')}` : issue.message;
-      throw this.deny(agent, raw, 400, 'request', `${where}${message}`);
+      throw this.refuseRequest(agent, raw, 400, 'request', `${where}${message}`);
     }
     const req = parsed.data;
     this.recorder.record({ type: 'grant.requested', agent, resource: req.resource, outcome: 'ok', data: { access: req.access, ttl: req.ttl, task: req.task, ...(req.scope ? { scope: req.scope } : {}) } });
 
     const ttlMs = parseDuration(req.ttl);
-    if (ttlMs === undefined) throw this.deny(agent, req, 400, 'ttl', `ttl "${req.ttl}" is not a duration like 90s, 15m, 1h`);
+    if (ttlMs === undefined) throw this.refuseRequest(agent, req, 400, 'ttl', `ttl "${req.ttl}" is not a duration like 90s, 15m, 1h`);
     const resource = this.config.resources[req.resource];
-    if (!resource) throw this.deny(agent, req, 403, 'resource', `unknown resource "${req.resource}"`);
+    if (!resource) throw this.refuseRequest(agent, req, 403, 'resource', `unknown resource "${req.resource}"`);
     const plugin = this.plugins.get(resource.type);
-    if (!plugin) throw this.deny(agent, req, 403, 'resource', `resource "${req.resource}" has no plugin`);
+    if (!plugin) throw this.refuseRequest(agent, req, 403, 'resource', `resource "${req.resource}" has no plugin`);
     const levels = plugin.accessLevels(resource);
     if (!levels.includes(req.access)) {
-      throw this.deny(agent, req, 403, 'access', `resource "${req.resource}" has no access level "${req.access}" (levels: ${levels.join(', ')})`);
+      throw this.refuseRequest(agent, req, 403, 'access', `resource "${req.resource}" has no access level "${req.access}" (levels: ${levels.join(', ')})`);
     }
     const decision = evaluatePolicy(this.config.policies, { agent, resource: req.resource, access: req.access, ttlMs });
-    if (!decision.allowed) throw this.deny(agent, req, 403, decision.rule, decision.reason);
+    if (!decision.allowed) throw this.refuseRequest(agent, req, 403, decision.rule, decision.reason);
 
     let scope: Record<string, unknown>;
     try {
       scope = plugin.resolveScope(resource, req.access, req.scope);
     } catch (e) {
-      if (isAirlockError(e)) throw this.deny(agent, req, e.code === ErrorCodes.OUT_OF_SCOPE ? 403 : 400, 'scope', e.message);
+      if (isAirlockError(e)) throw this.refuseRequest(agent, req, e.code === ErrorCodes.OUT_OF_SCOPE ? 403 : 400, 'scope', e.message);
       throw e;
     }
-    if (!this.auditAvailable()) throw this.deny(agent, req, 503, 'audit', 'audit spool is full: grants are refused until the audit sinks catch up');
+    if (!this.auditAvailable()) throw this.refuseRequest(agent, req, 503, 'audit', 'audit spool is full: grants are refused until the audit sinks catch up');
 
     const now = Date.now();
     const pending = decision.approval === 'required';
@@ -265,6 +265,26 @@ export class GrantService {
     return toPublic(next);
   }
 
+  // merge: contract adds the full version (GrantService.deny, POST /v1/grants/:id/deny).
+  /** An admin refuses a pending grant; four eyes: never the requester itself. */
+  async deny(id: string, admin: string, reason: string): Promise<PublicGrant> {
+    const g = this.grants.get(id);
+    if (!g) throw new GrantRefusal(404, 'grant', `unknown grant ${id}`);
+    const current = this.refresh(g);
+    if (current.status !== 'pending') throw new GrantRefusal(409, 'state', `grant ${id} is ${current.status}, not pending`);
+    if (current.agent === admin) throw this.violation(admin, toGrant(current), 'deny', `${admin} cannot decide on its own grant`);
+    const why = reason.trim().slice(0, 2000);
+    if (!why) throw new GrantRefusal(400, 'reason', 'a reason is required to deny a grant');
+    const next: GrantRecord = { ...current, status: 'denied', pendingUntil: null };
+    this.grants.set(id, next);
+    this.clearTimer(id);
+    this.notifyEnded(id);
+    await this.store.put(next);
+    this.counters.denied++;
+    await this.recorder.record({ type: 'grant.denied', grant: toGrant(next), outcome: 'denied', data: { by: admin, reason: why, rule: 'admin' } }).durable;
+    return toPublic(next);
+  }
+
   /** A refused control action (approve without rights, self-approval): recorded, then thrown. */
   violation(agent: string, grant: Grant | undefined, action: string, reason: string): GrantRefusal {
     this.recorder.record({ type: 'policy.violation', agent, resource: grant?.resource, outcome: 'denied', data: { action, reason, ...(grant ? { grantId: grant.id } : {}) } });
@@ -278,7 +298,7 @@ export class GrantService {
 
   // ---- internals ----------------------------------------------------------------------
 
-  private deny(agent: string, raw: unknown, status: GrantRefusal['httpStatus'], rule: string, reason: string): GrantRefusal {
+  private refuseRequest(agent: string, raw: unknown, status: GrantRefusal['httpStatus'], rule: string, reason: string): GrantRefusal {
     const req = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
     this.counters.denied++;
     this.recorder.record({
