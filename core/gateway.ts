@@ -26,6 +26,8 @@ import { startPlugins } from './gateway/start-plugins.ts';
 import { attachSinks } from './gateway/attach-sinks.ts';
 import { gatewayMetrics } from './gateway/metrics.ts';
 import { parseListen } from './gateway/listen.ts';
+import { startConsole } from './console/index.ts';
+import { startNotifications, type Notifications } from './notify/index.ts';
 
 export interface GatewayOptions {
   configPath?: string;
@@ -96,21 +98,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   grants.onEnded((id) => aws.forgetGrant(id));
 
   let authFailures = 0;
+  let notifications: Notifications | undefined;
+  const verifier = new IdentityVerifier(config.identity.issuers, config.identity.admins, identity);
   const app = new Hono();
   app.route('/', controlApi({
-    verifier: new IdentityVerifier(config.identity.issuers, config.identity.admins, identity),
+    verifier,
     recorder,
     grants,
     sessions,
     jwks: () => ({ keys: [identity.key.publicJwk] }),
-    metrics: () => gatewayMetrics(grants, sessions, audit, () => authFailures),
+    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...(notifications?.metrics() ?? [])],
     healthy: () => ({ ok: !audit.full, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount } }),
     onAuthFailure: () => void authFailures++,
     log,
   }));
+  const consoleUi = startConsole({ publicUrl: () => gatewayInfo.publicUrl, grants, sessions, verifyToken: (t) => verifier.verify(t), issuers: config.identity.issuers, admins: config.identity.admins, recorder, log: log.child({ part: 'console' }), dataDir, gatewayId: identity.gatewayId, publicKeys: [identity.key.publicJwk] });
+  app.route('/console', consoleUi.app);
 
   // Anything started below is stopped again if a later step fails.
-  const stops: Array<() => Promise<void> | void> = [() => audit.close(), () => aws.close(), () => grantStore.close(), () => grants.close()];
+  const stops: Array<() => Promise<void> | void> = [() => audit.close(), () => aws.close(), () => grantStore.close(), () => grants.close(), () => consoleUi.close()];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) await stop();
   };
@@ -123,6 +129,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     stops.push(() => http.close());
     publicUrl ??= http.url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
     listening.http = [http.address];
+    notifications = await startNotifications({ targets: config.notify, dataDir, gatewayId: identity.gatewayId, headSeq: () => audit.metrics().lastSeq, grant: (id) => grants.publicView(id), consoleBase: () => `${gatewayInfo.publicUrl}/console`, log });
+    stops.push(() => notifications?.close());
     await attachSinks({ sinks: options.sinks, config, audit, context: { gatewayId: identity.gatewayId, dataDir, aws: aws.forSinks() }, log });
   } catch (e) {
     await stopAll();
