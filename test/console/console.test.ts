@@ -86,7 +86,7 @@ test('sign-in with a pasted token: HttpOnly Strict cookie, nothing in web storag
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.sameSite, 'Strict');
   assert.notEqual(cookie.value, adminToken);
-  const storage = await admin.evaluate(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }));
+  const storage = (await admin.evaluate('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } })')) as string;
   assert.equal(storage, JSON.stringify({ local: {}, session: {} }));
   const records = gw.auditRecords();
   assert.ok(records.some((r) => r.type === 'console.signin' && r.agent === 'local:ops' && r.data?.method === 'token'));
