@@ -4,7 +4,6 @@
  * the security headers; every POST passes an Origin check, then (signed in) the session's
  * CSRF token; a refused one changes nothing and is recorded.
  */
-import { readFileSync } from 'node:fs';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { getCookie } from 'hono/cookie';
@@ -17,10 +16,11 @@ import { authRoutes } from './auth-routes.tsx';
 import { pageRoutes } from './page-routes.tsx';
 import { actionRoutes } from './action-routes.tsx';
 import { MessagePage } from './views/signin.tsx';
+import { CONSOLE_CSS, CONSOLE_JS } from './static/assets.ts';
 
 const STATIC: Record<string, { type: string; body: string }> = {
-  'console.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('./static/console.js', import.meta.url), 'utf8') },
-  'console.css': { type: 'text/css; charset=utf-8', body: readFileSync(new URL('./static/console.css', import.meta.url), 'utf8') },
+  'console.js': { type: 'text/javascript; charset=utf-8', body: CONSOLE_JS },
+  'console.css': { type: 'text/css; charset=utf-8', body: CONSOLE_CSS },
 };
 
 export function consoleApp(parts: ConsoleParts, sessions = new ConsoleSessions()): Hono {

@@ -1,4 +1,50 @@
-/* airlock console: plain, readable on a laptop and a phone. */
+/**
+ * The console's only script and stylesheet, served as files from /console/static (so the
+ * CSP needs no inline script or style). Kept as strings in a module so the bundled CLI
+ * carries them without a build step or files beside it.
+ */
+
+export const CONSOLE_JS = String.raw`// airlock console: the only script, served from /console/static (CSP: script-src 'self').
+// It adds a live tail to a session page; every other page works without it.
+'use strict';
+document.addEventListener('DOMContentLoaded', function () {
+  var tail = document.getElementById('tail');
+  if (!tail || !window.EventSource) return;
+  var state = document.getElementById('tail-state');
+  var source = new EventSource(tail.getAttribute('data-stream'));
+  function text(tag, cls, value) {
+    var el = document.createElement(tag);
+    if (cls) el.className = cls;
+    el.textContent = value;
+    return el;
+  }
+  source.addEventListener('record', function (ev) {
+    var r = JSON.parse(ev.data);
+    if (tail.querySelector('li[data-seq="' + r.seq + '"]')) return;
+    var li = document.createElement('li');
+    li.setAttribute('data-seq', String(r.seq));
+    li.setAttribute('data-type', r.type);
+    li.appendChild(text('span', 'ts', r.ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z')));
+    li.appendChild(document.createTextNode(' '));
+    li.appendChild(text('strong', '', r.type));
+    li.appendChild(document.createTextNode(' '));
+    li.appendChild(text('span', 'outcome ' + r.outcome, r.outcome));
+    li.appendChild(document.createTextNode(' '));
+    var data = r.data === undefined ? '' : JSON.stringify(r.data);
+    li.appendChild(text('code', '', data.length > 500 ? data.slice(0, 499) + '\u2026' : data));
+    tail.appendChild(li);
+  });
+  source.addEventListener('closed', function () {
+    if (state) state.textContent = '(closed)';
+    source.close();
+  });
+  source.onerror = function () {
+    if (state && source.readyState === EventSource.CLOSED) state.textContent = '(disconnected)';
+  };
+});
+`;
+
+export const CONSOLE_CSS = String.raw`/* airlock console: plain, readable on a laptop and a phone. */
 :root { --fg: #1b1f24; --muted: #5c6670; --line: #d5dbe1; --bg: #fff; --accent: #0b5cad; --danger: #b42318; --ok: #127a3a; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 body { margin: 0; }
 header { display: flex; flex-wrap: wrap; gap: .75rem 1.5rem; align-items: center; padding: .6rem 1rem; border-bottom: 1px solid var(--line); background: #f5f7f9; }
@@ -52,3 +98,4 @@ dt { color: var(--muted); }
   td[data-label]:not([data-label=""])::before { content: attr(data-label) ": "; color: var(--muted); font-size: .8rem; }
   .who { margin-left: 0; }
 }
+`;
