@@ -40,6 +40,7 @@ resources:
 policies:
   - { agents: ['local:report-bot'], resources: [reporting], access: [read], maxTtl: 15m, approval: none }
   - { agents: ['local:asker'], resources: [reporting], access: [read, write], maxTtl: 15m, approval: required }
+  - { agents: ['local:ops'], resources: [reporting], access: [read], maxTtl: 15m, approval: required }
 audit: { checkpointEvery: 50 }
 `;
 
@@ -135,6 +136,25 @@ test('deny with a reason from the page: the API shows it denied; the record carr
   const rec = await eventually(() => gw.auditRecords().find((r) => r.type === 'grant.denied' && r.grant === id), 5000, 'grant.denied');
   assert.equal(rec.data?.reason, 'not during the change freeze');
   assert.equal(rec.data?.by, 'local:ops');
+});
+
+test('four eyes: an admin gets no approval controls for its own grant, and a forged approve is refused', async () => {
+  const res = await gw.requestGrant(adminToken, { resource: 'reporting', access: 'read', ttl: '5m', task: 'ops asks for itself' });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  const id = res.body.id!;
+  await admin.goto(`${gw.url}/console`);
+  const row = admin.locator(`section#pending tr[data-grant="${id}"]`);
+  assert.match((await row.textContent()) ?? '', /needs another admin/);
+  assert.equal(await row.getByRole('button', { name: 'Approve' }).count(), 0);
+  // Even with this session's own form token, the service refuses self-approval.
+  const csrf = await admin.locator('input[name="_csrf"]').first().inputValue();
+  const status = await admin.evaluate(
+    async ([grant, token]) => (await fetch(`/console/grants/${grant}/approve`, { method: 'POST', body: new URLSearchParams({ _csrf: token! }) })).status,
+    [id, csrf],
+  );
+  assert.equal(status, 403);
+  assert.equal(await statusOf(id), 'pending');
+  await eventually(() => gw.auditRecords().some((r) => r.type === 'policy.violation' && r.data?.grantId === id), 5000, 'policy.violation');
 });
 
 test('a cross-site form post changes nothing (cookie sent, Origin foreign, no CSRF token)', async () => {
