@@ -28,10 +28,10 @@ export function pageRoutes(parts: ConsoleParts): Hono<ConsoleEnv> {
     const all = parts.grants.list(v.admin ? undefined : v.agent);
     const filter = historyFilter(c);
     const history = all.filter((g) => (!filter.agent || g.agent === filter.agent) && (!filter.resource || g.resource === filter.resource) && (!filter.status || g.status === filter.status));
-    history.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    history.sort((a, b) => byText(b.createdAt, a.createdAt));
     const data = {
-      pending: all.filter((g) => g.status === 'pending').sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
-      active: all.filter((g) => g.status === 'active').sort((a, b) => (a.expiresAt ?? '').localeCompare(b.expiresAt ?? '')),
+      pending: all.filter((g) => g.status === 'pending').sort((a, b) => byText(a.createdAt, b.createdAt)),
+      active: all.filter((g) => g.status === 'active').sort((a, b) => byText(a.expiresAt ?? '', b.expiresAt ?? '')),
       history: history.slice((filter.page - 1) * PAGE_SIZE, filter.page * PAGE_SIZE),
       historyTotal: history.length,
       pageSize: PAGE_SIZE,
@@ -53,7 +53,7 @@ export function pageRoutes(parts: ConsoleParts): Hono<ConsoleEnv> {
     if (!v.admin) return adminOnly(c);
     const all = parts.sessions.list().map(summary);
     const live = all.filter((s) => s.closedAt === null);
-    const ended = all.filter((s) => s.closedAt !== null).sort((a, b) => (b.closedAt ?? '').localeCompare(a.closedAt ?? '')).slice(0, 50);
+    const ended = all.filter((s) => s.closedAt !== null).sort((a, b) => byText(b.closedAt ?? '', a.closedAt ?? '')).slice(0, 50);
     return c.html(<SessionsPage viewer={v} live={live} ended={ended} notice={doneNotice(c)} />);
   });
 
@@ -157,6 +157,11 @@ async function tailSession(stream: SSE, parts: ConsoleParts, id: string, after: 
 function summary(s: { events: unknown[] } & Omit<SessionSummary, 'eventCount'>): SessionSummary {
   const { events, ...rest } = s;
   return { ...rest, eventCount: events.length };
+}
+
+/** Code-unit order: ISO timestamps sort correctly, without the cost of localeCompare. */
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function historyFilter(c: Context<ConsoleEnv>): HistoryFilter {
