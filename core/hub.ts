@@ -30,6 +30,8 @@ import { startPlugins } from './gateway/start-plugins.ts';
 import { attachSinks } from './gateway/attach-sinks.ts';
 import { gatewayMetrics } from './gateway/metrics.ts';
 import { parseListen } from './gateway/listen.ts';
+import { startConsole } from './console/index.ts';
+import { startNotifications, type Notifications } from './notify/index.ts';
 import { parseDuration } from './config/duration.ts';
 
 export interface GatewayOptions {
@@ -164,18 +166,24 @@ async function assemble(p: Parts): Promise<Gateway> {
 
   // 3. The control API, then the plugins beside it.
   let authFailures = 0;
+  let notifications: Notifications | undefined;
+  const verifier = new IdentityVerifier(config.identity.issuers, config.identity.admins, identity);
   app.route('/', controlApi({
-    verifier: new IdentityVerifier(config.identity.issuers, config.identity.admins, identity),
+    verifier,
     recorder,
     grants,
     sessions,
     audit,
     jwks: () => ({ keys: [identity.key.publicJwk] }),
-    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...audit.metricSamples()],
+    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...audit.metricSamples(), ...(notifications?.metrics() ?? [])],
     healthy: () => ({ ok: !audit.full, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount } }),
     onAuthFailure: () => void authFailures++,
     log,
   }));
+  // The operator console beside the API; approval notifications follow the spool.
+  const consoleUi = startConsole({ publicUrl: () => publicUrl, grants, sessions, verifyToken: (t) => verifier.verify(t), issuers: config.identity.issuers, admins: config.identity.admins, recorder, log: log.child({ part: 'console' }), dataDir, gatewayId: identity.gatewayId, publicKeys: [identity.key.publicJwk] });
+  app.route('/console', consoleUi.app);
+  stops.push(() => consoleUi.close());
   const plugins = await startPlugins({
     plugins: p.options.plugins,
     config,
@@ -193,6 +201,8 @@ async function assemble(p: Parts): Promise<Gateway> {
   stops.push(closeHttp);
   ready = app;
   const listening: Record<string, readonly string[]> = { ...plugins.listening, http: [http.address] };
+  notifications = await startNotifications({ targets: config.notify, dataDir, gatewayId: identity.gatewayId, headSeq: () => audit.metrics().lastSeq, grant: (id) => grants.publicView(id), consoleBase: () => `${publicUrl}/console`, log });
+  stops.push(() => notifications?.close());
   await attachSinks({ sinks: p.options.sinks, config, audit, context: { gatewayId: identity.gatewayId, dataDir, aws: aws.forSinks() }, log });
 
   log.info({ url: publicUrl, listening, gatewayId: identity.gatewayId }, 'airlock gateway started');

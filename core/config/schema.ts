@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { RegisteredPlugin, RegisteredSink } from '../plugin.ts';
 import { parseDuration } from './duration.ts';
+import { notifySchema, type NotifyTargetConfig } from '../notify/schema.ts';
 
 export const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'expected a duration like 90s, 15m, 1h',
@@ -39,6 +40,10 @@ const jwksIssuer = z.strictObject({
   audience: z.union([z.string(), z.array(z.string()).min(1)]),
   algorithms: z.array(z.string()).min(1).optional(),
   clockTolerance: duration.default('30s'),
+  /** Console sign-in (OIDC authorization code + PKCE) through this issuer. */
+  clientId: z.string().min(1).optional(),
+  /** A confidential client's secret, by environment variable name. */
+  clientSecretEnv: z.string().min(1).optional(),
 });
 
 const policy = z.strictObject({
@@ -125,6 +130,7 @@ export function buildConfigSchema(plugins: readonly RegisteredPlugin[], sinks: r
         sinks: z.array(sink).default([]),
       })
       .default({ durability: 'strict', checkpointEvery: 1000, checkpointInterval: '60s', spoolMaxBytes: 1024 ** 3, sinks: [] }),
+    notify: notifySchema,
   });
 }
 
@@ -153,4 +159,5 @@ export interface AirlockConfig {
     spoolMaxBytes: number;
     sinks: Array<{ type: string; [key: string]: unknown }>;
   };
+  notify: NotifyTargetConfig[];
 }
