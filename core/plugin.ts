@@ -506,12 +506,12 @@ export interface RegisteredPlugin {
 export function definePlugin<RC extends { type: string }, Scope extends AnyScope = AnyScope, LC = undefined>(
   definition: PluginDefinition<RC, Scope, LC>,
 ): RegisteredPlugin {
-  const typed = typedCache(definition.resourceSchema);
+  const { schema: resourceSchema, typed } = typedResources(definition.resourceSchema);
   const parseScope = (raw: AnyScope): Scope => definition.scopeSchema.parse(raw);
   return {
     type: definition.type,
     credentials: definition.credentials ?? ['scram', 'sigv4', 'bearer'],
-    resourceSchema: definition.resourceSchema,
+    resourceSchema,
     listenerSchema: definition.listenerSchema,
     accessLevels: (resource) => definition.accessLevels(typed(resource)),
     resolveScope: (resource, access, requested) => ({ ...definition.resolveScope(typed(resource), access, requested) }),
@@ -564,10 +564,10 @@ export interface RegisteredSink {
 }
 
 export function defineSink<SC extends { type: string }>(definition: SinkDefinition<SC> & { cursorId(config: SC): string }): RegisteredSink {
-  const typed = typedCache(definition.schema);
+  const { schema, typed } = typedResources(definition.schema);
   return {
     type: definition.type,
-    schema: definition.schema,
+    schema,
     maxBatch: definition.maxBatch,
     lingerMs: (config) => definition.lingerMs?.(typed(config)) ?? 0,
     cursorId: (config) => definition.cursorId(typed(config)),
@@ -576,17 +576,27 @@ export function defineSink<SC extends { type: string }>(definition: SinkDefiniti
 }
 
 /**
- * A config block validated by the core (as `{type}`) back as the definition's own type:
- * parsed again with the definition's schema (idempotent) once per object.
+ * A config block validated by the core (as `{type}`) back as the definition's own type.
+ * The core validates each block with the schema returned here, which remembers every
+ * object it produced, so a block the core validated is handed back as it is (a plugin's
+ * schema may transform, so parsing its own output again is not always possible). Any
+ * other object is parsed with the definition's schema.
  */
-function typedCache<T extends { type: string }>(schema: z.ZodType<T>): (value: { type: string }) => T {
-  const cache = new WeakMap<object, T>();
-  return (value) => {
-    let parsed = cache.get(value);
-    if (parsed === undefined) {
-      parsed = schema.parse(value);
-      cache.set(value, parsed);
-    }
-    return parsed;
+function typedResources<T extends { type: string }>(definitionSchema: z.ZodType<T>): { schema: z.ZodType<T>; typed: (value: { type: string }) => T } {
+  const produced = new WeakMap<object, T>();
+  const schema = definitionSchema.transform((value) => {
+    produced.set(value, value);
+    return value;
+  });
+  return {
+    schema,
+    typed: (value) => {
+      let parsed = produced.get(value);
+      if (parsed === undefined) {
+        parsed = definitionSchema.parse(value);
+        produced.set(value, parsed);
+      }
+      return parsed;
+    },
   };
 }
