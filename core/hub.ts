@@ -24,6 +24,7 @@ import { GrantEvents } from './grants/events.ts';
 import { GrantService } from './grants/service.ts';
 import { endMessage, SessionRegistry } from './sessions/registry.ts';
 import { controlApi } from './api/app.ts';
+import { mcpHost } from './mcp/app.ts';
 import { loadTlsMaterial, type TlsMaterial } from './tls/material.ts';
 import { startHttpListener, type HttpListener } from './gateway/http-server.ts';
 import { startPlugins } from './gateway/start-plugins.ts';
@@ -160,8 +161,9 @@ async function assemble(p: Parts): Promise<Gateway> {
 
   // 3. The control API, then the plugins beside it.
   let authFailures = 0;
+  const verifier = new IdentityVerifier(config.identity.issuers, config.identity.admins, identity);
   app.route('/', controlApi({
-    verifier: new IdentityVerifier(config.identity.issuers, config.identity.admins, identity),
+    verifier,
     recorder,
     grants,
     sessions,
@@ -184,6 +186,10 @@ async function assemble(p: Parts): Promise<Gateway> {
     onStarted: (plugin) => started.set(plugin.type, plugin),
   });
   stops.push(() => plugins.close());
+  // MCP for agents (issue 15): the same verifier, grants and audit as the control API.
+  const mcp = mcpHost({ config, publicUrl, gatewayId: identity.gatewayId, verifier, recorder, grants, events, plugins: p.byType, started: () => [...started.values()], log });
+  app.route('/', mcp.app);
+  stops.push(() => mcp.close());
   ready = app;
   const listening: Record<string, readonly string[]> = { ...plugins.listening, http: [http.address] };
   await attachSinks({ sinks: p.options.sinks, config, audit, context: { gatewayId: identity.gatewayId, dataDir, aws: aws.forSinks() }, log });
