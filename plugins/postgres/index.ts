@@ -9,6 +9,7 @@ import { definePlugin } from '../../core/plugin.ts';
 import { postgresListenerSchema, postgresResourceSchema, postgresScopeSchema, type PostgresListenerConfig, type PostgresResource, type PostgresScope } from './config.ts';
 import { startListener } from './listener.ts';
 import { loadStatementParser } from './split-statements.ts';
+import { postgresTools } from './tools.ts';
 
 export default definePlugin<PostgresResource, PostgresScope, PostgresListenerConfig>({
   type: 'postgres',
@@ -33,6 +34,6 @@ export default definePlugin<PostgresResource, PostgresScope, PostgresListenerCon
 
   start: async (ctx) => {
     await loadStatementParser();
-    return startListener(ctx);
+    return { ...(await startListener(ctx)), tools: postgresTools(ctx) };
   },
 });
