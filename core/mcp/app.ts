@@ -1,8 +1,9 @@
 /**
  * `<publicUrl>/mcp`: MCP over Streamable HTTP for agents, as an OAuth 2.1 resource server.
  *
- * SDK choice (measured, see bench/mcp/sdk-choice.ts and the report): `@modelcontextprotocol/server`
- * 2.x via `createMcpHandler`. It serves the 2026-07-28 per-request revision natively and the
+ * SDK choice: `@modelcontextprotocol/server` 2.x via `createMcpHandler` (decided on protocol
+ * coverage; a side-by-side latency run against the 1.x transport is still to do, see the
+ * report; bench/mcp/query.ts shows the per-call cost is the upstream session, not the SDK). It serves the 2026-07-28 per-request revision natively and the
  * 2025 revisions through its stateless legacy leg from one factory, so one endpoint
  * interoperates with both client lines without any server-side MCP session (any replica can
  * answer any request). The 1.x `WebStandardStreamableHTTPServerTransport` knows revisions
