@@ -24,6 +24,7 @@ import { GrantEvents } from './grants/events.ts';
 import { GrantService } from './grants/service.ts';
 import { endMessage, SessionRegistry } from './sessions/registry.ts';
 import { controlApi } from './api/app.ts';
+import { mcpHost } from './mcp/app.ts';
 import { loadTlsMaterial, type TlsMaterial } from './tls/material.ts';
 import { startHttpListener, type HttpListener } from './gateway/http-server.ts';
 import { startPlugins } from './gateway/start-plugins.ts';
@@ -197,6 +198,10 @@ async function assemble(p: Parts): Promise<Gateway> {
     onStarted: (plugin) => started.set(plugin.type, plugin),
   });
   stops.push(() => plugins.close());
+  // MCP for agents (issue 15): the same verifier, grants and audit as the control API.
+  const mcp = mcpHost({ config, publicUrl, gatewayId: identity.gatewayId, verifier, recorder, grants, events, plugins: p.byType, started: () => [...started.values()], log });
+  app.route('/', mcp.app);
+  stops.push(() => mcp.close());
   // At shutdown the listener stops first (no new requests reach closing parts).
   stops.push(closeHttp);
   ready = app;

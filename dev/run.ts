@@ -125,5 +125,15 @@ Try it, in another shell in this folder:
   psql -c "update sales set amount = amount where false"
 
   ./airlock audit verify ${rel(auditPath)} --data-dir ${rel(dir)}
+
+Add airlock to an MCP client (Streamable HTTP; the agent never holds a resource secret):
+
+${mcpClientSnippet(`${gateway.url}/mcp`, token)}
 `);
+}
+
+/** The `mcpServers` entry MCP clients read (URL + the demo agent's Authorization header). */
+export function mcpClientSnippet(url: string, token: string): string {
+  const entry = { mcpServers: { airlock: { type: 'http', url, headers: { Authorization: `Bearer ${token}` } } } };
+  return JSON.stringify(entry, null, 2).replace(/^/gm, '  ');
 }

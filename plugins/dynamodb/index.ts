@@ -12,6 +12,7 @@ import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { authorizeDynamodb } from './authorize.ts';
+import { dynamodbTools } from './tools.ts';
 import { dynamodbResourceSchema, dynamodbScopeSchema, type DynamodbResource, type DynamodbScope } from './schema.ts';
 
 /** The region of a configured resource (the grant's resource is always configured: it was checked at issue). */
@@ -47,8 +48,13 @@ export default definePlugin<DynamodbResource, DynamodbScope>({
         target.startsWith('DynamoDBStreams_20120810.') ? 'DynamoDB Streams are not served through airlock' : undefined,
     });
     ctx.mount(DYNAMODB_MOUNT, front.app);
+    const mcp = dynamodbTools(ctx);
     return {
-      close: () => front.close(),
+      tools: mcp.tools,
+      close: async () => {
+        await front.close();
+        await mcp.close();
+      },
       connectInfo: ({ grant, secret }) =>
         awsConnectInfo({ endpoint: `${ctx.gateway.publicUrl}${DYNAMODB_MOUNT}`, region: regionOf(ctx, grant.resource), grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_DYNAMODB' }),
     };

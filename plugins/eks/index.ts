@@ -10,6 +10,7 @@ import { eksApp } from './app.ts';
 import { eksResourceSchema, eksScopeSchema, type EksResource, type EksScope } from './config.ts';
 import { eksConnectInfo, MOUNT_PREFIX } from './kubeconfig.ts';
 import { resolveEksScope } from './scope.ts';
+import { eksTools } from './tools.ts';
 
 export const eksPlugin = definePlugin<EksResource, EksScope>({
   type: 'eks',
@@ -33,7 +34,14 @@ export const eksPlugin = definePlugin<EksResource, EksScope>({
     if (!ctx.gateway.httpCaPem) {
       ctx.log.warn('gateway.http.tls is not set: kubectl sends bearer tokens only over https, so eks grants need TLS on the HTTP listener');
     }
-    return { close, connectInfo: ({ grant, secret }) => eksConnectInfo({ grant, secret, gateway: ctx.gateway }) };
+    const mcp = eksTools(ctx);
+    return {
+      tools: mcp.tools,
+      close: async () => {
+        await close();
+        await mcp.close();
+      },
+      connectInfo: ({ grant, secret }) => eksConnectInfo({ grant, secret, gateway: ctx.gateway }) };
   },
 });
 

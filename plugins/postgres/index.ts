@@ -9,6 +9,7 @@ import { postgresListenerSchema, postgresResourceSchema, postgresScopeSchema, ty
 import { startListener } from './listener.ts';
 import { loadStatementParser } from './split-statements.ts';
 import { resolvePostgresScope } from './provision/scope.ts';
+import { postgresTools } from './tools.ts';
 
 export default definePlugin<PostgresResource, PostgresScope, PostgresListenerConfig>({
   type: 'postgres',
@@ -26,6 +27,6 @@ export default definePlugin<PostgresResource, PostgresScope, PostgresListenerCon
 
   start: async (ctx) => {
     await loadStatementParser();
-    return startListener(ctx);
+    return { ...(await startListener(ctx)), tools: postgresTools(ctx) };
   },
 });

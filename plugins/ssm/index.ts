@@ -15,6 +15,7 @@ import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.t
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
 import { createSsmAuthorizer } from './authorize.ts';
 import { CommandLedger } from './command-ledger.ts';
+import { ssmTools } from './tools.ts';
 import { INSTANCE_ID_PATTERN, levelOperations, ssmResourceSchema, ssmScopeSchema, type SsmResource, type SsmScope } from './schema.ts';
 
 export const SSM_MOUNT = '/ssm';
@@ -46,12 +47,15 @@ export default definePlugin<SsmResource, SsmScope>({
       authorize: createSsmAuthorizer(ledger),
     });
     ctx.mount(SSM_MOUNT, front.app);
+    const mcp = ssmTools(ctx, ledger);
     return {
+      tools: mcp.tools,
       connectInfo: ({ grant, secret }) =>
         awsConnectInfo({ endpoint: `${ctx.gateway.publicUrl}${SSM_MOUNT}`, region: ctx.resources.get(grant.resource)?.region ?? ctx.aws.region, grant, secret, endpointEnv: 'AWS_ENDPOINT_URL_SSM' }),
       async close() {
         clearInterval(sweeper);
         await front.close();
+        await mcp.close();
       },
     };
   },

@@ -25,6 +25,8 @@ export interface TestGatewayOptions {
   dataDir?: string;
   /** Log to stderr at this level (default: silent). */
   logLevel?: string;
+  /** Write the gateway's log lines here instead of stderr (tests that inspect the log). */
+  logStream?: { write(line: string): void };
   /** Plugins beside the registered ones (core tests use a test-only plugin). */
   extraPlugins?: readonly RegisteredPlugin[];
 }
@@ -74,7 +76,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     savedEnv[k] = process.env[k];
     process.env[k] = v;
   }
-  const log = pino({ level: options.logLevel ?? process.env.AIRLOCK_TEST_LOG ?? 'silent' }, pino.destination(2));
+  const log = pino({ level: options.logLevel ?? process.env.AIRLOCK_TEST_LOG ?? 'silent' }, options.logStream ?? pino.destination(2));
   let gateway: Gateway;
   try {
     gateway = await startGateway({ config, plugins: [...plugins, ...(options.extraPlugins ?? [])], sinks, log });

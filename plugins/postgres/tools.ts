@@ -1,0 +1,198 @@
+/**
+ * MCP tool of the Postgres plugin: `query_postgres {sql, params?, max_rows?}` runs one
+ * statement as a session of the grant: `session.opened`, `pg.query` (before the statement
+ * leaves airlock), `pg.result`, `session.closed`, the same records a psql session writes,
+ * logged in upstream as the access level's database user with the same credentials (the
+ * resource's password or an RDS IAM token). postgres.js is the client: it parses rows and
+ * column types, and its cancel request stops a running statement when the grant ends.
+ */
+import { readFileSync } from 'node:fs';
+import postgres from 'postgres';
+import { z } from 'zod';
+import { AirlockError, ErrorCodes, isAirlockError, type Session, type ToolContribution, type ToolResult } from '../../core/public.ts';
+import type { PostgresContext, PostgresResource, PostgresScope } from './config.ts';
+import { rdsIamToken } from './rds-iam.ts';
+
+/** Longest SQL text kept in a record, as for psql sessions. */
+const MAX_RECORDED_SQL = 64 * 1024;
+
+/** Names of the built-in types a result is likely to have (pg_type.oid is stable for these). */
+const TYPE_NAMES: Readonly<Record<number, string>> = {
+  16: 'bool', 17: 'bytea', 18: 'char', 19: 'name', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 26: 'oid', 114: 'json', 142: 'xml',
+  700: 'float4', 701: 'float8', 1042: 'bpchar', 1043: 'varchar', 1082: 'date', 1083: 'time', 1114: 'timestamp', 1184: 'timestamptz',
+  1186: 'interval', 1700: 'numeric', 2950: 'uuid', 3802: 'jsonb', 869: 'inet', 1000: 'bool[]', 1007: 'int4[]', 1009: 'text[]', 1016: 'int8[]',
+};
+
+interface Connection {
+  sql: postgres.Sql;
+  /** The statement `cut` cancels. */
+  track(query: { cancel(): void } | undefined): void;
+  /** Stop the running statement (cancel request) and drop the connection. */
+  cut(): void;
+}
+
+export function postgresTools(ctx: PostgresContext): ToolContribution<PostgresScope>[] {
+  const passwords = new Map<string, string>();
+  const caBundles = new Map<string, string>();
+  for (const [name, r] of ctx.resources) {
+    if (r.auth.type === 'password') {
+      for (const [level, a] of Object.entries(r.access)) {
+        const pw = process.env[a.passwordEnv ?? r.auth.passwordEnv];
+        if (pw) passwords.set(`${name}\0${level}`, pw);
+      }
+    }
+    if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
+  }
+
+  function connect(resourceName: string, resource: PostgresResource, access: string, user: string): Connection {
+    const password = async (): Promise<string> => {
+      if (resource.auth.type === 'rds-iam') return rdsIamToken(ctx.aws, { resource: resourceName, host: resource.host, port: resource.port, user, region: resource.region ?? ctx.aws.region });
+      const pw = passwords.get(`${resourceName}\0${access}`);
+      if (pw === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the password for ${resourceName} is not set`);
+      return pw;
+    };
+    const ca = caBundles.get(resourceName);
+    const ssl = resource.tls === 'disable' ? false : resource.tls === 'require' ? { rejectUnauthorized: false } : { rejectUnauthorized: true, ...(ca ? { ca } : {}) };
+    const sql = postgres({
+      host: resource.host,
+      port: resource.port,
+      database: resource.database,
+      username: user,
+      password,
+      ssl,
+      max: 1,
+      prepare: false,
+      fetch_types: false,
+      idle_timeout: 0,
+      connect_timeout: Math.ceil(resource.connectTimeoutMs / 1000),
+      onnotice: () => {},
+      connection: { application_name: 'airlock-mcp' },
+    });
+    let running: { cancel(): void } | undefined;
+    return {
+      sql,
+      track: (query) => void (running = query),
+      cut: () => {
+        running?.cancel();
+        running = undefined;
+        void sql.end({ timeout: 1 }).catch(() => {});
+      },
+    };
+  }
+
+  const tool: ToolContribution<PostgresScope> = {
+    name: 'query_postgres',
+    description:
+      'Run one SQL statement on the database of your grant, as its access level\'s database role (the grant decides what may run). Use $1, $2 ... with `params` for values. Returns columns with types and rows (at most max_rows).',
+    inputSchema: z.object({
+      sql: z.string().min(1).max(1024 * 1024).describe('one SQL statement'),
+      params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).max(1000).optional().describe('values for $1, $2 ...'),
+      max_rows: z.number().int().min(1).optional().describe('rows to return at most (capped by airlock)'),
+    }),
+    async run(call, input) {
+      const grant = call.grant;
+      const resource = ctx.resources.get(grant.resource);
+      const level = resource?.access[grant.access];
+      if (!resource || !level) throw new AirlockError(ErrorCodes.WRONG_RESOURCE, `grant ${grant.id} names a resource or access level this gateway no longer serves`);
+      const text = String(input.sql);
+      const params = (input.params as (string | number | boolean | null)[] | undefined) ?? [];
+      const maxRows = Math.min(Number(input.max_rows ?? call.limits.maxRows), call.limits.maxRows);
+
+      // GUARDRAILS CALL SITE (merge: plugins/postgres/guard/, written by another helper, is
+      // not in this tree). Check `text` here, before the session opens and before `pg.query`
+      // is recorded; a refusal is recorded as `pg.query` with outcome denied and thrown.
+
+      const conn = connect(grant.resource, resource, grant.access, level.user);
+      let session: Session<PostgresScope>;
+      try {
+        session = ctx.sessions.open(grant, { source: 'mcp', data: { database: resource.database, dbUser: level.user, via: 'mcp' }, onClose: () => conn.cut() });
+      } catch (e) {
+        conn.cut();
+        throw e;
+      }
+      const onAbort = () => conn.cut();
+      call.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        return await runStatement(session, conn, { text, params, maxRows, maxBytes: call.limits.maxBytes, recordParameters: resource.recordParameters });
+      } finally {
+        call.signal.removeEventListener('abort', onAbort);
+        conn.cut();
+        session.end(session.cut ? session.cut.reason : 'client');
+      }
+    },
+  };
+  return [tool];
+}
+
+async function runStatement(
+  session: Session<PostgresScope>,
+  conn: Connection,
+  q: { text: string; params: (string | number | boolean | null)[]; maxRows: number; maxBytes: number; recordParameters: boolean },
+): Promise<ToolResult> {
+  const recorded = { ...(q.text.length > MAX_RECORDED_SQL ? { sql: q.text.slice(0, MAX_RECORDED_SQL), truncated: true } : { sql: q.text }), ...(q.recordParameters && q.params.length ? { params: q.params } : {}), via: 'mcp' };
+  const request = session.record('pg.query', recorded, 'ok');
+  try {
+    await request.spooled;
+  } catch (e) {
+    throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock cannot record this request: audit unavailable', { cause: e });
+  }
+  const started = performance.now();
+  const ms = () => Math.round((performance.now() - started) * 1000) / 1000;
+  let result: postgres.RowList<postgres.Row[]>;
+  try {
+    const pending = conn.sql.unsafe(q.text, q.params);
+    conn.track(pending);
+    result = await pending;
+    conn.track(undefined);
+  } catch (e) {
+    const error = pgError(e, session);
+    await session.record('pg.result', { query: request.seq, rows: 0, ms: ms(), error }, 'error').spooled.catch(() => {});
+    await request.durable.catch(() => {});
+    if (session.cut) throw new AirlockError(ErrorCodes.GRANT_REVOKED, session.cut.message);
+    return { structured: { error, rows: [], columns: [] }, text: `ERROR ${error.code}: ${error.message}`, isError: true };
+  }
+  const done = session.record('pg.result', { query: request.seq, rows: result.count ?? result.length, ms: ms(), commands: [result.command] }, 'ok');
+  try {
+    await request.durable;
+    await done.spooled;
+  } catch (e) {
+    throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock cannot record this request: audit unavailable', { cause: e });
+  }
+  return shape(result, q.maxRows, q.maxBytes);
+}
+
+function pgError(e: unknown, session: Session<PostgresScope>): { code: string; message: string } {
+  if (session.cut) return { code: '57P01', message: session.cut.message };
+  if (e instanceof postgres.PostgresError) return { code: e.code, message: e.message };
+  if (isAirlockError(e)) return { code: '08006', message: e.message };
+  return { code: '08006', message: `connection failed: ${(e as Error).message}` };
+}
+
+/** Columns with types, rows up to the caps; the caps and whether they cut are stated. */
+function shape(result: postgres.RowList<postgres.Row[]>, maxRows: number, maxBytes: number): ToolResult {
+  const columns = (result.columns ?? []).map((c) => ({ name: c.name, type: TYPE_NAMES[c.type] ?? `oid:${c.type}` }));
+  const rows: unknown[][] = [];
+  let bytes = 0;
+  let cutBy: 'max_rows' | 'max_bytes' | undefined;
+  for (const row of result) {
+    if (rows.length >= maxRows) {
+      cutBy = 'max_rows';
+      break;
+    }
+    const values = columns.map((c) => row[c.name]);
+    const size = Buffer.byteLength(JSON.stringify(values));
+    if (bytes + size > maxBytes) {
+      cutBy = 'max_bytes';
+      break;
+    }
+    bytes += size;
+    rows.push(values);
+  }
+  const total = result.count ?? result.length;
+  const caps = { maxRows, maxBytes, returnedRows: rows.length, totalRows: result.length, truncated: cutBy !== undefined, ...(cutBy ? { cutBy } : {}) };
+  const header = columns.map((c) => `${c.name} (${c.type})`).join(' | ');
+  const lines = rows.slice(0, 50).map((r) => r.map((v) => (v === null ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v))).join(' | '));
+  const note = cutBy ? `\n(${rows.length} of ${result.length} rows returned: cut by ${cutBy})` : rows.length > 50 ? `\n(${rows.length - 50} more rows in structuredContent)` : '';
+  const text = columns.length ? `${result.command} ${total}\n${header}\n${lines.join('\n')}${note}` : `${result.command} ${total}`;
+  return { structured: { command: result.command, rowCount: total, columns, rows, caps }, text };
+}
