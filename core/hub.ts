@@ -32,6 +32,7 @@ import { attachSinks } from './gateway/attach-sinks.ts';
 import { gatewayMetrics } from './gateway/metrics.ts';
 import { parseListen } from './gateway/listen.ts';
 import { startConsole } from './console/index.ts';
+import { SessionLedger, type LeftOpen, type LedgerRecovery } from './sessions/ledger.ts';
 import { startNotifications, type Notifications } from './notify/index.ts';
 import { parseDuration } from './config/duration.ts';
 
@@ -64,8 +65,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const byType = new Map(options.plugins.map((p) => [p.type, p]));
 
   const identity = await loadOrCreateGatewayIdentity(dataDir);
+  // Sessions a killed predecessor left open are closed in the audit once grants are known.
+  const ledger = new SessionLedger(dataDir);
+  const previousRun = ledger.recover();
   const audit = await AuditPipeline.open({
     dataDir,
+    uncleanStop: previousRun.unclean,
     durability: config.audit.durability,
     gatewayId: identity.gatewayId,
     checkpointEvery: config.audit.checkpointEvery,
@@ -84,7 +89,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     for (const stop of stops.splice(0).reverse()) await stop();
   };
   try {
-    return await assemble({ options, config, dataDir, identity, audit, recorder, auditAvailable, aws, byType, log, stops, stopAll });
+    return await assemble({ options, config, dataDir, identity, audit, recorder, auditAvailable, aws, byType, log, stops, stopAll, ledger, previousRun });
   } catch (e) {
     await stopAll();
     throw e;
@@ -104,11 +109,13 @@ type Parts = {
   log: Logger;
   stops: Array<() => Promise<void> | void>;
   stopAll: () => Promise<void>;
+  ledger: SessionLedger;
+  previousRun: LedgerRecovery;
 };
 
 /** The stages after the audit exists, in order; each registers its own stop. */
 async function assemble(p: Parts): Promise<Gateway> {
-  const { config, dataDir, identity, audit, recorder, aws, log, stops } = p;
+  const { config, dataDir, identity, audit, recorder, aws, log, stops, ledger, previousRun } = p;
   // 1. The HTTP listener is bound first, so every part gets a plain publicUrl. Until the
   //    routes are in place it answers 503.
   const httpTls: TlsMaterial | undefined = config.gateway.http.tls ? await loadTlsMaterial(config.gateway.http.tls, dataDir, [configuredHost(config)]) : undefined;
@@ -164,6 +171,13 @@ async function assemble(p: Parts): Promise<Gateway> {
     return e.kind === 'activated' ? plugin.onGrantActive(e.grant) : plugin.onGrantEnded(e.grant, e.reason);
   });
   await grants.load();
+  closeLeftOpen(recorder, grants, previousRun.leftOpen);
+  ledger.start();
+  recorder.observe((e) => {
+    if (e.session === undefined) return;
+    if (e.type === 'session.opened') ledger.opened(e.session, e.grant);
+    else if (e.type === 'session.closed') ledger.closed(e.session);
+  });
 
   // 3. The control API, then the plugins beside it.
   let authFailures = 0;
@@ -224,8 +238,17 @@ async function assemble(p: Parts): Promise<Gateway> {
         // Sessions first (their closers tell clients why), then listeners, then the audit last.
         sessions.closeAll('shutdown', 'airlock gateway is shutting down');
         await p.stopAll();
+        ledger.stop();
       })()),
   };
+}
+
+/** `session.closed` (reason `crash`) for each session a killed predecessor never closed. */
+function closeLeftOpen(recorder: Recorder, grants: GrantService, leftOpen: readonly LeftOpen[]): void {
+  for (const { session, grant } of leftOpen) {
+    const known = grant === undefined ? undefined : grants.view(grant);
+    recorder.record({ type: 'session.closed', session, grant: known, outcome: 'error', data: { reason: 'crash', ...(known ? {} : { grantId: grant }) } });
+  }
 }
 
 /** Region and per-grant role of each AWS-facing resource, as its plugin declares them. */

@@ -39,6 +39,8 @@ export interface AuditPipelineOptions {
   checkpointIntervalMs?: number;
   /** Beyond this many spool bytes `full` is true (default 1 GiB). */
   spoolMaxBytes?: number;
+  /** The previous run did not stop cleanly (kill -9, power loss): said in `gateway.started`. */
+  uncleanStop?: boolean;
   /** Ed25519; checkpoints are compact JWS (alg EdDSA) with this kid. */
   signingKey: { privateKey: webcrypto.CryptoKey | KeyObject; kid: string };
   log: Logger;
@@ -151,7 +153,7 @@ export class AuditPipeline {
       throw new AirlockError(ErrorCodes.INTERNAL, 'audit checkpointEvery must be a positive integer');
     }
     if (!Number.isSafeInteger(opts.checkpointIntervalMs) || opts.checkpointIntervalMs < 1) {
-      throw new AirlockError('INTERNAL', 'audit checkpointInterval must be a positive number of milliseconds');
+      throw new AirlockError(ErrorCodes.INTERNAL, 'audit checkpointInterval must be a positive number of milliseconds');
     }
     const spoolDir = join(opts.dataDir, 'spool');
     await mkdir(spoolDir, { recursive: true, mode: 0o700 });
@@ -168,6 +170,7 @@ export class AuditPipeline {
         gatewayId: opts.gatewayId,
         durability: opts.durability,
         checkpointIntervalMs: opts.checkpointIntervalMs,
+        ...(opts.uncleanStop === true ? { uncleanStop: true } : {}),
         ...(recovery.truncated.length > 0 ? { spoolRecovery: recovery.truncated } : {}),
       },
       outcome: 'ok',
@@ -184,7 +187,7 @@ export class AuditPipeline {
 
   /** Allocates the seq synchronously; `spooled`/`durable` follow the durability mode. */
   append(input: AuditInput): AuditReceipt {
-    if (this.closed) return rejectedReceipt(new AirlockError('AUDIT_UNAVAILABLE', 'audit pipeline is closed'));
+    if (this.closed) return rejectedReceipt(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit pipeline is closed'));
     if (this.writer.failure) return rejectedReceipt(this.writer.failure);
     const now = Date.now();
     if (this.sinceCheckpoint > 0 && this.stretchWouldExceed(now)) this.appendCheckpoint(now);

@@ -14,7 +14,7 @@ export interface AuditAppender {
 }
 
 /** Observes every session record (sessions keep their own events for GET /v1/sessions/:id). */
-export type RecordObserver = (event: { seq: number; type: string; session?: string; outcome: AuditOutcome; data?: Record<string, unknown> }) => void;
+export type RecordObserver = (event: { seq: number; type: string; session?: string; grant?: string; outcome: AuditOutcome; data?: Record<string, unknown> }) => void;
 
 /** The shape of a grant id (`AG` + 18 base32): only such a claim is recorded in clear. */
 const GRANT_ID_SHAPE = /^AG[A-Z2-7]{18}$/;
@@ -30,11 +30,11 @@ export function recordedClaim(claimed: string): string {
 }
 
 export class Recorder implements AuditRecorder {
-  private observer: RecordObserver | undefined;
+  private readonly observers: RecordObserver[] = [];
   constructor(private readonly pipeline: AuditAppender) {}
 
   observe(observer: RecordObserver): void {
-    this.observer = observer;
+    this.observers.push(observer);
   }
 
   record(event: AuditEventInput): AuditReceipt {
@@ -52,8 +52,9 @@ export class Recorder implements AuditRecorder {
     if (event.session !== undefined) input.session = event.session;
     if (event.data !== undefined) input.data = event.data;
     const receipt = this.pipeline.append(input);
-    if (this.observer && event.session !== undefined) {
-      this.observer({ seq: receipt.seq, type: event.type, session: event.session, outcome: event.outcome, data: event.data });
+    if (this.observers.length > 0 && event.session !== undefined) {
+      const seen = { seq: receipt.seq, type: event.type, session: event.session, grant: input.grant, outcome: event.outcome, data: event.data };
+      for (const observer of this.observers) observer(seen);
     }
     return receipt;
   }

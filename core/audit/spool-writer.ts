@@ -18,7 +18,7 @@ import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:f
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
-import { AirlockError } from '../errors.ts';
+import { AirlockError, ErrorCodes } from '../errors.ts';
 import { FsyncStats } from './fsync-stats.ts';
 import { fsyncDirSync, segmentFileName, writeHead, writeHeadSync, type SegmentInfo } from './segments.ts';
 
@@ -155,7 +155,7 @@ export class SpoolWriter {
       this.current!.bytes += data.length;
       this.writes++;
     } catch (e) {
-      this.fail(new AirlockError('AUDIT_UNAVAILABLE', `audit spool write failed: ${(e as Error).message}`, { cause: e }));
+      this.fail(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, `audit spool write failed: ${(e as Error).message}`, { cause: e }));
       failBatch(batch, this.failure!);
       return;
     }
@@ -198,7 +198,7 @@ export class SpoolWriter {
       (e: unknown) => {
         this.syncing = false;
         this.closeRetired();
-        this.fail(new AirlockError('AUDIT_UNAVAILABLE', `audit spool fsync failed: ${(e as Error).message}`, { cause: e }));
+        this.fail(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, `audit spool fsync failed: ${(e as Error).message}`, { cause: e }));
         for (const b of covered) b.rejectDurable(this.failure!);
       },
     );
@@ -318,7 +318,7 @@ export class SpoolWriter {
         }
         writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
       } catch (e) {
-        this.fail(new AirlockError('AUDIT_UNAVAILABLE', `audit spool fsync failed at close: ${(e as Error).message}`, { cause: e }));
+        this.fail(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, `audit spool fsync failed at close: ${(e as Error).message}`, { cause: e }));
       }
     }
     if (this.fd !== undefined) closeSync(this.fd);

@@ -81,3 +81,42 @@ test('kill -9 loses no acknowledged record; the chain continues; grants survive'
   const result = await verifyAuditFiles(files, { publicKeys: [identity.key.publicJwk] });
   assert.equal(result.ok, true, JSON.stringify(result));
 });
+
+test('sessions open at a kill -9 are closed in the audit on restart (reason crash), and gateway.started says the stop was unclean', async () => {
+  const first = await spawnGateway(node, ['--import', 'tsx', entry, configPath]);
+  children.push(first);
+  const identity = await loadOrCreateGatewayIdentity(join(dir, 'data'));
+  const token = await mintAgentToken(identity, 'crash-bot', 600_000);
+  const g = await grant(first.info.url, token, 300);
+  assert.equal(g.status, 201);
+  // A live session: a streamed response held open until the core closes it.
+  const held = new AbortController();
+  const res = await fetch(`${first.info.url}/echo/hold`, { headers: { authorization: `Bearer ${g.body.id}.${g.body.secret}` }, signal: held.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  await reader.read(); // the stream has started: its session.opened is in the spool
+  first.proc.kill('SIGKILL');
+  held.abort();
+
+  const second = await spawnGateway(node, ['--import', 'tsx', entry, configPath]);
+  children.push(second);
+  assert.equal(await second.stop('SIGTERM'), 0);
+
+  const spoolDir = join(dir, 'data', 'spool');
+  const files = readdirSync(spoolDir).filter((f) => f.endsWith('.jsonl')).map((f) => join(spoolDir, f));
+  const records = files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; grant?: string; session?: string; data?: Record<string, unknown> }));
+  const opened = records.filter((r) => r.type === 'session.opened' && r.grant === g.body.id);
+  assert.equal(opened.length, 1, 'the held stream opened one session');
+  const closed = records.filter((r) => r.type === 'session.closed' && r.session === opened[0]!.session);
+  assert.equal(closed.length, 1, 'exactly one session.closed for it');
+  assert.equal(closed[0]!.data?.reason, 'crash');
+  assert.equal(closed[0]!.grant, g.body.id, 'the crash record names the grant');
+  const starts = records.filter((r) => r.type === 'gateway.started');
+  assert.equal(starts.at(-1)!.data?.uncleanStop, true, 'the start after the kill says so');
+  const cleanStart = starts.at(-2)!;
+  // The first start of this test followed the previous test's clean SIGTERM stop.
+  assert.equal(cleanStart.data?.uncleanStop, undefined, 'a start after a clean stop does not');
+
+  const result = await verifyAuditFiles(files, { publicKeys: [identity.key.publicJwk] });
+  assert.equal(result.ok, true, JSON.stringify(result));
+});
