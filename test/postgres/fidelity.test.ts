@@ -8,7 +8,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startCluster, startFixture, grant, psql, spawnPsql, collect, ROLE_PASSWORD, type PgFixture } from './fixture.ts';
 import type { PostgresCluster } from '../harness/postgres-cluster.ts';
 import { eventually } from '../harness/gateway.ts';
@@ -125,6 +128,38 @@ test('COPY out, COPY in, COPY in with bad data and with CopyFail', async () => {
   assert.equal(types(r[1]!), 'GCZ');
   assert.equal(fieldsOf(Buffer.from(r[2]!.find((l) => l.startsWith('E'))!.slice(2), 'hex')).C, '22P02');
   assert.equal(fieldsOf(Buffer.from(r[3]!.find((l) => l.startsWith('E'))!.slice(2), 'hex')).C, '57014');
+});
+
+test('a 12 MB value: one the server returns and one the client sends arrive identical', async () => {
+  const twelve = 12 * 1024 * 1024;
+  await compare([q(`select repeat('x', ${twelve}) as v`), q(`select length('${'y'.repeat(twelve)}') as n`)]);
+});
+
+test('\\lo_import through psql stores the same large object a direct connection stores (FunctionCall)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-lo-'));
+  try {
+    const file = join(dir, 'blob.bin');
+    const bytes = randomBytes(200_000);
+    writeFileSync(file, bytes);
+    const want = createHash('md5').update(bytes).digest('hex');
+    const g = await grant(f, 'write');
+    const directEnv = { PGHOST: cluster.host, PGPORT: String(cluster.port), PGUSER: 'agent_rw', PGPASSWORD: ROLE_PASSWORD, PGDATABASE: g.env.PGDATABASE!, PGSSLMODE: 'disable' };
+    const md5s: string[] = [];
+    for (const env of [directEnv, g.env]) {
+      const imported = await psql(env, ['-c', `\\lo_import ${file}`]);
+      assert.equal(imported.code, 0, imported.stderr);
+      const oid = /lo_import (\d+)/.exec(imported.stdout)?.[1];
+      assert.ok(oid, `psql printed the new object's oid: ${imported.stdout}`);
+      const read = await psql(env, ['-c', `select md5(lo_get(${oid}))`, '-c', `select lo_unlink(${oid})`]);
+      assert.equal(read.code, 0, read.stderr);
+      md5s.push(read.stdout.split('\n')[0]!);
+    }
+    assert.deepEqual(md5s, [want, want], 'both paths stored exactly the file');
+    // The large-object calls psql made are in the record (FunctionCall, by function oid).
+    await eventually(() => f.gw.auditRecords().some((r) => r.type === 'pg.query' && r.grant === g.id && typeof r.data?.functionOid === 'number'), 5000, 'a pg.query record for a FunctionCall');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('3,000 notices in one statement arrive identical and in order', async () => {
