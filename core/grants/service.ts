@@ -572,9 +572,13 @@ export class GrantService {
     this.grants.set(id, next);
     this.clearTimer(id);
     void this.publishEnded(next, 'expired');
+    // One process on the file store is the only replica: the expiry is decided here and now,
+    // and recorded at once as it always was.
+    const sole = this.store.type === 'file';
+    if (sole) this.recordExpired(next, g.status === 'pending');
     this.store.transition(id, { kind: 'expire', at: now }).then(
       (outcome) => {
-        if (outcome.won) this.recordExpired(outcome.record, g.status === 'pending');
+        if (outcome.won && !sole) this.recordExpired(outcome.record, g.status === 'pending');
         else if (outcome.record && outcome.record.status !== 'expired' && !isLive(outcome.record.status)) this.grants.set(id, outcome.record);
       },
       // Unreachable: the sweep (here or on another replica) decides it later.
