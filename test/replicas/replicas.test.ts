@@ -22,13 +22,14 @@ async function grantOn(r: Replica, ttl = '5m'): Promise<{ id: string; env: Recor
   return { id: String(res.body.id), env: connect.env };
 }
 
-/** A psql session left open on `r` (stdin kept open) that has answered one query. */
+/** A psql session on `r` that has answered one query and is waiting on a long one. */
 async function openSession(env: Record<string, string>, r: Replica): Promise<{ child: ChildProcess; done: Promise<{ code: number; stdout: string; stderr: string }> }> {
   const child = spawnPsql(pgEnv(env, r), []);
   const done = collect(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stdin!.write('select 40 + 2;\n');
+  // psql notices a cut connection while it waits for an answer: keep it waiting.
+  child.stdin!.end('select 40 + 2;\nselect pg_sleep(120);\n');
   await waitFor('the first answer', () => (out.includes('42') ? true : undefined), 20_000).catch(async (e: unknown) => {
     child.kill('SIGKILL');
     const r = await done;
