@@ -235,12 +235,16 @@ export class GrantService {
   async approve(id: string, admin: string): Promise<PublicGrant> {
     this.pendingRecord(id, admin, 'approve');
     const next = await this.decideTransition(id, { kind: 'approve', by: admin, at: Date.now() });
-    this.grants.set(id, next);
-    await this.activate(next, 'approve');
-    this.schedule(next);
+    // A revocation made right after the approval may already be in the view (the feed can
+    // be faster than this call's answer): then the grant is not prepared, only recorded.
+    const current = this.setView(next);
+    if (current === next) {
+      await this.activate(next, 'approve');
+      this.schedule(next);
+    }
     this.counters.approved++;
     await this.recorder.record({ type: 'grant.approved', grant: toGrant(next), outcome: 'ok', data: { by: admin, expiresAt: next.expiresAt } }).durable;
-    return toPublic(next);
+    return toPublic(this.grants.get(id) ?? next);
   }
 
   /** An admin (never the requester) turns a pending grant down, saying why. */
@@ -278,7 +282,7 @@ export class GrantService {
       await ended;
       throw e;
     }
-    this.grants.set(id, next);
+    this.setView(next);
     this.counters.revoked++;
     await this.recorder.record({ type: 'grant.revoked', grant: toGrant(next), outcome: 'ok', data: { by } }).durable;
     await ended;
@@ -363,7 +367,7 @@ export class GrantService {
    */
   private applyRemote(next: GrantRecord): void {
     const before = this.grants.get(next.id);
-    this.grants.set(next.id, next);
+    if (this.setView(next) !== next) return;
     this.schedule(next);
     const wasLive = before !== undefined && isLive(before.status);
     if (isLive(next.status)) {
@@ -371,6 +375,19 @@ export class GrantService {
       return;
     }
     if (wasLive) void this.publishEnded(next, endReasonOf(next.status));
+  }
+
+  /**
+   * Put a record in the view unless the view already holds the grant's end: an ended grant
+   * never lives again in the store, so a live record arriving after the end is older news
+   * (an own call's answer overtaken by the feed, or the other way round). Returns what the
+   * view holds now.
+   */
+  private setView(next: GrantRecord): GrantRecord {
+    const held = this.grants.get(next.id);
+    if (held && !isLive(held.status) && isLive(next.status)) return held;
+    this.grants.set(next.id, next);
+    return next;
   }
 
   /** The history behind this replica's cursor was pruned: the store sends the whole view. */
