@@ -152,4 +152,28 @@ describe('three replicas on one store', () => {
     const old = await collect(spawnPsql(pgEnv(g.env, C), ['-v', 'ON_ERROR_STOP=1', '-c', 'select 5']));
     assert.equal(old.code, 0, `the grant made before the outage works again: ${old.stderr}`);
   });
+
+  test('SIGTERM drains: health 503 and new sessions refused at once, live ones cut after the bound', async () => {
+    const g = await grantOn(B);
+    const s = await openSession(g.env, A);
+    const exited = new Promise<number | null>((resolve) => A.child.proc.once('exit', (code) => resolve(code)));
+    A.child.proc.kill('SIGTERM');
+    const health = await waitFor('healthz 503 draining', async () => {
+      const res = await fetch(new URL('/healthz', A.url)).catch(() => undefined);
+      if (!res || res.status !== 503) return undefined;
+      return (await res.json()) as { detail?: { draining?: boolean }; draining?: boolean };
+    }, 5_000);
+    assert.ok(JSON.stringify(health).includes('"draining":true'), JSON.stringify(health));
+    const refused = await collect(spawnPsql(pgEnv(g.env, A), ['-c', 'select 1']));
+    assert.notEqual(refused.code, 0, 'a new session was accepted while draining');
+    assert.match(refused.stderr, /shutting down/, refused.stderr);
+    const ended = await Promise.race([s.done, sleepUndefined(15_000)]);
+    if (!ended) s.child.kill('SIGKILL');
+    assert.ok(ended, 'the live session outlived the drain bound');
+    assert.match(ended.stderr, /shutting down/, ended.stderr);
+    assert.equal(await exited, 0);
+    // The grant lives on: the other replicas still serve it.
+    const onC = await collect(spawnPsql(pgEnv(g.env, C), ['-v', 'ON_ERROR_STOP=1', '-c', 'select 6']));
+    assert.equal(onC.code, 0, onC.stderr);
+  });
 });
