@@ -19,7 +19,10 @@ import { AuditPipeline } from './audit/pipeline.ts';
 import { Recorder } from './audit/recorder.ts';
 import { createAwsLayer, type AwsLayer } from './aws/index.ts';
 import type { RoleBinding } from './aws/credentials.ts';
-import { FileGrantStore } from './grants/file-store.ts';
+import { createStore } from './store/create.ts';
+import { localIssuerIdentity } from './store/issuer-key.ts';
+import { StoreWatchdog } from './store/watchdog.ts';
+import { storeMetrics } from './store/metrics.ts';
 import { GrantEvents } from './grants/events.ts';
 import { GrantService } from './grants/service.ts';
 import { endMessage, SessionRegistry } from './sessions/registry.ts';
@@ -49,10 +52,18 @@ export interface Gateway {
   readonly url: string;
   readonly config: AirlockConfig;
   readonly identity: GatewayIdentity;
+  /** What the local issuer signs agent tokens with (the shared key with a PostgreSQL store). */
+  readonly issuer: GatewayIdentity;
   readonly listening: Readonly<Record<string, readonly string[]>>;
   readonly grants: GrantService;
   /** The started plugins (their tools, for the MCP host). */
   readonly plugins: readonly StartedPlugin[];
+  /**
+   * Drain (SIGTERM): /healthz answers 503 and new sessions are refused at once; live
+   * sessions may finish for up to `boundMs`; then whatever is left is cut and the gateway
+   * closes.
+   */
+  drain(boundMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -141,12 +152,17 @@ async function assemble(p: Parts): Promise<Gateway> {
   // 2. Grants publish events; sessions, the AWS layer and the plugins subscribe.
   const started = new Map<string, StartedPlugin>();
   const events = new GrantEvents();
-  const grantStore = new FileGrantStore(dataDir);
-  stops.push(() => grantStore.close());
+  const { store, maxStalenessMs } = createStore(config.store, { dataDir, replicaId: identity.gatewayId, onError: (message) => log.warn({ part: 'store' }, message) });
+  stops.push(() => store.close());
+  let sessionsRef: SessionRegistry | undefined;
+  const watchdog = new StoreWatchdog(store, maxStalenessMs, (message) => sessionsRef?.closeAll('policy', message));
+  stops.push(() => watchdog.stop());
   const grants = new GrantService({
     config,
     plugins: p.byType,
-    store: grantStore,
+    store,
+    storeRefusal: () => watchdog.refusal(),
+    onStoreError: (err) => log.warn({ err, part: 'store' }, 'a background store operation failed'),
     recorder,
     events,
     auditAvailable: p.auditAvailable,
@@ -158,7 +174,16 @@ async function assemble(p: Parts): Promise<Gateway> {
     onSubscriberError: (err) => log.error({ err }, 'a grant event subscriber failed'),
   });
   stops.push(() => grants.close());
-  const sessions = new SessionRegistry(recorder, p.auditAvailable, { requireActive: (id) => grants.requireActive(id), maxSessions: (id) => grants.maxSessions(id) });
+  // A session starts only while the store confirms the view (fail closed, SPEC).
+  let draining = false;
+  const requireActive = (id: string) => {
+    if (draining) throw new AirlockError(ErrorCodes.INTERNAL, 'airlock replica is shutting down: connect again (the load balancer sends you to another replica)');
+    const refused = watchdog.refusal();
+    if (refused) throw refused;
+    return grants.requireActive(id);
+  };
+  const sessions = new SessionRegistry(recorder, p.auditAvailable, { requireActive, maxSessions: (id) => grants.maxSessions(id) });
+  sessionsRef = sessions;
   events.subscribe((e) => {
     if (e.kind !== 'ended') return;
     const { reason, message } = endMessage(e.grant.id, e.reason);
@@ -168,7 +193,9 @@ async function assemble(p: Parts): Promise<Gateway> {
   events.subscribe((e) => {
     const plugin = started.get(e.grant.resourceType);
     if (!plugin) return;
-    return e.kind === 'activated' ? plugin.onGrantActive(e.grant) : plugin.onGrantEnded(e.grant, e.reason);
+    // A grant activated on another replica was prepared there (onGrantActive ran once).
+    if (e.kind === 'activated') return e.remote ? undefined : plugin.onGrantActive(e.grant);
+    return plugin.onGrantEnded(e.grant, e.reason);
   });
   await grants.load();
   closeLeftOpen(recorder, grants, previousRun.leftOpen);
@@ -178,20 +205,26 @@ async function assemble(p: Parts): Promise<Gateway> {
     if (e.type === 'session.opened') ledger.opened(e.session, e.grant);
     else if (e.type === 'session.closed') ledger.closed(e.session);
   });
+  watchdog.start();
+  const issuer = await localIssuerIdentity(store, identity);
 
   // 3. The control API, then the plugins beside it.
   let authFailures = 0;
   let notifications: Notifications | undefined;
-  const verifier = new IdentityVerifier(config.identity.issuers, config.identity.admins, identity);
+  const verifier = new IdentityVerifier(config.identity.issuers, config.identity.admins, issuer);
   app.route('/', controlApi({
     verifier,
     recorder,
     grants,
     sessions,
     audit,
-    jwks: () => ({ keys: [identity.key.publicJwk] }),
-    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...audit.metricSamples(), ...(notifications?.metrics() ?? [])],
-    healthy: () => ({ ok: !audit.full, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount } }),
+    jwks: () => ({ keys: issuer === identity ? [identity.key.publicJwk] : [issuer.key.publicJwk, identity.key.publicJwk] }),
+    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...storeMetrics(watchdog.status()), ...audit.metricSamples(), ...(notifications?.metrics() ?? [])],
+    healthy: () => {
+      const storeStatus = watchdog.status();
+      const storeOk = storeStatus.connected && !storeStatus.stale;
+      return { ok: !audit.full && storeOk && !draining, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount, store: storeStatus, ...(draining ? { draining: true } : {}) } };
+    },
     onAuthFailure: () => void authFailures++,
     log,
   }));
@@ -226,20 +259,29 @@ async function assemble(p: Parts): Promise<Gateway> {
 
   log.info({ url: publicUrl, listening, gatewayId: identity.gatewayId }, 'airlock gateway started');
   let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      // Sessions first (their closers tell clients why), then listeners, then the audit last.
+      sessions.closeAll('shutdown', 'airlock gateway is shutting down');
+      await p.stopAll();
+      ledger.stop();
+    })());
   return {
     url: publicUrl,
     config,
     identity,
+    issuer,
     listening,
     grants,
     plugins: [...started.values()],
-    close: () =>
-      (closing ??= (async () => {
-        // Sessions first (their closers tell clients why), then listeners, then the audit last.
-        sessions.closeAll('shutdown', 'airlock gateway is shutting down');
-        await p.stopAll();
-        ledger.stop();
-      })()),
+    drain: async (boundMs) => {
+      draining = true;
+      log.info({ liveSessions: sessions.liveCount, boundMs }, 'draining: new sessions refused, waiting for live ones');
+      const until = Date.now() + boundMs;
+      while (sessions.liveCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      await close();
+    },
+    close,
   };
 }
 

@@ -17,6 +17,7 @@ import type { JWK } from 'jose';
 import { verifyAuditFiles, VerifyInputError, formatMs, type VerifyResult } from '../audit/verify.ts';
 import { parseDuration } from '../config/duration.ts';
 import { compareWithLiveHead, fetchLiveHead } from './audit-live-head.ts';
+import { groupByChain, UNNAMED_CHAIN } from './audit-chains.ts';
 
 const USAGE =
   'usage: airlock audit verify FILE... [--key JWK_OR_JWKS_FILE]... [--data-dir DIR] [--checkpoint-interval 60s] [--gateway URL --token ADMIN_JWT]';
@@ -35,10 +36,20 @@ export async function runAuditVerify(
       return 0;
     }
     const keys = await loadKeys(parsed.keyFiles.length > 0 ? parsed.keyFiles : [join(parsed.dataDir, 'keys', 'gateway.pub.jwk')], parsed.keyFiles.length === 0);
-    const result = await verifyAuditFiles(parsed.files, {
-      publicKeys: keys,
-      ...(parsed.intervalMs !== undefined ? { checkpointIntervalMs: parsed.intervalMs } : {}),
-    });
+    const options = { publicKeys: keys, ...(parsed.intervalMs !== undefined ? { checkpointIntervalMs: parsed.intervalMs } : {}) };
+    const chains = await groupByChain(parsed.files);
+    if (chains.size > 1) {
+      // Several replicas' files: one line per chain (gateway id), each verified on its own.
+      if (parsed.gateway !== undefined) throw new UsageError(`--gateway compares one chain with its live gateway; these files hold ${chains.size} chains. ${USAGE}`);
+      let ok = true;
+      for (const [gatewayId, files] of chains) {
+        const r = await verifyAuditFiles(files, { ...options, ...(gatewayId !== UNNAMED_CHAIN ? { gatewayId } : {}) });
+        ok &&= r.ok;
+        out(`${gatewayId || '(files naming no gateway)'}: ${summarize(r)}`);
+      }
+      return ok ? 0 : 1;
+    }
+    const result = await verifyAuditFiles(parsed.files, options);
     out(summarize(result));
     if (!result.ok || parsed.gateway === undefined) return result.ok ? 0 : 1;
     const live = await fetchLiveHead(parsed.gateway, parsed.token!, result.lastSeq, keys);

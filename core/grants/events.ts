@@ -6,7 +6,10 @@
  */
 import type { Grant, GrantEndReason } from '../plugin.ts';
 
-export type GrantEvent = { kind: 'activated'; grant: Grant } | { kind: 'ended'; grant: Grant; reason: GrantEndReason };
+export type GrantEvent =
+  /** `remote`: another replica activated it (and already ran the plugin's onGrantActive). */
+  | { kind: 'activated'; grant: Grant; remote?: boolean }
+  | { kind: 'ended'; grant: Grant; reason: GrantEndReason };
 
 /** A subscriber; a returned promise is awaited for `activated` (a hook may refuse). */
 export type GrantEventListener = (event: GrantEvent) => void | Promise<void>;

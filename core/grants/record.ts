@@ -20,6 +20,10 @@ export interface GrantRecord {
   ttlMs: number;
   revokedAt: string | null;
   revokedBy: string | null;
+  /** Set when an admin (or a failed activation) turned the grant down. */
+  deniedAt?: string | null;
+  deniedBy?: string | null;
+  denyReason?: string | null;
   policy: number;
   verifiers: GrantVerifiers;
 }

@@ -1,6 +1,9 @@
 /**
  * The grant lifecycle: request → policy → issue (or pending → approve | deny) → expire /
- * revoke. Every transition is persisted and recorded; when a grant becomes active or ends,
+ * revoke. Every transition is decided by the shared store (compare-and-set, core/store/):
+ * only the caller that wins records it, so with several replicas each transition has one
+ * audit record. The in-memory map is this replica's view, fed by the store's change feed
+ * (`onChange` applies other replicas' changes). When a grant becomes active or ends,
  * the service publishes a grant event (core/grants/events.ts) and knows nothing of who
  * listens (sessions, the AWS layer, plugins). Refusals are AirlockErrors with codes; the
  * control API maps codes to HTTP statuses.
@@ -12,15 +15,19 @@ import type { AirlockConfig } from '../config/schema.ts';
 import { parseDuration } from '../config/duration.ts';
 import { evaluatePolicy } from '../policy/evaluate.ts';
 import type { Recorder } from '../audit/recorder.ts';
-import type { GrantStore } from './store.ts';
+import type { ChangeOrigin, GrantTransition, SharedStore, StoreChange, TransitionOutcome } from '../store/types.ts';
+import { applyTransition, isDue } from '../store/transitions.ts';
 import type { GrantRecord } from './record.ts';
 import type { GrantEvents } from './events.ts';
+import { endReasonOf, isLive } from './status.ts';
 import { makeVerifiers, newGrantId, newGrantSecret, utcDatesBetween } from './credentials.ts';
 
 /** How long a pending grant waits for approval before it expires unused. */
 const PENDING_WINDOW_MS = 24 * 3_600_000;
 /** setTimeout cannot wait longer than this; longer waits are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The backstop for expiry timers lost to a crash (any replica may win a due grant). */
+const SWEEP_EVERY_MS = 30_000;
 /** `policies[].maxSessions` when a grant's policy is gone from the config. */
 export const DEFAULT_MAX_SESSIONS = 10;
 
@@ -66,7 +73,7 @@ export interface RequestOptions {
 export interface GrantServiceOptions {
   config: AirlockConfig;
   plugins: ReadonlyMap<string, RegisteredPlugin>;
-  store: GrantStore;
+  store: SharedStore;
   recorder: Recorder;
   /** Where the service publishes `activated` / `ended`. */
   events: GrantEvents;
@@ -75,6 +82,13 @@ export interface GrantServiceOptions {
   auditAvailable: () => boolean;
   /** Failures of asynchronous `ended` subscribers (logged by the hub). */
   onSubscriberError?: ((e: unknown) => void) | undefined;
+  /**
+   * Why new grants must be refused right now (the store is unreachable or the view stale),
+   * or undefined. The hub's watchdog answers.
+   */
+  storeRefusal?: (() => AirlockError | undefined) | undefined;
+  /** Failures of background store work (expiry transitions, the sweep), for the log. */
+  onStoreError?: ((e: unknown) => void) | undefined;
 }
 
 function refusal(code: ErrorCode, rule: string, message: string): AirlockError {
@@ -87,7 +101,12 @@ export class GrantService {
   private counters = { issued: 0, pending: 0, denied: 0, approved: 0, revoked: 0, expired: 0 };
   private readonly config: AirlockConfig;
   private readonly plugins: ReadonlyMap<string, RegisteredPlugin>;
-  private readonly store: GrantStore;
+  private readonly store: SharedStore;
+  /** Own calls whose outcome is unknown (the store failed after maybe committing): applied when the feed shows them. */
+  private readonly uncertain = new Set<string>();
+  /** Changes that arrived before the snapshot was applied. */
+  private early: StoreChange[] | undefined = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly recorder: Recorder;
   private readonly events: GrantEvents;
 
@@ -95,11 +114,18 @@ export class GrantService {
     ({ config: this.config, plugins: this.plugins, store: this.store, recorder: this.recorder, events: this.events } = options);
   }
 
+  /** Open the store: the snapshot fills the view, the feed keeps it current. */
   async load(): Promise<void> {
-    for (const g of await this.store.load()) {
+    const snap = await this.store.open({ onChange: (c) => this.onChange(c) });
+    for (const g of snap.grants) {
       this.grants.set(g.id, g);
       this.schedule(g);
     }
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const c of early) this.onChange(c);
+    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
+    this.sweepTimer.unref();
   }
 
   metrics(): Readonly<typeof this.counters> & { active: number; pending: number } {
@@ -183,7 +209,7 @@ export class GrantService {
     const grant = toGrant(record);
     this.grants.set(record.id, record);
     if (record.status === 'active') await this.activate(record, 'issue');
-    await this.store.put(record);
+    await this.persistNew(record);
     this.schedule(record);
     const pending = record.status === 'pending';
     await this.recorder.record({
@@ -201,27 +227,33 @@ export class GrantService {
     return { status: pending ? 202 : 201, body };
   }
 
+  /**
+   * The store decides first (another replica may be approving, denying or revoking the same
+   * grant); only the winner prepares the grant (onGrantActive), records `grant.approved`
+   * and reports it active.
+   */
   async approve(id: string, admin: string): Promise<PublicGrant> {
-    const current = this.pendingRecord(id, admin, 'approve');
-    const now = Date.now();
-    const next: GrantRecord = { ...current, status: 'active', approvedAt: new Date(now).toISOString(), approvedBy: admin, expiresAt: new Date(now + current.ttlMs).toISOString(), pendingUntil: null };
-    this.grants.set(id, next);
-    await this.activate(next, 'approve');
-    await this.store.put(next);
-    this.schedule(next);
+    this.pendingRecord(id, admin, 'approve');
+    const next = await this.decideTransition(id, { kind: 'approve', by: admin, at: Date.now() });
+    // A revocation made right after the approval may already be in the view (the feed can
+    // be faster than this call's answer): then the grant is not prepared, only recorded.
+    const current = this.setView(next);
+    if (current === next) {
+      await this.activate(next, 'approve');
+      this.schedule(next);
+    }
     this.counters.approved++;
     await this.recorder.record({ type: 'grant.approved', grant: toGrant(next), outcome: 'ok', data: { by: admin, expiresAt: next.expiresAt } }).durable;
-    return toPublic(next);
+    return toPublic(this.grants.get(id) ?? next);
   }
 
   /** An admin (never the requester) turns a pending grant down, saying why. */
   async deny(id: string, admin: string, reason: string): Promise<PublicGrant> {
-    const current = this.pendingRecord(id, admin, 'deny');
-    const next: GrantRecord = { ...current, status: 'denied', pendingUntil: null };
+    this.pendingRecord(id, admin, 'deny');
+    const next = await this.decideTransition(id, { kind: 'deny', by: admin, reason, at: Date.now() });
     this.grants.set(id, next);
     this.clearTimer(id);
     const ended = this.publishEnded(next, 'denied');
-    await this.store.put(next);
     this.counters.denied++;
     await this.recorder.record({ type: 'grant.denied', grant: toGrant(next), outcome: 'denied', data: { rule: 'admin', reason, by: admin } }).durable;
     await ended;
@@ -233,12 +265,24 @@ export class GrantService {
     if (!g) throw refusal(ErrorCodes.GRANT_NOT_FOUND, 'grant', `unknown grant ${id}`);
     const current = this.refresh(g);
     if (current.status !== 'active' && current.status !== 'pending') throw refusal(ErrorCodes.GRANT_STATE, 'state', `grant ${id} is already ${current.status}`);
-    const next: GrantRecord = { ...current, status: 'revoked', revokedAt: new Date().toISOString(), revokedBy: by };
-    this.grants.set(id, next);
+    const refused = this.options.storeRefusal?.();
+    if (refused) throw refused;
+    const transition: GrantTransition = { kind: 'revoke', by, at: Date.now() };
+    const projected = applyTransition(current, transition)!;
+    this.grants.set(id, projected);
     this.clearTimer(id);
-    // Published before persisting: live sessions are cut now, even if the store is slow.
-    const ended = this.publishEnded(next, 'revoked');
-    await this.store.put(next);
+    // Published before the store decides: live sessions here are cut now, even if the
+    // store is slow or another replica's revocation wins (they stay cut either way).
+    const ended = this.publishEnded(projected, 'revoked');
+    let next: GrantRecord;
+    try {
+      next = await this.decideTransition(id, transition);
+    } catch (e) {
+      if (isAirlockError(e, ErrorCodes.STORE_UNAVAILABLE)) this.grants.set(id, current);
+      await ended;
+      throw e;
+    }
+    this.setView(next);
     this.counters.revoked++;
     await this.recorder.record({ type: 'grant.revoked', grant: toGrant(next), outcome: 'ok', data: { by } }).durable;
     await ended;
@@ -252,8 +296,139 @@ export class GrantService {
   }
 
   close(): void {
+    clearInterval(this.sweepTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /** The store, for the hub's watchdog, /healthz and the local issuer key. */
+  get sharedStore(): SharedStore {
+    return this.store;
+  }
+
+  // ---- the store ------------------------------------------------------------------------
+
+  /** Write a new grant; if the store fails, the grant never existed for the caller. */
+  private async persistNew(record: GrantRecord): Promise<void> {
+    try {
+      await this.store.createGrant(record);
+    } catch (e) {
+      this.grants.delete(record.id);
+      this.clearTimer(record.id);
+      // The commit may have gone through: the feed will show it, and it is then revoked.
+      if (isAirlockError(e, ErrorCodes.STORE_UNAVAILABLE)) this.uncertain.add(record.id);
+      if (record.status === 'active') await this.publishEnded({ ...record, status: 'denied' }, 'error');
+      throw e;
+    }
+  }
+
+  /**
+   * Compare-and-set in the store: the new record when this caller won; 404 / 409 when the
+   * grant is unknown or another change got there first (the view takes the winner's state).
+   */
+  private async decideTransition(id: string, t: GrantTransition): Promise<GrantRecord> {
+    let outcome: TransitionOutcome;
+    try {
+      outcome = await this.store.transition(id, t);
+    } catch (e) {
+      if (isAirlockError(e, ErrorCodes.STORE_UNAVAILABLE)) this.uncertain.add(id);
+      throw e;
+    }
+    if (outcome.won) return outcome.record;
+    if (outcome.reason === 'unknown' || !outcome.record) throw refusal(ErrorCodes.GRANT_NOT_FOUND, 'grant', `unknown grant ${id}`);
+    this.applyRemote(outcome.record);
+    throw refusal(ErrorCodes.GRANT_STATE, 'state', `grant ${id} is ${outcome.record.status}, not ${t.kind === 'revoke' ? 'active or pending' : 'pending'}`);
+  }
+
+  /** One change of the feed (every replica's, in revision order). */
+  private onChange(change: StoreChange): void {
+    if (this.early) {
+      this.early.push(change);
+      return;
+    }
+    if (change.kind === 'state') return;
+    if (change.kind === 'reset') {
+      this.applyReset(change.grants);
+      return;
+    }
+    if (change.origin === this.store.replicaId) {
+      // Applied by the call that made it, unless that call failed not knowing it committed.
+      if (!this.uncertain.delete(change.grant.id)) return;
+      this.adoptUncertain(change.change, change.grant);
+      return;
+    }
+    this.applyRemote(change.grant);
+  }
+
+  /**
+   * Another replica's state for a grant becomes this replica's view: timers follow, and
+   * a grant that became active or ended is published (so this replica's sessions of it are
+   * cut). No audit record: the replica that won the change wrote it.
+   */
+  private applyRemote(next: GrantRecord): void {
+    const before = this.grants.get(next.id);
+    if (this.setView(next) !== next) return;
+    this.schedule(next);
+    const wasLive = before !== undefined && isLive(before.status);
+    if (isLive(next.status)) {
+      if (next.status === 'active' && before?.status !== 'active') void this.events.publish({ kind: 'activated', grant: toGrant(next), remote: true }).catch((e: unknown) => this.options.onSubscriberError?.(e));
+      return;
+    }
+    if (wasLive) void this.publishEnded(next, endReasonOf(next.status));
+  }
+
+  /**
+   * Put a record in the view unless the view already holds the grant's end: an ended grant
+   * never lives again in the store, so a live record arriving after the end is older news
+   * (an own call's answer overtaken by the feed, or the other way round). Returns what the
+   * view holds now.
+   */
+  private setView(next: GrantRecord): GrantRecord {
+    const held = this.grants.get(next.id);
+    if (held && !isLive(held.status) && isLive(next.status)) return held;
+    this.grants.set(next.id, next);
+    return next;
+  }
+
+  /** The history behind this replica's cursor was pruned: the store sends the whole view. */
+  private applyReset(grants: readonly GrantRecord[]): void {
+    const seen = new Set<string>();
+    for (const g of grants) {
+      seen.add(g.id);
+      this.applyRemote(g);
+    }
+    for (const [id, g] of [...this.grants]) {
+      if (seen.has(id)) continue;
+      this.grants.delete(id);
+      this.clearTimer(id);
+      if (isLive(g.status)) void this.publishEnded({ ...g, status: 'expired' }, 'expired');
+    }
+  }
+
+  /** Our own change whose caller was told the store failed: apply it now, with its record. */
+  private adoptUncertain(kind: ChangeOrigin, g: GrantRecord): void {
+    const before = this.grants.get(g.id);
+    this.applyRemote(g);
+    const grant = toGrant(g);
+    switch (kind) {
+      case 'created':
+        // The requester got a 503 and no credentials: the grant must not stay usable.
+        void this.revoke(g.id, 'airlock').catch((e: unknown) => this.options.onStoreError?.(e));
+        return;
+      case 'approve':
+        this.recorder.record({ type: 'grant.approved', grant, outcome: 'ok', data: { by: g.approvedBy, expiresAt: g.expiresAt, late: true } });
+        return;
+      case 'revoke':
+        this.recorder.record({ type: 'grant.revoked', grant, outcome: 'ok', data: { by: g.revokedBy, late: true } });
+        return;
+      case 'deny':
+      case 'fail':
+        this.recorder.record({ type: 'grant.denied', grant, outcome: 'denied', data: { rule: kind === 'deny' ? 'admin' : 'activation', reason: g.denyReason, by: g.deniedBy, late: true } });
+        return;
+      case 'expire':
+        this.recordExpired(g, before?.status === 'pending');
+        return;
+    }
   }
 
   // ---- stages of a request --------------------------------------------------------------
@@ -289,6 +464,8 @@ export class GrantService {
       throw e;
     }
     if (!this.options.auditAvailable()) throw this.refuseRequest(agent, req, ErrorCodes.AUDIT_UNAVAILABLE, 'audit', 'audit spool is full: grants are refused until the audit sinks catch up');
+    const refused = this.options.storeRefusal?.();
+    if (refused) throw this.refuseRequest(agent, req, ErrorCodes.STORE_UNAVAILABLE, 'store', refused.message);
     return { ttlMs, plugin, resourceType: resource.type, scope, approval: decision.approval === 'required', policyIndex: decision.policyIndex };
   }
 
@@ -330,11 +507,12 @@ export class GrantService {
       await this.events.publish({ kind: 'activated', grant: toGrant(record) });
     } catch (e) {
       const reason = `the grant could not be activated: ${e instanceof Error ? e.message : String(e)}`;
-      const failed: GrantRecord = { ...record, status: 'denied', pendingUntil: null };
+      const failed: GrantRecord = applyTransition(record, { kind: 'fail', reason, at: Date.now() }) ?? { ...record, status: 'denied', pendingUntil: null };
       this.grants.set(record.id, failed);
       this.clearTimer(record.id);
       this.counters.denied++;
-      await this.store.put(failed).catch(() => {});
+      // A new grant is written as denied; an approved one was already active in the store.
+      await (action === 'issue' ? this.store.createGrant(failed) : this.store.transition(record.id, { kind: 'fail', reason, at: Date.now() })).catch((err: unknown) => this.options.onStoreError?.(err));
       this.recorder.record({ type: 'grant.denied', grant: toGrant(failed), outcome: 'error', data: { rule: 'activation', action, reason } });
       await this.publishEnded(failed, 'error');
       throw isAirlockError(e) ? e : new AirlockError(ErrorCodes.UPSTREAM_FAILED, reason, { cause: e, rule: 'activation' });
@@ -373,9 +551,7 @@ export class GrantService {
 
   /** Apply an expiry whose timer has not fired yet (clock vs. timer races). */
   private refresh(g: GrantRecord): GrantRecord {
-    const now = Date.now();
-    if (g.status === 'active' && g.expiresAt && Date.parse(g.expiresAt) <= now) return this.expire(g.id) ?? g;
-    if (g.status === 'pending' && g.pendingUntil && Date.parse(g.pendingUntil) <= now) return this.expire(g.id) ?? g;
+    if (isLive(g.status) && isDue(g, Date.now())) return this.expire(g.id) ?? g;
     return g;
   }
 
@@ -399,17 +575,56 @@ export class GrantService {
     this.timers.delete(id);
   }
 
+  /**
+   * The deadline passed: the grant is expired in this replica's view at once (no use is
+   * allowed past it, and this replica's sessions are cut), and the store decides who
+   * records it: every replica's timer tries, exactly one wins and writes `grant.expired`.
+   */
   private expire(id: string): GrantRecord | undefined {
     const g = this.grants.get(id);
-    if (!g || (g.status !== 'active' && g.status !== 'pending')) return g;
+    if (!g || !isLive(g.status)) return g;
+    const now = Date.now();
+    if (!isDue(g, now)) return g;
     const next: GrantRecord = { ...g, status: 'expired' };
     this.grants.set(id, next);
     this.clearTimer(id);
     void this.publishEnded(next, 'expired');
-    this.counters.expired++;
-    this.recorder.record({ type: 'grant.expired', grant: toGrant(next), outcome: 'ok', data: { wasPending: g.status === 'pending' } }).spooled.catch(() => {});
-    this.store.put(next).catch(() => {});
+    // One process on the file store is the only replica: the expiry is decided here and now,
+    // and recorded at once as it always was.
+    const sole = this.store.type === 'file';
+    if (sole) this.recordExpired(next, g.status === 'pending');
+    this.store.transition(id, { kind: 'expire', at: now }).then(
+      (outcome) => {
+        if (outcome.won && !sole) this.recordExpired(outcome.record, g.status === 'pending');
+        else if (outcome.record && outcome.record.status !== 'expired' && !isLive(outcome.record.status)) this.grants.set(id, outcome.record);
+      },
+      // Unreachable: the sweep (here or on another replica) decides it later.
+      (e: unknown) => this.options.onStoreError?.(e),
+    );
     return next;
+  }
+
+  private recordExpired(g: GrantRecord, wasPending: boolean): void {
+    this.counters.expired++;
+    this.recorder.record({ type: 'grant.expired', grant: toGrant(g), outcome: 'ok', data: { wasPending } }).spooled.catch(() => {});
+  }
+
+  /** The backstop: grants past their deadline that no timer expired (a replica crashed). */
+  private async sweep(): Promise<void> {
+    let won: GrantRecord[];
+    try {
+      won = await this.store.sweepExpired(Date.now());
+    } catch (e) {
+      this.options.onStoreError?.(e);
+      return;
+    }
+    for (const g of won) {
+      const before = this.grants.get(g.id);
+      this.grants.set(g.id, g);
+      this.clearTimer(g.id);
+      if (before && isLive(before.status)) void this.publishEnded(g, 'expired');
+      this.recordExpired(g, g.pendingUntil !== null && g.approvedAt === null);
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { SharedStore } from './types.ts';
+import type { GatewayIdentity } from '../identity/gateway-key.ts';
 
 export const ISSUER_KEY_NAME = 'local-issuer-key';
 
@@ -50,4 +51,16 @@ function parseStored(text: string): StoredIssuerKey {
     }
   }
   throw new Error(`the shared value ${ISSUER_KEY_NAME} in the store is not an Ed25519 issuer key`);
+}
+
+/**
+ * The identity the local issuer signs agent tokens with: the shared key with a PostgreSQL
+ * store (every replica mints and accepts the same tokens), the gateway's own key with the
+ * file store (no change for existing one-process deployments).
+ */
+export async function localIssuerIdentity(store: SharedStore, gateway: GatewayIdentity): Promise<GatewayIdentity> {
+  if (store.type === 'file') return gateway;
+  const k = await loadOrCreateIssuerKey(store);
+  const publicKey = (await importJWK(k.publicJwk, 'EdDSA')) as CryptoKey;
+  return { gatewayId: k.issuerId, key: { privateKey: k.privateKey, publicKey, publicJwk: k.publicJwk, kid: k.kid } };
 }

@@ -33,6 +33,9 @@ export function applyTransition(current: StoredGrant, t: GrantTransition): Store
     case 'expire':
       if (!isDue(current, t.at)) return undefined;
       return { ...current, status: 'expired' };
+    case 'fail':
+      if (!LIVE_STATUSES.includes(current.status)) return undefined;
+      return { ...current, status: 'denied', deniedAt: at, deniedBy: 'airlock', denyReason: t.reason, pendingUntil: null };
   }
 }
 

@@ -11,22 +11,17 @@
  */
 import type { GrantRecord } from '../grants/record.ts';
 
-/**
- * A grant as the store keeps it. The denial fields are a stop-gap until GrantRecord grows
- * them with `GrantService.deny` (plugin contract v2); the store treats them as data.
- */
-export type StoredGrant = GrantRecord & {
-  deniedAt?: string | null;
-  deniedBy?: string | null;
-  denyReason?: string | null;
-};
+/** A grant as the store keeps it: the grant service's record, denial fields included. */
+export type StoredGrant = GrantRecord;
 
 /** A state change requested of the store; `at` is the caller's clock (epoch ms). */
 export type GrantTransition =
   | { readonly kind: 'approve'; readonly by: string; readonly at: number }
   | { readonly kind: 'revoke'; readonly by: string; readonly at: number }
   | { readonly kind: 'deny'; readonly by: string; readonly reason: string; readonly at: number }
-  | { readonly kind: 'expire'; readonly at: number };
+  | { readonly kind: 'expire'; readonly at: number }
+  /** The replica that activated a grant could not prepare it (a plugin's onGrantActive refused). */
+  | { readonly kind: 'fail'; readonly reason: string; readonly at: number };
 
 export type TransitionKind = GrantTransition['kind'];
 

@@ -6,7 +6,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgresCluster, type PostgresCluster } from '../harness/postgres-cluster.ts';
-import { isStoreUnavailable, STORE_UNAVAILABLE } from '../../core/store/errors.ts';
+import { HTTP_STATUS } from '../../core/api/status.ts';
+import { ErrorCodes, isAirlockError, type AirlockError } from '../../core/errors.ts';
+
+const STORE_UNAVAILABLE = ErrorCodes.STORE_UNAVAILABLE;
+const isStoreUnavailable = (e: unknown): e is AirlockError => isAirlockError(e, STORE_UNAVAILABLE);
 import { ChangeLog, makeGrant, waitFor } from './fixtures.ts';
 import { freshSchema, pgStore } from './pg-backend.ts';
 
@@ -34,7 +38,7 @@ async function eventually<T>(what: string, op: () => Promise<T>, timeoutMs = 20_
 function assertUnavailable(e: unknown): true {
   assert.ok(isStoreUnavailable(e), `expected STORE_UNAVAILABLE, got ${String(e)}`);
   assert.equal(e.code, STORE_UNAVAILABLE);
-  assert.equal(e.httpStatus, 503);
+  assert.equal(HTTP_STATUS[e.code], 503);
   assert.match(e.message, new RegExp(`^airlock cannot reach its store \\(PostgreSQL at 127\\.0\\.0\\.1:${cluster.port}/postgres\\): `));
   assert.ok(!e.message.includes(cluster.superuserPassword), 'the message never carries the password');
   return true;

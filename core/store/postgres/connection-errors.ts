@@ -2,7 +2,7 @@
  * Which failures mean "the store cannot be reached" (fail closed with STORE_UNAVAILABLE)
  * as opposed to a bug or a constraint violation (thrown as they are).
  */
-import { StoreUnavailableError } from '../errors.ts';
+import { AirlockError, ErrorCodes } from '../../errors.ts';
 
 /** postgres.js connection error codes and socket errnos. */
 const CONNECTION_CODES = new Set([
@@ -30,8 +30,8 @@ export function describeFailure(e: unknown): string {
   return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
-export function unavailable(where: string, e: unknown): StoreUnavailableError {
-  return new StoreUnavailableError(`airlock cannot reach its store (PostgreSQL at ${where}): ${describeFailure(e)}`, { cause: e });
+export function unavailable(where: string, e: unknown): AirlockError {
+  return new AirlockError(ErrorCodes.STORE_UNAVAILABLE, `airlock cannot reach its store (PostgreSQL at ${where}): ${describeFailure(e)}`, { cause: e });
 }
 
 /** host:port/database of a connection URL, for messages (no user, no password). */

@@ -3,7 +3,7 @@
  * is one transaction holding the grant's row lock: read the current state, apply the pure
  * transition (../transitions.ts), write, append to the change feed. The loser of a race
  * sees the winner's state and is told it lost. Connection failures become
- * StoreUnavailableError naming the store; nothing is retried behind the caller's back.
+ * AirlockError(STORE_UNAVAILABLE) naming the store (503); nothing is retried behind the caller's back.
  */
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { applyTransition, deadlineOf } from '../transitions.ts';
