@@ -32,6 +32,8 @@ export interface RelayOptions {
   session: Session;
   maxMessageBytes: number;
   recordParameters: boolean;
+  /** The guardrail's SELECT-only rules apply. */
+  readOnly: boolean;
   /** The upstream greeting's ParameterStatus values. */
   parameters: ReadonlyMap<string, string>;
   /** Cancel the statement running upstream (a session cut mid-query must not leave it running). */
@@ -57,6 +59,7 @@ export class Relay {
     this.tracker = new StatementTracker({
       session: o.session,
       recordParameters: o.recordParameters,
+      readOnly: o.readOnly,
       parameters: o.parameters,
       onAuditFailure: (e) => this.auditFailed(e),
       // Reported mid-chunk: refuse once the splitter is done with it.
@@ -211,12 +214,12 @@ export class Relay {
    * A statement or setting refused by policy: stop both directions now, and once the refusal
    * record is durable tell the client with a FATAL and close this session only.
    */
-  private refuse(reason: string, recorded: Promise<void>): void {
+  private refuse(reason: string, recorded: Promise<void>, sqlstate: string = LEXING_REFUSAL_SQLSTATE): void {
     if (this.closed || this.refusing) return;
     this.refusing = true;
     this.o.client.pause();
     this.o.upstream.pause();
-    const fields: ErrorFields = { severity: 'FATAL', code: LEXING_REFUSAL_SQLSTATE, message: `airlock: ${reason}` };
+    const fields: ErrorFields = { severity: 'FATAL', code: sqlstate, message: `airlock: ${reason}` };
     void recorded.finally(() => this.terminate(fields, 'policy', { error: fields.message, sqlstate: fields.code }));
   }
 
@@ -225,7 +228,7 @@ export class Relay {
   /** A protocol or audit failure: tell the client with a FATAL error and close this session only. */
   private fail(e: unknown): void {
     if (this.closed) return;
-    if (e instanceof StatementRefused) return this.refuse(e.reason, e.done);
+    if (e instanceof StatementRefused) return this.refuse(e.reason, e.done, e.sqlstate);
     const fields = fatalFor(isAirlockError(e) && e.code !== ErrorCodes.INTERNAL ? e : new AirlockError(ErrorCodes.INTERNAL, 'relay failure'));
     this.o.log.warn({ err: (e as Error).message, session: this.o.session.id }, 'postgres session closed on error');
     this.terminate(fields, 'error', { error: fields.message, sqlstate: fields.code });

@@ -18,7 +18,8 @@
 import { performance } from 'node:perf_hooks';
 import { recordOutcome, recordRefusal, recordRequest, type RecordedRequest } from './audit-step.ts';
 import type { Session } from '../../core/plugin.ts';
-import { lexingChangeIn } from './lexing-guard.ts';
+import { SessionGuard } from './guard/index.ts';
+import { lexingChangeIn, LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
 import { PreparedStatements, sqlEffectsOf, type PreparedOp, type Resolution } from './prepared-statements.ts';
 import { SessionSettings, type RecordedText } from './session-settings.ts';
 import { splitStatements } from './split-statements.ts';
@@ -46,7 +47,12 @@ interface Pending {
 
 /** A statement the gateway refuses to forward; the session ends (its record is written). */
 export class StatementRefused extends Error {
-  constructor(readonly reason: string, readonly done: Promise<void>) {
+  constructor(
+    readonly reason: string,
+    readonly done: Promise<void>,
+    /** SQLSTATE for the client: 42501 insufficient_privilege, 42601 when airlock cannot parse it. */
+    readonly sqlstate: string = LEXING_REFUSAL_SQLSTATE,
+  ) {
     super(reason);
   }
 }
@@ -65,6 +71,8 @@ function clip(t: RecordedText): Record<string, unknown> {
 export interface TrackerOptions {
   session: Session;
   recordParameters: boolean;
+  /** The level only reads: the guardrail's SELECT-only rules apply (the every-level rules always do). */
+  readOnly: boolean;
   /** The greeting's ParameterStatus values (client_encoding, standard_conforming_strings, …). */
   parameters: ReadonlyMap<string, string>;
   onAuditFailure: (e: unknown) => void;
@@ -75,6 +83,7 @@ export interface TrackerOptions {
 export class StatementTracker {
   readonly settings = new SessionSettings();
   private readonly prepared = new PreparedStatements();
+  private readonly sqlGuard: SessionGuard;
   private readonly queue: Pending[] = [];
   private head = 0;
   private dataRows = 0;
@@ -91,6 +100,7 @@ export class StatementTracker {
   private latestDurableDone = true;
 
   constructor(private readonly o: TrackerOptions) {
+    this.sqlGuard = new SessionGuard(o.readOnly);
     for (const [k, v] of o.parameters) this.settings.set(k, v);
   }
 
@@ -168,6 +178,22 @@ export class StatementTracker {
     throw new StatementRefused(why, recordRefusal(this.o.session, 'pg.query', { ...clip(text), reason: why }));
   }
 
+  /**
+   * The guardrail (guard/): the whole query text is decided before any of it is forwarded, so
+   * one refused statement of a multi-statement query refuses all of it. A refusal is a
+   * `pg.query` record with outcome denied naming the rule; then the session ends.
+   */
+  private decide(text: RecordedText): void {
+    const d = this.sqlGuard.decide(text.sql);
+    if (d.allowed) return;
+    this.refuseStatement(d.message, d.rule, d.sqlstate, clip(text));
+  }
+
+  private refuseStatement(message: string, rule: string, sqlstate: string, data: Record<string, unknown>): never {
+    const recorded = recordRefusal(this.o.session, 'pg.query', { ...data, rule, reason: message, sqlstate });
+    throw new StatementRefused(message, recorded, sqlstate);
+  }
+
   // -------------------------------------------------------------------------------------
   // Queue
   // -------------------------------------------------------------------------------------
@@ -210,6 +236,7 @@ export class StatementTracker {
   private beginQuery(bytes: Buffer): void {
     const text = this.settings.text(bytes);
     this.guard(text);
+    this.decide(text);
     const op: PreparedOp = { kind: 'query', segment: this.segment, effects: sqlEffectsOf(text.sql) };
     this.prepared.add(op);
     const statements = splitStatements(text.sql);
@@ -232,6 +259,8 @@ export class StatementTracker {
     const { name, sql } = parseParse(buf, start, end);
     const text = this.settings.text(sql);
     this.guard(text);
+    this.decide(text);
+    this.sqlGuard.parsed(name);
     const op: PreparedOp = { kind: 'parse', segment: this.segment, name, text };
     this.prepared.add(op);
     this.enqueue('parse', -1, { op });
@@ -256,9 +285,18 @@ export class StatementTracker {
 
   private beginClose(buf: Buffer, start: number, end: number): void {
     const t = parseTarget(buf, start, end, 'Close');
+    if (t.kind === 'S') this.sqlGuard.closed(t.name);
     const op: PreparedOp = { kind: 'close', segment: this.segment, target: t.kind, name: t.name };
     this.prepared.add(op);
     this.enqueue('close', -1, { op });
+  }
+
+  /** A fast-path call names a function by oid only: under a SELECT-only level it could be any writing function. */
+  private beginFunctionCall(oid: number): void {
+    if (this.o.readOnly) {
+      this.refuseStatement(`airlock guardrail "function-call": a protocol FunctionCall (oid ${oid}) is not allowed under a read-only level`, 'function-call', '42501', { sql: null, functionOid: oid });
+    }
+    this.enqueue('call', this.request({ sql: null, functionOid: oid }));
   }
 
   readonly frontend: FrameSink = {
@@ -300,7 +338,7 @@ export class StatementTracker {
           parseTarget(buf, start, end, 'Describe'); // validated; answered by RowDescription / NoData
           return this.enqueue('describe', -1);
         case Frontend.FunctionCall:
-          return this.enqueue('call', this.request({ sql: null, functionOid: parseFunctionCall(buf, start, end).oid }));
+          return this.beginFunctionCall(parseFunctionCall(buf, start, end).oid);
       }
     },
   };
