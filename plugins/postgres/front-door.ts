@@ -14,7 +14,7 @@ import type { CloseReason, Session } from '../../core/plugin.ts';
 import type { FailureLimiter } from '../../core/public.ts';
 import type { CancelRegistry } from './cancel-registry.ts';
 import type { PostgresContext, PostgresListenerConfig, PostgresResource } from './config.ts';
-import { recordOutcome } from './audit-step.ts';
+import { recordEvent } from './audit-step.ts';
 import type { GrantRoles } from './provision/grant-roles.ts';
 import { Relay } from './relay.ts';
 import { fatalFor, terminationFor } from './sqlstate.ts';
@@ -113,7 +113,7 @@ function makeClientReady(
   h: Handshake, deps: FrontDoorDeps, session: Session, up: UpstreamConnection, target: UpstreamTarget, serverFinal: Buffer,
 ): { release: () => void } {
   const cancelKey = deps.cancels.issue(up.pid, () => {
-    recordOutcome(session, 'pg.cancel', {}, 'ok');
+    recordEvent(session, 'pg.cancel', {});
     cancelUpstream(deps, target, up);
   });
   h.socket.write(Buffer.concat([
@@ -142,6 +142,7 @@ function startRelay(
     client: h.socket,
     upstream: up.socket,
     session,
+    audit: deps.ctx.audit,
     maxMessageBytes: deps.listener.maxMessageBytes,
     recordParameters: access.resource.recordParameters,
     readOnly: access.readOnly,
@@ -182,7 +183,7 @@ function handshakeFailed(h: Handshake, deps: FrontDoorDeps, progress: Progress, 
       source: h.source,
       code: error.code,
       reason: error.message,
-    }).spooled.catch(() => {});
+    }); // nothing waits on it (a receipt never rejects unhandled)
   }
   const fields = refusal?.fields;
   if (fields === undefined) closeWith(h.socket, fatalFor(error, h.user));

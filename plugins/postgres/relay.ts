@@ -10,7 +10,7 @@
  * A full socket buffer on one side pauses the other side (backpressure, no unbounded queues).
  */
 import type { Duplex } from 'node:stream';
-import type { Session } from '../../core/plugin.ts';
+import type { AuditRecorder, Session } from '../../core/plugin.ts';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import { recordRefusal } from './audit-step.ts';
 import { LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
@@ -30,6 +30,7 @@ export interface RelayOptions {
   client: Duplex;
   upstream: Duplex;
   session: Session;
+  audit: AuditRecorder;
   maxMessageBytes: number;
   recordParameters: boolean;
   /** The guardrail's SELECT-only rules apply. */
@@ -58,12 +59,13 @@ export class Relay {
   constructor(private readonly o: RelayOptions) {
     this.tracker = new StatementTracker({
       session: o.session,
+      audit: o.audit,
       recordParameters: o.recordParameters,
       readOnly: o.readOnly,
       parameters: o.parameters,
       onAuditFailure: (e) => this.auditFailed(e),
       // Reported mid-chunk: refuse once the splitter is done with it.
-      onLexingChanged: (reason) => queueMicrotask(() => this.refuse(reason, recordRefusal(o.session, 'policy.violation', { reason }))),
+      onLexingChanged: (reason) => queueMicrotask(() => this.refuse(reason, recordRefusal(o.audit, o.session, 'policy.violation', {}, reason))),
     });
     this.clientSplitter = new FrameSplitter(this.tracker.frontend, o.maxMessageBytes);
     this.upstreamSplitter = new FrameSplitter(this.tracker.backend, MAX_BACKEND_MESSAGE);
@@ -102,14 +104,14 @@ export class Relay {
       this.fail(e);
       return;
     }
-    const spooled = this.tracker.takeChunkSpooled();
-    if (spooled === null) {
+    const ready = this.tracker.takeChunkReady();
+    if (ready === null) {
       this.writeUpstream(chunk);
       return;
     }
     this.upstreamBusy = true;
     this.clientValve.pause(PauseReason.Spool);
-    spooled.then(
+    ready.then(
       () => {
         if (this.closed) return;
         this.writeUpstream(chunk);
@@ -152,14 +154,14 @@ export class Relay {
       this.fail(new AirlockError(ErrorCodes.UPSTREAM_FAILED, `upstream protocol error: ${(e as Error).message}`));
       return;
     }
-    const durable = this.tracker.pendingDurable();
-    if (durable === null) {
+    const settled = this.tracker.pendingSettled();
+    if (settled === null) {
       this.writeClient(chunk);
       return;
     }
     this.clientBusy = true;
     this.upstreamValve.pause(PauseReason.Durable);
-    durable.then(
+    settled.then(
       () => {
         if (this.closed) return;
         this.writeClient(chunk);

@@ -50,7 +50,7 @@ export async function connectUpstream(
   if (scs !== undefined && scs !== 'on') {
     upstream.socket.destroy();
     const message = `airlock: standard_conforming_strings = ${scs} is not allowed through airlock (the audit could not follow SQL lexed that way)`;
-    await recordRefusal(session, 'policy.violation', { reason: message });
+    await recordRefusal(deps.ctx.audit, session, 'policy.violation', {}, message);
     session.end('policy', { error: message });
     throw new Refusal(new AirlockError(ErrorCodes.BAD_REQUEST, message), h.user, access.grant.resource, { severity: 'FATAL', code: LEXING_REFUSAL_SQLSTATE, message });
   }
