@@ -40,8 +40,9 @@ resources:
       read: { privileges: [SELECT], tables: ["public.*"] }
       write: { privileges: [SELECT, INSERT, UPDATE], tables: [public.sales] }
       static: { user: agent_ro }
+      static-ro: { user: agent_ro, readOnly: true }
 policies:
-  - { agents: ['${AGENT}'], resources: [reporting], access: [read, write, static], maxTtl: 15m, approval: none }
+  - { agents: ['${AGENT}'], resources: [reporting], access: [read, write, static, static-ro], maxTtl: 15m, approval: none }
 audit:
   durability: buffered
 `;
@@ -224,6 +225,16 @@ test('under a static read grant ALTER ROLE … PASSWORD and \\password are refus
   } finally {
     await stolen.end();
   }
+});
+
+test('a static level with readOnly: true gets the SELECT-only rules; without it, only the every-level ones', async () => {
+  const ro = await issue('static-ro');
+  const refused = await psql(ro.env, ['-c', 'select * from sales for update']);
+  assert.match(refused.stderr, /airlock guardrail "row-lock"/);
+  const plain = await issue('static');
+  const locked = await psql(plain.env, ['-c', 'select count(*) from (select * from sales for update) s']);
+  // Reaches the database, which refuses it by privilege (agent_ro has SELECT only: FOR UPDATE needs UPDATE).
+  assert.match(locked.stderr, /permission denied for table sales/);
 });
 
 test('a grant that expires while airlock is down (kill -9) leaves no role after a restart', { timeout: 180_000 }, async () => {
