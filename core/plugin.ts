@@ -154,6 +154,12 @@ export interface AuditExchange {
    */
   finish(outcome: AuditOutcome, data?: Record<string, unknown>): Promise<void>;
   /**
+   * Resolve once the request record is durable (`strict`; spooled in `buffered`), for a stream
+   * whose results reach the client before the outcome is known (Postgres rows): release them
+   * only then. Call after `ready()`. Rejects AUDIT_UNAVAILABLE.
+   */
+  durable(): Promise<void>;
+  /**
    * Refuse the request: before `ready()`, write the request record itself with outcome
    * `denied` (same data as an allowed one, plus code and reason, then `data`); after it,
    * write the outcome record so. Outcome `error` for airlock's own failures (INTERNAL,

@@ -1,6 +1,8 @@
 /**
  * The embedded PostgreSQL of `airlock dev`: a throwaway cluster seeded with a small reporting
- * schema, a read-only role (agent_ro) and a read-write role (agent_rw).
+ * schema, a read-only role (agent_ro), a read-write role (agent_rw) and the provisioning admin
+ * (airlock_admin: CREATEROLE, holding with grant option what it hands out, no superuser) that
+ * makes the per-grant roles of the demo's read level.
  *
  * Which binaries, and why:
  *  1. the machine's own PostgreSQL when `pg_config --bindir` names one (fastest, and what a
@@ -15,7 +17,7 @@
  * is private to root, so it cannot hold the data directory then). The cluster is fresh on every
  * start and removed on stop: demo data, demo passwords.
  *
- * Both roles share one generated password because a resource names one `passwordEnv`.
+ * All three share one generated password, so the demo config names one variable.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +34,7 @@ export interface EmbeddedPostgres {
   host: string;
   port: number;
   database: 'reporting';
-  users: { agent_ro: { password: string }; agent_rw: { password: string } };
+  users: { agent_ro: { password: string }; agent_rw: { password: string }; airlock_admin: { password: string } };
   /** Where the binaries came from. */
   binaries: 'system' | 'npm';
   stop(): Promise<void>;
@@ -179,6 +181,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     try {
       await admin.unsafe(`create role agent_ro login password '${agentPassword}'`);
       await admin.unsafe(`create role agent_rw login password '${agentPassword}'`);
+      await admin.unsafe(`create role airlock_admin login createrole password '${agentPassword}'`);
       await admin.unsafe('create database reporting');
     } finally {
       await admin.end();
@@ -191,7 +194,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         grant usage on schema public to agent_ro, agent_rw;
         grant select on all tables in schema public to agent_ro;
         grant select, insert, update, delete on all tables in schema public to agent_rw;
-        grant usage on all sequences in schema public to agent_rw;`);
+        grant usage on all sequences in schema public to agent_rw;
+        grant connect on database reporting to airlock_admin with grant option;
+        grant usage on schema public to airlock_admin with grant option;
+        grant all on all tables in schema public to airlock_admin with grant option;
+        grant usage, select on all sequences in schema public to airlock_admin with grant option;`);
     } finally {
       await db.end();
     }
@@ -201,7 +208,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       host,
       port,
       database: 'reporting',
-      users: { agent_ro: { password: agentPassword }, agent_rw: { password: agentPassword } },
+      users: { agent_ro: { password: agentPassword }, agent_rw: { password: agentPassword }, airlock_admin: { password: agentPassword } },
       binaries: source,
       async stop() {
         if (stopped) return;

@@ -61,7 +61,10 @@ export async function runDev(parts: { plugins: readonly RegisteredPlugin[]; sink
         database: pg.database,
         tls: 'disable',
         auth: { type: 'password', passwordEnv: PG_PASSWORD_ENV },
-        access: { read: { user: 'agent_ro' }, write: { user: 'agent_rw' } },
+        // The read level makes a role per grant with SELECT on the tables the grant asks for;
+        // write stays a static role (agent_rw), behind an admin's approval.
+        provision: { user: 'airlock_admin', passwordEnv: PG_PASSWORD_ENV },
+        access: { read: { privileges: ['SELECT'], tables: ['public.*'] }, write: { user: 'agent_rw' } },
       },
       orders: {
         type: 'dynamodb',
@@ -113,8 +116,10 @@ Try it, in another shell in this folder:
   export AIRLOCK_GATEWAY=${gateway.url}
   export AIRLOCK_TOKEN=${token}
 
-  eval "$(./airlock grant --resource reporting --access read --ttl 5m --task 'try airlock')"
+  # A read grant for one table: airlock makes a database role for this grant alone.
+  eval "$(./airlock grant --resource reporting --access read --scope tables=sales --ttl 5m --task 'try airlock')"
   psql -c 'select region, sum(amount) from sales group by region'
+  psql -c 'select name from customers'   # refused: permission denied (the grant reads only sales)
 
   eval "$(./airlock grant --resource orders --access read --ttl 5m --task 'try dynamodb')"
   aws dynamodb scan --table-name orders --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB"

@@ -2,6 +2,7 @@
  * One audited exchange, the durability rule of docs/design.md in one place:
  *
  *   ready()   request record → spooled      (only then may anything reach the upstream)
+ *   durable() request durable                (a stream's early results are released only then)
  *   finish()  outcome record → request durable + outcome spooled (only then the client sees it)
  *   refuse()  the request (or its outcome) recorded as denied → durable
  *
@@ -63,6 +64,11 @@ export class AuditExchangeImpl implements AuditExchange {
     }
     await settled(request.durable);
     await settled(result.spooled);
+  }
+
+  async durable(): Promise<void> {
+    if (!this.request) throw new Error('AuditExchange.durable before ready');
+    await settled(this.request.durable);
   }
 
   async refuse(code: ErrorCode, reason: string, data?: Record<string, unknown>): Promise<void> {

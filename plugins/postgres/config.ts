@@ -27,6 +27,8 @@ const accessLevelSchema = z
     user: z.string().min(1).optional(),
     /** With `auth.type: password`: this level's own password variable (default: auth.passwordEnv). */
     passwordEnv: envName.optional(),
+    /** A static level whose role only reads: the guardrail's SELECT-only rules apply too (provisioned levels: from privileges). */
+    readOnly: z.boolean().optional(),
     privileges: z
       .array(z.string().transform((p) => p.toUpperCase()).pipe(z.enum(PRIVILEGES, { message: `unknown privilege (one of ${PRIVILEGES.join(', ')})` })))
       .min(1, 'at least one privilege')
@@ -41,6 +43,7 @@ const accessLevelSchema = z
       return;
     }
     if (level.passwordEnv !== undefined) ctx.addIssue({ code: 'custom', path: ['passwordEnv'], message: 'passwordEnv belongs to a static level (with user)' });
+    if (level.readOnly !== undefined) ctx.addIssue({ code: 'custom', path: ['readOnly'], message: 'readOnly belongs to a static level (with user); a provisioned level is read-only when its privileges are only SELECT' });
     if (level.privileges === undefined) ctx.addIssue({ code: 'custom', path: ['privileges'], message: level.tables ? 'a provisioned level needs privileges' : 'a level needs user (static) or privileges and tables (provisioned)' });
     else if (level.tables === undefined) ctx.addIssue({ code: 'custom', path: ['tables'], message: 'a provisioned level needs tables' });
   });
@@ -113,10 +116,10 @@ export const postgresResourceSchema = z
     // Split the levels by kind so code that reads `access[level].user` only ever sees static
     // levels: a provisioned level has no fixed user, and a path that does not know about it
     // finds no level and fails closed.
-    const staticLevels: Record<string, { user: string; passwordEnv?: string | undefined }> = {};
+    const staticLevels: Record<string, { user: string; passwordEnv?: string | undefined; readOnly?: boolean | undefined }> = {};
     const provisioned: Record<string, { privileges: Privilege[]; tables: TableName[] }> = {};
     for (const [name, level] of Object.entries(access)) {
-      if (level.user !== undefined) staticLevels[name] = { user: level.user, ...(level.passwordEnv ? { passwordEnv: level.passwordEnv } : {}) };
+      if (level.user !== undefined) staticLevels[name] = { user: level.user, ...(level.passwordEnv ? { passwordEnv: level.passwordEnv } : {}), ...(level.readOnly ? { readOnly: true } : {}) };
       else provisioned[name] = { privileges: [...new Set(level.privileges ?? [])], tables: (level.tables ?? []).map(asPattern) };
     }
     return { ...rest, access: staticLevels, provisioned };

@@ -14,7 +14,8 @@ import type { CloseReason, Session } from '../../core/plugin.ts';
 import type { FailureLimiter } from '../../core/public.ts';
 import type { CancelRegistry } from './cancel-registry.ts';
 import type { PostgresContext, PostgresListenerConfig, PostgresResource } from './config.ts';
-import { recordOutcome } from './audit-step.ts';
+import { recordEvent } from './audit-step.ts';
+import type { GrantRoles } from './provision/grant-roles.ts';
 import { Relay } from './relay.ts';
 import { fatalFor, terminationFor } from './sqlstate.ts';
 import { authenticate } from './stages/authenticate.ts';
@@ -37,6 +38,8 @@ export interface FrontDoorDeps {
   passwords: ReadonlyMap<string, string>;
   /** CA bundles of `tls: verify-full` resources, read at start. */
   caBundles: ReadonlyMap<string, string>;
+  /** The per-grant roles of provisioned levels (whom their sessions log in as). */
+  roles: GrantRoles;
   /** Failed logins per client address: guessing grant secrets costs the guesser. */
   failures: FailureLimiter;
   /** Registers a live relay so the listener can tear it down on close. */
@@ -68,7 +71,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
     });
     if (startup === null) return;
     const { grant, serverFinal } = await authenticate(h, deps.ctx, deps.failures);
-    const access = checkAccess(deps.ctx, grant, h.user ?? '', startup.params);
+    const access = checkAccess(deps.ctx, deps.roles, grant, h.user ?? '', startup.params);
     const session = (progress.session = openSession(h, deps, access, progress));
     const { upstream, target } = await connectUpstream(h, deps, access, session, startup.params, progress.abortUpstream.signal);
     progress.upstream = upstream;
@@ -87,7 +90,7 @@ function openSession(h: Handshake, deps: FrontDoorDeps, access: Access, progress
   try {
     return deps.ctx.sessions.open(access.grant, {
       source: h.source,
-      data: { database: access.database, dbUser: access.level.user, tls: h.socket !== h.raw },
+      data: { database: access.database, dbUser: access.login.user, tls: h.socket !== h.raw },
       onClose: (reason: CloseReason, message: string) => {
         const fields = terminationFor(grantId, reason, message);
         if (progress.relay) progress.relay.closeFromCore(fields);
@@ -110,7 +113,7 @@ function makeClientReady(
   h: Handshake, deps: FrontDoorDeps, session: Session, up: UpstreamConnection, target: UpstreamTarget, serverFinal: Buffer,
 ): { release: () => void } {
   const cancelKey = deps.cancels.issue(up.pid, () => {
-    recordOutcome(session, 'pg.cancel', {}, 'ok');
+    recordEvent(session, 'pg.cancel', {});
     cancelUpstream(deps, target, up);
   });
   h.socket.write(Buffer.concat([
@@ -139,8 +142,10 @@ function startRelay(
     client: h.socket,
     upstream: up.socket,
     session,
+    audit: deps.ctx.audit,
     maxMessageBytes: deps.listener.maxMessageBytes,
     recordParameters: access.resource.recordParameters,
+    readOnly: access.readOnly,
     parameters: up.parameters,
     log: deps.ctx.log,
     cancelUpstream: () => cancelUpstream(deps, target, up),
@@ -178,7 +183,7 @@ function handshakeFailed(h: Handshake, deps: FrontDoorDeps, progress: Progress, 
       source: h.source,
       code: error.code,
       reason: error.message,
-    }).spooled.catch(() => {});
+    }); // nothing waits on it (a receipt never rejects unhandled)
   }
   const fields = refusal?.fields;
   if (fields === undefined) closeWith(h.socket, fatalFor(error, h.user));

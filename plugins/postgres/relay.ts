@@ -10,7 +10,7 @@
  * A full socket buffer on one side pauses the other side (backpressure, no unbounded queues).
  */
 import type { Duplex } from 'node:stream';
-import type { Session } from '../../core/plugin.ts';
+import type { AuditRecorder, Session } from '../../core/plugin.ts';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import { recordRefusal } from './audit-step.ts';
 import { LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
@@ -30,8 +30,11 @@ export interface RelayOptions {
   client: Duplex;
   upstream: Duplex;
   session: Session;
+  audit: AuditRecorder;
   maxMessageBytes: number;
   recordParameters: boolean;
+  /** The guardrail's SELECT-only rules apply. */
+  readOnly: boolean;
   /** The upstream greeting's ParameterStatus values. */
   parameters: ReadonlyMap<string, string>;
   /** Cancel the statement running upstream (a session cut mid-query must not leave it running). */
@@ -56,11 +59,13 @@ export class Relay {
   constructor(private readonly o: RelayOptions) {
     this.tracker = new StatementTracker({
       session: o.session,
+      audit: o.audit,
       recordParameters: o.recordParameters,
+      readOnly: o.readOnly,
       parameters: o.parameters,
       onAuditFailure: (e) => this.auditFailed(e),
       // Reported mid-chunk: refuse once the splitter is done with it.
-      onLexingChanged: (reason) => queueMicrotask(() => this.refuse(reason, recordRefusal(o.session, 'policy.violation', { reason }))),
+      onLexingChanged: (reason) => queueMicrotask(() => this.refuse(reason, recordRefusal(o.audit, o.session, 'policy.violation', {}, reason))),
     });
     this.clientSplitter = new FrameSplitter(this.tracker.frontend, o.maxMessageBytes);
     this.upstreamSplitter = new FrameSplitter(this.tracker.backend, MAX_BACKEND_MESSAGE);
@@ -99,14 +104,14 @@ export class Relay {
       this.fail(e);
       return;
     }
-    const spooled = this.tracker.takeChunkSpooled();
-    if (spooled === null) {
+    const ready = this.tracker.takeChunkReady();
+    if (ready === null) {
       this.writeUpstream(chunk);
       return;
     }
     this.upstreamBusy = true;
     this.clientValve.pause(PauseReason.Spool);
-    spooled.then(
+    ready.then(
       () => {
         if (this.closed) return;
         this.writeUpstream(chunk);
@@ -149,14 +154,14 @@ export class Relay {
       this.fail(new AirlockError(ErrorCodes.UPSTREAM_FAILED, `upstream protocol error: ${(e as Error).message}`));
       return;
     }
-    const durable = this.tracker.pendingDurable();
-    if (durable === null) {
+    const settled = this.tracker.pendingSettled();
+    if (settled === null) {
       this.writeClient(chunk);
       return;
     }
     this.clientBusy = true;
     this.upstreamValve.pause(PauseReason.Durable);
-    durable.then(
+    settled.then(
       () => {
         if (this.closed) return;
         this.writeClient(chunk);
@@ -211,12 +216,12 @@ export class Relay {
    * A statement or setting refused by policy: stop both directions now, and once the refusal
    * record is durable tell the client with a FATAL and close this session only.
    */
-  private refuse(reason: string, recorded: Promise<void>): void {
+  private refuse(reason: string, recorded: Promise<void>, sqlstate: string = LEXING_REFUSAL_SQLSTATE): void {
     if (this.closed || this.refusing) return;
     this.refusing = true;
     this.o.client.pause();
     this.o.upstream.pause();
-    const fields: ErrorFields = { severity: 'FATAL', code: LEXING_REFUSAL_SQLSTATE, message: `airlock: ${reason}` };
+    const fields: ErrorFields = { severity: 'FATAL', code: sqlstate, message: `airlock: ${reason}` };
     void recorded.finally(() => this.terminate(fields, 'policy', { error: fields.message, sqlstate: fields.code }));
   }
 
@@ -225,7 +230,7 @@ export class Relay {
   /** A protocol or audit failure: tell the client with a FATAL error and close this session only. */
   private fail(e: unknown): void {
     if (this.closed) return;
-    if (e instanceof StatementRefused) return this.refuse(e.reason, e.done);
+    if (e instanceof StatementRefused) return this.refuse(e.reason, e.done, e.sqlstate);
     const fields = fatalFor(isAirlockError(e) && e.code !== ErrorCodes.INTERNAL ? e : new AirlockError(ErrorCodes.INTERNAL, 'relay failure'));
     this.o.log.warn({ err: (e as Error).message, session: this.o.session.id }, 'postgres session closed on error');
     this.terminate(fields, 'error', { error: fields.message, sqlstate: fields.code });

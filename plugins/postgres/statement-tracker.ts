@@ -16,9 +16,10 @@
  * are never read (the frame splitter skips them).
  */
 import { performance } from 'node:perf_hooks';
-import { recordOutcome, recordRefusal, recordRequest, type RecordedRequest } from './audit-step.ts';
-import type { Session } from '../../core/plugin.ts';
-import { lexingChangeIn } from './lexing-guard.ts';
+import { recordRefusal, recordResult, recordStatement } from './audit-step.ts';
+import type { AuditExchange, AuditRecorder, Session } from '../../core/plugin.ts';
+import { SessionGuard } from './guard/index.ts';
+import { lexingChangeIn, LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
 import { PreparedStatements, sqlEffectsOf, type PreparedOp, type Resolution } from './prepared-statements.ts';
 import { SessionSettings, type RecordedText } from './session-settings.ts';
 import { splitStatements } from './split-statements.ts';
@@ -33,6 +34,8 @@ type PendingKind = 'query' | 'execute' | 'call' | 'sync' | 'parse' | 'bind' | 'c
 interface Pending {
   kind: PendingKind;
   seq: number;
+  /** The statement's audited exchange (its pg.query), when it has one. */
+  exchange: AuditExchange | undefined;
   startedAt: number;
   rows: number;
   commands: string[] | undefined;
@@ -46,7 +49,12 @@ interface Pending {
 
 /** A statement the gateway refuses to forward; the session ends (its record is written). */
 export class StatementRefused extends Error {
-  constructor(readonly reason: string, readonly done: Promise<void>) {
+  constructor(
+    readonly reason: string,
+    readonly done: Promise<void>,
+    /** SQLSTATE for the client: 42501 insufficient_privilege, 42601 when airlock cannot parse it. */
+    readonly sqlstate: string = LEXING_REFUSAL_SQLSTATE,
+  ) {
     super(reason);
   }
 }
@@ -64,7 +72,10 @@ function clip(t: RecordedText): Record<string, unknown> {
 
 export interface TrackerOptions {
   session: Session;
+  audit: AuditRecorder;
   recordParameters: boolean;
+  /** The level only reads: the guardrail's SELECT-only rules apply (the every-level rules always do). */
+  readOnly: boolean;
   /** The greeting's ParameterStatus values (client_encoding, standard_conforming_strings, …). */
   parameters: ReadonlyMap<string, string>;
   onAuditFailure: (e: unknown) => void;
@@ -75,6 +86,7 @@ export interface TrackerOptions {
 export class StatementTracker {
   readonly settings = new SessionSettings();
   private readonly prepared = new PreparedStatements();
+  private readonly sqlGuard: SessionGuard;
   private readonly queue: Pending[] = [];
   private head = 0;
   private dataRows = 0;
@@ -84,13 +96,14 @@ export class StatementTracker {
   /** The server's own FATAL, if it sent one (the client has then been told already). */
   private fatal: { code: string; message: string } | undefined;
 
-  /** The newest `spooled` of a statement in the chunk being inspected (the relay awaits it). */
-  private chunkSpooled: Promise<void> | null = null;
-  /** The newest statement's `durable`, and whether it has resolved. */
-  private latestDurable: Promise<void> | null = null;
-  private latestDurableDone = true;
+  /** The newest statement's `ready` in the chunk being inspected (the relay awaits it before forwarding). */
+  private chunkReady: Promise<void> | null = null;
+  /** The newest statement's `settled` (request durable), and whether it has resolved. */
+  private latestSettled: Promise<void> | null = null;
+  private latestSettledDone = true;
 
   constructor(private readonly o: TrackerOptions) {
+    this.sqlGuard = new SessionGuard(o.readOnly);
     for (const [k, v] of o.parameters) this.settings.set(k, v);
   }
 
@@ -103,16 +116,16 @@ export class StatementTracker {
     return this.fatal;
   }
 
-  /** Take the spool promise that must resolve before the current client chunk is forwarded. */
-  takeChunkSpooled(): Promise<void> | null {
-    const p = this.chunkSpooled;
-    this.chunkSpooled = null;
+  /** Take the promise that must resolve before the current client chunk is forwarded (its records are in the spool). */
+  takeChunkReady(): Promise<void> | null {
+    const p = this.chunkReady;
+    this.chunkReady = null;
     return p;
   }
 
-  /** The durability every result seen so far depends on, or null when all is durable. */
-  pendingDurable(): Promise<void> | null {
-    return this.latestDurableDone ? null : this.latestDurable;
+  /** What every result seen so far waits on (its statement's record settled), or null when nothing does. */
+  pendingSettled(): Promise<void> | null {
+    return this.latestSettledDone ? null : this.latestSettled;
   }
 
   /** Statements forwarded but not yet answered (for the session's closing record). */
@@ -126,21 +139,21 @@ export class StatementTracker {
   // Records
   // -------------------------------------------------------------------------------------
 
-  private request(data: Record<string, unknown>): number {
-    const receipt: RecordedRequest = recordRequest(this.o.session, 'pg.query', data);
-    this.chunkSpooled = receipt.spooled;
-    receipt.spooled.then(undefined, this.o.onAuditFailure);
-    const durable = receipt.durable;
-    this.latestDurable = durable;
-    this.latestDurableDone = false;
-    durable.then(() => {
-      if (this.latestDurable === durable) this.latestDurableDone = true;
+  private request(data: Record<string, unknown>): AuditExchange {
+    const statement = recordStatement(this.o.audit, this.o.session, data);
+    this.chunkReady = statement.ready;
+    statement.ready.then(undefined, this.o.onAuditFailure);
+    const settled = statement.settled;
+    this.latestSettled = settled;
+    this.latestSettledDone = false;
+    settled.then(() => {
+      if (this.latestSettled === settled) this.latestSettledDone = true;
     }, this.o.onAuditFailure);
-    return receipt.seq;
+    return statement.exchange;
   }
 
   private finish(p: Pending, extra?: Record<string, unknown>): void {
-    if (p.seq < 0) return;
+    if (p.seq < 0 || p.exchange === undefined) return;
     const data: Record<string, unknown> = {
       query: p.seq,
       rows: p.rows,
@@ -150,7 +163,7 @@ export class StatementTracker {
     if (p.error !== undefined) data.error = p.error;
     if (p.unconfirmed) Object.assign(data, this.ranStatement(p.portal ?? ''));
     if (extra) Object.assign(data, extra);
-    recordOutcome(this.o.session, 'pg.result', data, p.error ? 'error' : 'ok');
+    recordResult(p.exchange, data, p.error ? 'error' : 'ok');
   }
 
   /** For an Execute recorded while its statement was open: what the server really ran. */
@@ -165,16 +178,32 @@ export class StatementTracker {
     const reason = lexingChangeIn(text.sql);
     if (reason === null) return;
     const why = `${reason} is not allowed through airlock (the audit could not follow SQL lexed that way)`;
-    throw new StatementRefused(why, recordRefusal(this.o.session, 'pg.query', { ...clip(text), reason: why }));
+    throw new StatementRefused(why, recordRefusal(this.o.audit, this.o.session, 'pg.query', clip(text), why));
+  }
+
+  /**
+   * The guardrail (guard/): the whole query text is decided before any of it is forwarded, so
+   * one refused statement of a multi-statement query refuses all of it. A refusal is a
+   * `pg.query` record with outcome denied naming the rule; then the session ends.
+   */
+  private decide(text: RecordedText): void {
+    const d = this.sqlGuard.decide(text.sql);
+    if (d.allowed) return;
+    this.refuseStatement(d.message, d.rule, d.sqlstate, clip(text));
+  }
+
+  private refuseStatement(message: string, rule: string, sqlstate: string, data: Record<string, unknown>): never {
+    const recorded = recordRefusal(this.o.audit, this.o.session, 'pg.query', { ...data, rule, sqlstate }, message);
+    throw new StatementRefused(message, recorded, sqlstate);
   }
 
   // -------------------------------------------------------------------------------------
   // Queue
   // -------------------------------------------------------------------------------------
 
-  private enqueue(kind: PendingKind, seq: number, extra?: Partial<Pending>): void {
+  private enqueue(kind: PendingKind, exchange: AuditExchange | undefined, extra?: Partial<Pending>): void {
     this.queue.push({
-      kind, seq, startedAt: performance.now(), rows: 0, commands: undefined, error: undefined,
+      kind, seq: exchange?.seq ?? -1, exchange, startedAt: performance.now(), rows: 0, commands: undefined, error: undefined,
       op: undefined, portal: undefined, unconfirmed: false, ...extra,
     });
   }
@@ -210,6 +239,7 @@ export class StatementTracker {
   private beginQuery(bytes: Buffer): void {
     const text = this.settings.text(bytes);
     this.guard(text);
+    this.decide(text);
     const op: PreparedOp = { kind: 'query', segment: this.segment, effects: sqlEffectsOf(text.sql) };
     this.prepared.add(op);
     const statements = splitStatements(text.sql);
@@ -220,10 +250,10 @@ export class StatementTracker {
     // One record per statement for the reader, each with the whole text as received: the
     // split is the gateway's reading, the whole text is what the server got.
     const received = clip(text);
-    let first = -1;
+    let first: AuditExchange | undefined;
     statements.forEach((sql, index) => {
-      const seq = this.request({ sql, batch: { index, of: statements.length }, received });
-      if (index === 0) first = seq;
+      const statement = this.request({ sql, batch: { index, of: statements.length }, received });
+      first ??= statement;
     });
     this.enqueue('query', first, { op });
   }
@@ -232,16 +262,18 @@ export class StatementTracker {
     const { name, sql } = parseParse(buf, start, end);
     const text = this.settings.text(sql);
     this.guard(text);
+    this.decide(text);
+    this.sqlGuard.parsed(name);
     const op: PreparedOp = { kind: 'parse', segment: this.segment, name, text };
     this.prepared.add(op);
-    this.enqueue('parse', -1, { op });
+    this.enqueue('parse', undefined, { op });
   }
 
   private beginBind(buf: Buffer, start: number, end: number): void {
     const b = parseBind(buf, start, end, this.o.recordParameters, this.settings.paramText);
     const op: PreparedOp = { kind: 'bind', segment: this.segment, portal: b.portal, statement: b.statement, params: b.params };
     this.prepared.add(op);
-    this.enqueue('bind', -1, { op });
+    this.enqueue('bind', undefined, { op });
   }
 
   private beginExecute(buf: Buffer, start: number, end: number): void {
@@ -256,9 +288,18 @@ export class StatementTracker {
 
   private beginClose(buf: Buffer, start: number, end: number): void {
     const t = parseTarget(buf, start, end, 'Close');
+    if (t.kind === 'S') this.sqlGuard.closed(t.name);
     const op: PreparedOp = { kind: 'close', segment: this.segment, target: t.kind, name: t.name };
     this.prepared.add(op);
-    this.enqueue('close', -1, { op });
+    this.enqueue('close', undefined, { op });
+  }
+
+  /** A fast-path call names a function by oid only: under a SELECT-only level it could be any writing function. */
+  private beginFunctionCall(oid: number): void {
+    if (this.o.readOnly) {
+      this.refuseStatement(`airlock guardrail "function-call": a protocol FunctionCall (oid ${oid}) is not allowed under a read-only level`, 'function-call', '42501', { sql: null, functionOid: oid });
+    }
+    this.enqueue('call', this.request({ sql: null, functionOid: oid }));
   }
 
   readonly frontend: FrameSink = {
@@ -266,7 +307,7 @@ export class StatementTracker {
       if (!RELAY_FRONTEND_TYPES.has(type)) throw new ProtocolViolation(`unexpected message type 0x${type.toString(16)} from client`);
       switch (type) {
         case Frontend.Sync:
-          this.enqueue('sync', -1);
+          this.enqueue('sync', undefined);
           this.segment++;
           return false;
         case Frontend.Terminate:
@@ -298,9 +339,9 @@ export class StatementTracker {
           return this.beginClose(buf, start, end);
         case Frontend.Describe:
           parseTarget(buf, start, end, 'Describe'); // validated; answered by RowDescription / NoData
-          return this.enqueue('describe', -1);
+          return this.enqueue('describe', undefined);
         case Frontend.FunctionCall:
-          return this.enqueue('call', this.request({ sql: null, functionOid: parseFunctionCall(buf, start, end).oid }));
+          return this.beginFunctionCall(parseFunctionCall(buf, start, end).oid);
       }
     },
   };

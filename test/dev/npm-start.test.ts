@@ -72,6 +72,13 @@ test('npm start: the printed commands work', { timeout: 240_000 }, async () => {
   assert.equal(pg.code, 0, `psql block failed: ${pg.stderr}`);
   assert.match(pg.stdout, /\(\d+ rows?\)/, pg.stdout);
 
+  // The demo's read grant asks for one table: the printed command for another is refused by the database.
+  const refusedLine = lines.find((l) => l.startsWith('psql') && l.includes('customers'));
+  assert.ok(refusedLine, `a printed command shows another table refused: ${out}`);
+  const refused = await sh([...exports, pgBlock[0]!, refusedLine].join('\n'));
+  assert.notEqual(refused.code, 0, refused.stdout);
+  assert.match(refused.stderr, /permission denied for table customers/);
+
   const dynamo = await sh([...exports, ...dynamoBlock].join('\n'));
   assert.equal(dynamo.code, 0, `aws block failed: ${dynamo.stderr}`);
   const scan = JSON.parse(dynamo.stdout) as { Items: unknown[]; Count: number };

@@ -142,7 +142,8 @@ let cluster: PostgresCluster;
 let f: PgFixture;
 before(async () => {
   cluster = await startCluster();
-  f = await startFixture(cluster, { durability: 'buffered', listenerExtra: `maxMessageBytes: ${MAX_MESSAGE}, handshakeTimeoutMs: 3000, allowPlaintext: true` });
+  // 12 fuzzing sessions at once on one grant: above the default maxSessions (10), which is not what this test is about.
+  f = await startFixture(cluster, { durability: 'buffered', listenerExtra: `maxMessageBytes: ${MAX_MESSAGE}, handshakeTimeoutMs: 3000, allowPlaintext: true`, policyExtra: 'maxSessions: 50' });
 });
 after(async () => {
   await f?.close();

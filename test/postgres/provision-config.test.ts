@@ -47,6 +47,12 @@ test('static and provisioned levels side by side', () => {
   assert.deepEqual(postgresPlugin.accessLevels(r), ['ops', 'read', 'write']);
 });
 
+test('a static level may say readOnly: true (the guardrail applies the SELECT-only rules)', () => {
+  const r = load(yaml(passwordAuth + `    access:\n      ro: { user: agent_ro, readOnly: true }\n      rw: { user: agent_rw }\n`));
+  assert.equal(r.access.ro!.readOnly, true);
+  assert.equal(r.access.rw!.readOnly, undefined);
+});
+
 test('rds-iam: the admin needs no passwordEnv (and may not have one)', () => {
   const ok = yaml(`    auth: { type: rds-iam }\n    provision: { user: airlock_admin }\n    access:\n      read: { privileges: [SELECT], tables: [sales] }\n`);
   assert.equal(load(ok).provision?.user, 'airlock_admin');
@@ -66,6 +72,7 @@ const errors: Array<[string, string, RegExp]> = [
   ['a three-part name', passwordAuth + provision + `    access:\n      read: { privileges: [SELECT], tables: [db.public.sales] }\n`, /access\.read\.tables\.0: "db\.public\.sales" has more than two parts/],
   ['a password admin without passwordEnv', passwordAuth + `    provision: { user: airlock_admin }\n    access:\n      read: { privileges: [SELECT], tables: [sales] }\n`, /resources\.reporting\.provision\.passwordEnv: with auth\.type: password the provisioning admin needs passwordEnv/],
   ['passwordEnv on a provisioned level', passwordAuth + provision + `    access:\n      read: { privileges: [SELECT], tables: [sales], passwordEnv: DB_PW }\n`, /access\.read\.passwordEnv: passwordEnv belongs to a static level/],
+  ['readOnly on a provisioned level', passwordAuth + provision + `    access:\n      read: { privileges: [SELECT], tables: [sales], readOnly: true }\n`, /access\.read\.readOnly: readOnly belongs to a static level/],
 ];
 for (const [name, resource, expected] of errors) {
   test(`config error names the key: ${name}`, () => {

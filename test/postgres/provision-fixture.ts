@@ -7,7 +7,7 @@
 import postgres from 'postgres';
 import type { PostgresCluster } from '../harness/postgres-cluster.ts';
 import { newGrantId } from '../../core/grants/credentials.ts';
-import postgresPlugin from '../../plugins/postgres/index.ts';
+import { resolvePostgresScope } from '../../plugins/postgres/provision/scope.ts';
 import { postgresResourceSchema, type PostgresResource } from '../../plugins/postgres/config.ts';
 import type { ProvisionGrant, RoleRecordType } from '../../plugins/postgres/provision/provisioner.ts';
 
@@ -53,7 +53,8 @@ export function resource(auth: 'password' | 'rds-iam' = 'password', port = 5432)
 
 /** A grant as core hands it to the lifecycle hook: id, expiry and the scope resolveScope made. */
 export function makeGrant(r: PostgresResource, access: string, scope?: Record<string, unknown>, ttlMs = 10 * 60_000): ProvisionGrant {
-  return { id: newGrantId(), expiresAt: new Date(Date.now() + ttlMs).toISOString(), scope: postgresPlugin.resolveScope(r, access, scope) };
+  // resolvePostgresScope itself: the registered plugin's resolveScope takes a block as the core validated it, not this parsed one.
+  return { id: newGrantId(), expiresAt: new Date(Date.now() + ttlMs).toISOString(), scope: { ...resolvePostgresScope(r, access, scope) } };
 }
 
 export interface Recorded {

@@ -56,6 +56,15 @@ function setConfigHit(body: Readonly<Record<string, unknown>>): RuleHit | undefi
   return settingHit(setting);
 }
 
+/** `SET standard_conforming_strings = on` keeps the only lexing the gateway follows: allowed (lexing-guard.ts agrees). */
+function setsConformingStringsOn(body: Readonly<Record<string, unknown>>): boolean {
+  if (field(body, 'name', isString)?.toLowerCase() !== 'standard_conforming_strings' || field(body, 'kind', isString) !== 'VAR_SET_VALUE') return false;
+  const args = field(body, 'args', isArray);
+  if (args?.length !== 1) return false;
+  const v = stringConstant(args[0]);
+  return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());
+}
+
 export function everyLevel(node: ParsedNode): RuleHit | undefined {
   const roleStatement = ROLE_STATEMENTS[node.type];
   if (roleStatement) return { rule: node.type.startsWith('Grant') || node.type === 'AlterDefaultPrivilegesStmt' ? 'privilege-change' : 'role-change', what: roleStatement };
@@ -68,7 +77,7 @@ export function everyLevel(node: ParsedNode): RuleHit | undefined {
     }
     case 'VariableSetStmt': {
       const name = field(node.body, 'name', isString);
-      return name ? settingHit(name) : undefined;
+      return name && !setsConformingStringsOn(node.body) ? settingHit(name) : undefined;
     }
     case 'AlterTableCmd':
       return field(node.body, 'subtype', isString) === 'AT_ChangeOwner' ? { rule: 'role-change', what: 'ALTER … OWNER TO' } : undefined;

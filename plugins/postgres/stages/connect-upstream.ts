@@ -1,6 +1,7 @@
 /**
  * Stage 5, connectUpstream: log in to the resource's server as the access level's database
- * user (RDS IAM token or configured password). A refusal the server itself sends keeps its
+ * user (RDS IAM token or configured password), or for a provisioned level as the grant's own
+ * role (its random password, or an IAM token for that role). A refusal the server itself sends keeps its
  * fields and SQLSTATE (53300, 57P03, 28000, …) on the way to the client, with a detail
  * saying airlock relayed it; a server whose settings the audit cannot follow is refused.
  */
@@ -49,7 +50,7 @@ export async function connectUpstream(
   if (scs !== undefined && scs !== 'on') {
     upstream.socket.destroy();
     const message = `airlock: standard_conforming_strings = ${scs} is not allowed through airlock (the audit could not follow SQL lexed that way)`;
-    await recordRefusal(session, 'policy.violation', { reason: message });
+    await recordRefusal(deps.ctx.audit, session, 'policy.violation', {}, message);
     session.end('policy', { error: message });
     throw new Refusal(new AirlockError(ErrorCodes.BAD_REQUEST, message), h.user, access.grant.resource, { severity: 'FATAL', code: LEXING_REFUSAL_SQLSTATE, message });
   }
@@ -65,7 +66,7 @@ function withRelayedDetail(fields: ReadonlyMap<string, string>): Map<string, str
 }
 
 function upstreamTarget(deps: UpstreamDeps, access: Access, clientParams: ReadonlyMap<string, string>): UpstreamTarget {
-  const { grant, resource, level } = access;
+  const { grant, resource, login } = access;
   const params: Record<string, string> = {};
   for (const [k, v] of clientParams) if (!NOT_FORWARDED.has(k)) params[k] = v;
   const auth = resource.auth;
@@ -74,7 +75,7 @@ function upstreamTarget(deps: UpstreamDeps, access: Access, clientParams: Readon
     port: resource.port,
     tls: resource.tls,
     ca: deps.caBundles.get(grant.resource),
-    user: level.user,
+    user: login.user,
     database: resource.database,
     params,
     timeoutMs: resource.connectTimeoutMs,
@@ -84,9 +85,13 @@ function upstreamTarget(deps: UpstreamDeps, access: Access, clientParams: Readon
           resource: grant.resource,
           host: resource.host,
           port: resource.port,
-          user: level.user,
+          user: login.user,
           region: resource.region ?? deps.ctx.aws.region,
         });
+      }
+      if (login.kind === 'provisioned') {
+        if (login.password === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `grant ${grant.id} has no role password`);
+        return login.password;
       }
       const pw = deps.passwords.get(passwordKey(grant.resource, grant.access));
       if (pw === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the password for ${grant.resource} is not set`);

@@ -34,7 +34,7 @@ export async function handleStartup(h: Handshake, deps: StartupDeps): Promise<St
     if (req.kind === 'cancel') {
       // libpq before 17 sends cancels in plaintext even when the session is on TLS: allowed.
       if (!deps.cancels.cancel(req.pid, req.key)) {
-        deps.audit.authFailed({ source: h.source, code: ErrorCodes.BAD_CREDENTIAL, reason: 'cancel request with an unknown key' }).spooled.catch(() => {});
+        deps.audit.authFailed({ source: h.source, code: ErrorCodes.BAD_CREDENTIAL, reason: 'cancel request with an unknown key' });
       }
       h.socket.destroy(); // the protocol sends no reply to a cancel request
       return null;
