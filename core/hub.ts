@@ -73,7 +73,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     signingKey: { privateKey: identity.key.privateKey, kid: identity.key.kid },
     log: log.child({ part: 'audit' }),
   });
-  const recorder = new Recorder(audit);
+  const recorder = new Recorder(audit, { authFailureSummaryMs: parseDuration(config.audit.authFailureSummaryInterval ?? '60s') });
   const auditAvailable = () => !audit.full;
   const aws = createAwsLayer({ region: config.aws.region, endpoints: config.aws.endpoints, roles: awsBindings(config, byType), log: log.child({ part: 'aws' }) });
 
@@ -175,7 +175,7 @@ async function assemble(p: Parts): Promise<Gateway> {
     sessions,
     audit,
     jwks: () => ({ keys: [identity.key.publicJwk] }),
-    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...audit.metricSamples(), ...(notifications?.metrics() ?? [])],
+    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...audit.metricSamples(), ...recorder.metricSamples(), ...(notifications?.metrics() ?? [])],
     healthy: () => ({ ok: !audit.full, detail: { gatewayId: identity.gatewayId, auditSpoolFull: audit.full, liveSessions: sessions.liveCount } }),
     onAuthFailure: () => void authFailures++,
     log,

@@ -127,15 +127,12 @@ class JsonFrontStages<RC, Scope, LC> {
   async handle(c: Context): Promise<Response> {
     const { ctx, spec } = this;
     const source = sourceOf(c);
-    const address = source?.slice(0, source.lastIndexOf(':')) ?? 'unknown';
-    if (this.guard.blocked(address, source)) return this.errorResponse(new AirlockError(ErrorCodes.RATE_LIMITED, 'Too many failed authentications from this address; retry later'));
     const headers = lowerCaseHeaders(c);
     let v: Verified<Scope>;
     try {
       v = await this.authenticate(c, headers);
     } catch (e) {
-      this.guard.failed(address, e, { source, headers, resourceOf: (id) => ctx.grants.get(id)?.resource });
-      return this.errorResponse(e);
+      return this.errorResponse(this.guard.failed(e, { source, headers, resourceOf: (id) => ctx.grants.get(id)?.resource }));
     }
     let decided: { decision: JsonDecision; body: Record<string, unknown> };
     try {

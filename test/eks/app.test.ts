@@ -119,6 +119,7 @@ before(async () => {
     audit: {
       record: (e) => (events.push(e), receipt()),
       authFailed: (e) => (events.push({ type: 'auth.failed', data: { ...e }, outcome: 'denied' }), receipt()),
+      authRefused: (e) => (events.push({ type: 'auth.failed', data: { ...e }, outcome: 'denied' }), { limited: false, receipt: receipt() }),
       exchange: (on, event) => {
         const sessionId = 'openedAt' in on ? on.id : undefined;
         const g = 'openedAt' in on ? on.grant : on;
