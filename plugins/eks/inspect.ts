@@ -8,13 +8,13 @@ import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import type { Grant, PluginContext } from '../../core/plugin.ts';
-import { attributes, forbiddenMessage } from './attributes.ts';
+import { attributes, forbiddenMessage, MAX_RECORDED_QUERY } from './attributes.ts';
 import type { EksCall, InspectedCall, RoutedCall } from './call.ts';
 import type { EksResource, EksScope } from './config.ts';
 import { impersonationHeaders } from './headers.ts';
 import { MOUNT_PREFIX } from './kubeconfig.ts';
 import { answerStatus, refuse } from './refusals.ts';
-import { queryBool, requestInfo, type RequestInfo } from './request-info.ts';
+import { requestInfo, type RequestInfo } from './request-info.ts';
 import { authorizationVerb, authorize } from './scope.ts';
 import { kubeStatus, statusForError, statusResponse } from './status.ts';
 
@@ -89,10 +89,13 @@ export async function inspect(ctx: Ctx, call: EksCall, grant: Grant<EksScope>): 
   let info: RequestInfo;
   try {
     if (rawQuery.includes(';')) throw new AirlockError(ErrorCodes.BAD_REQUEST, 'a query with ";" is ambiguous (Go servers reject it)');
+    // Recorded whole or not at all: beyond the bound the request is refused, never cut.
+    if (rawQuery.length > MAX_RECORDED_QUERY) throw new AirlockError(ErrorCodes.TOO_LARGE, `the query string is longer than ${MAX_RECORDED_QUERY} characters, more than airlock records`);
     info = requestInfo(c.req.method, call.k8sPath, new URLSearchParams(rawQuery));
   } catch (e) {
     const code = isAirlockError(e) ? e.code : ErrorCodes.INTERNAL;
-    return refuse(ctx.audit, c, { grant, attrs: { method: c.req.method, path: call.k8sPath }, code, status: statusForError(e), violation: { reason: (e as Error).message } });
+    const attrs = { method: c.req.method, path: call.k8sPath, ...(rawQuery ? { query: rawQuery.length > MAX_RECORDED_QUERY ? `(${rawQuery.length} characters, not recorded)` : rawQuery } : {}) };
+    return refuse(ctx.audit, c, { grant, attrs, code, status: statusForError(e), violation: { reason: (e as Error).message } });
   }
   const verb = authorizationVerb(info, websocket);
   const query = new URLSearchParams(rawQuery);
@@ -100,8 +103,11 @@ export async function inspect(ctx: Ctx, call: EksCall, grant: Grant<EksScope>): 
 
   const impersonation = impersonationHeaders(c.req.raw.headers);
   if (impersonation.length > 0) {
-    const message = `airlock: impersonation is not allowed (${impersonation.join(', ')}): requests run as grant ${grant.id}, with its scope only`;
-    return refuse(ctx.audit, c, { grant, attrs, code: ErrorCodes.FORBIDDEN, status: kubeStatus(403, 'Forbidden', message), violation: { impersonation, reason: 'impersonation headers' } });
+    const names = impersonation.map((i) => i.header);
+    const message = `airlock: impersonation is not allowed (${names.join(', ')}): requests run as grant ${grant.id}, with its scope only`;
+    // The record keeps who was asked for, not only which header asked.
+    const asked = Object.fromEntries(impersonation.map((i) => [i.header, i.value]));
+    return refuse(ctx.audit, c, { grant, attrs: { ...attrs, impersonate: JSON.stringify(asked) }, code: ErrorCodes.FORBIDDEN, status: kubeStatus(403, 'Forbidden', message), violation: { impersonation: names, impersonate: asked, reason: 'impersonation headers' } });
   }
   const decision = authorize(info, verb, grant.scope);
   if (!decision.allowed) {
@@ -113,6 +119,8 @@ export async function inspect(ctx: Ctx, call: EksCall, grant: Grant<EksScope>): 
     const message = `airlock: ${upgrade} upgrades are refused; airlock relays exec, attach and port-forward over WebSocket only (kubectl 1.30+ does this by default; unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)`;
     return refuse(ctx.audit, c, { grant, attrs, code: ErrorCodes.BAD_REQUEST, status: kubeStatus(400, 'BadRequest', message), violation: undefined });
   }
-  const streaming = websocket || verb === 'watch' || verb === 'proxy' || info.subresource === 'proxy' || (info.subresource === 'log' && queryBool(query, 'follow'));
+  // Whatever can run long is a session of the grant, so expiry and revocation end it: logs
+  // with or without follow (a non-follow log can be gigabytes), watches, lists, proxies.
+  const streaming = websocket || verb === 'watch' || verb === 'list' || verb === 'proxy' || info.subresource === 'proxy' || info.subresource === 'log';
   return { ...call, grant, info, verb, attrs, query, websocket, streaming };
 }
