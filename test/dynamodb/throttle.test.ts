@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ExecuteStatementCommand, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../dev/dynamodb.ts';
 import { startTestGateway, type TestGateway } from '../harness/gateway.ts';
 
@@ -46,6 +46,29 @@ async function eventuallySummaries(total: number) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+describe('a denied aws.request records what was asked (issue 11 item 7)', () => {
+  it('the same description as an allowed one: operation, tables, statements', async () => {
+    const g = await gw.requestGrant(await gw.tokenFor('bot'), { resource: 'orders', access: 'read', ttl: '5m', task: 'denied description' });
+    assert.equal(g.status, 201);
+    const c = new DynamoDBClient({ endpoint: String(g.body.connect?.['endpoint']), region: 'us-east-1', credentials: { accessKeyId: g.body.id!, secretAccessKey: g.body.secret! }, maxAttempts: 1 });
+    await assert.rejects(c.send(new ScanCommand({ TableName: 'orders', FilterExpression: 'total > :t', ExpressionAttributeValues: { ':t': { N: '1' } } })), /not allowed/);
+    await assert.rejects(c.send(new GetItemCommand({ TableName: 'payroll', Key: { id: { S: 'x' } } })), /outside this grant/);
+    await assert.rejects(c.send(new ExecuteStatementCommand({ Statement: 'SELECT * FROM "payroll" WHERE id = ?', Parameters: [{ S: 'x' }] })), /not allowed|outside/);
+    c.destroy();
+    const denied = gw.auditRecords().filter((r) => r.type === 'aws.request' && r.grant === g.body.id && r.outcome === 'denied');
+    assert.equal(denied.length, 3);
+    const [scan, get, statement] = denied;
+    assert.equal(scan!.data?.['operation'], 'Scan');
+    assert.deepEqual(scan!.data?.['tables'], ['orders']);
+    assert.deepEqual(scan!.data?.['expressions'], { FilterExpression: 'total > :t' });
+    assert.deepEqual(get!.data?.['tables'], ['payroll']);
+    assert.match(String(get!.data?.['reason']), /payroll/);
+    assert.equal(statement!.data?.['operation'], 'ExecuteStatement');
+    assert.deepEqual(statement!.data?.['tables'], ['payroll']);
+    assert.ok(JSON.stringify(statement!.data?.['statements']).includes('SELECT * FROM'), JSON.stringify(statement!.data));
+  });
+});
 
 describe('failed-authentication budget per address', () => {
   it('throttles failures past 100 from an address, never a request that verifies, and accounts for each failure', async () => {
