@@ -98,7 +98,7 @@ before(async () => {
     },
     sessions: {
       open: (g: Grant<EksScope>, opts: SessionOptions): Session<EksScope> => {
-        if (auditMode === 'spool-fails') throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'spool full');
+        if (auditMode === 'spool-fails') throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock cannot record this request: audit unavailable');
         const closers: SessionCloser[] = [];
         const abort = new AbortController();
         const session: Session<EksScope> = {
