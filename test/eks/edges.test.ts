@@ -150,6 +150,16 @@ describe('eks edges (issue 18)', () => {
     assert.match(cut.text, /expired/);
     assert.equal(records().find((r) => r.type === 'session.closed' && r.grant === short.id)?.data?.['reason'], 'expired');
 
+    const endless = await grant();
+    const listing = await call('prod/api/v1/namespaces/default/pods?labelSelector=airlock-test%3Dendless', endless.bearer);
+    assert.equal(listing.status, 200);
+    const listed = drain(listing);
+    await eventually(() => records().some((r) => r.type === 'session.opened' && r.grant === endless.id && r.data?.['stream'] === 'list') || undefined, 5_000, 'a session for the list');
+    assert.equal((await gw.revoke(endless.id, await gw.adminToken())).status, 200);
+    await Promise.race([listed, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('the list still streams 10 s after revocation')), 10_000))]);
+    assert.equal(records().find((r) => r.type === 'session.closed' && r.grant === endless.id)?.data?.['reason'], 'revoked');
+    await eventually(() => cluster.openStreams() === 0 || undefined, 5_000, 'the upstream list closed');
+
     const lister = await grant();
     const list = await kubectl(lister.kubeconfig, ['get', 'pods']);
     assert.equal(list.code, 0, list.stderr);

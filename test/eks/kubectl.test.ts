@@ -250,7 +250,9 @@ describe('kubectl through airlock', () => {
     assert.ok((r.stdout.match(/web-1/g) ?? []).length >= 3, `watch events arrived:\n${r.stdout}`);
     assert.match(r.stdout, /Unauthorized\s+airlock grant \S+ expired/);
     await eventually(() => cluster.openStreams() === 0 || undefined, 5_000, 'the upstream watch closed');
-    const closed = records().find((x) => x.type === 'session.closed' && x.grant === id);
+    // `get -w` lists first (a session of its own, ended by the cluster), then watches.
+    const watch = records().find((x) => x.type === 'session.opened' && x.grant === id && x.data?.['stream'] === 'watch');
+    const closed = records().find((x) => x.type === 'session.closed' && x.session === watch?.session);
     assert.equal(closed?.data?.['reason'], 'expired');
     const after = await kubectl(path, ['get', 'pods']);
     assert.notEqual(after.code, 0);
