@@ -64,6 +64,7 @@ test('3,000 bad HTTP requests and 1,500 malformed handshakes: a valid agent stil
   const endpoint = String(probe.body.connect?.['endpoint']);
   const bad = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: probe.body.id!, secretAccessKey: 'wrong' }, maxAttempts: 1 });
 
+  const floodStarted = Date.now();
   await inBatches(1_500, 25, () => gw.api('GET', '/v1/grants', 'not-a-token'));
   await inBatches(1_500, 25, () => bad.send(new GetItemCommand({ TableName: 'orders', Key: { id: { S: 'x' } } })).catch(() => undefined));
   await inBatches(1_500, 25, () => malformedHandshake(pgPort));
@@ -96,7 +97,9 @@ test('3,000 bad HTTP requests and 1,500 malformed handshakes: a valid agent stil
     await new Promise((r) => setTimeout(r, 250));
   }
   assert.equal(full + summarized, seen, `auth.failed (${full}) + summaries (${summarized}) = failures (${seen})`);
-  assert.ok(full < 200, `few failures in full (${full})`);
+  // One source: at most 20 in full per 3 s interval, however long the flood took under load.
+  const intervals = Math.ceil((Date.now() - floodStarted) / 3_000) + 1;
+  assert.ok(full <= 20 * intervals && full < seen / 4, `few failures in full (${full} over ${intervals} intervals)`);
   assert.ok(summaries.every((s) => s.data?.['source'] === '127.0.0.1'));
   const codes = new Set(summaries.flatMap((s) => Object.keys(s.data?.['codes'] as Record<string, number>)));
   // Past the budget the DynamoDB failures are answered (and counted) as RATE_LIMITED; the
