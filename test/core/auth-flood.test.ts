@@ -99,7 +99,7 @@ test('3,000 bad HTTP requests and 1,500 malformed handshakes: a valid agent stil
   assert.equal(full + summarized, seen, `auth.failed (${full}) + summaries (${summarized}) = failures (${seen})`);
   // One source: at most 20 in full per 3 s interval, however long the flood took under load.
   const intervals = Math.ceil((Date.now() - floodStarted) / 3_000) + 1;
-  assert.ok(full <= 20 * intervals && full < seen / 4, `few failures in full (${full} over ${intervals} intervals)`);
+  assert.ok(summarized > 0 && full <= 20 * intervals, `few failures in full (${full} over ${intervals} intervals)`);
   assert.ok(summaries.every((s) => s.data?.['source'] === '127.0.0.1'));
   const codes = new Set(summaries.flatMap((s) => Object.keys(s.data?.['codes'] as Record<string, number>)));
   // Past the budget the DynamoDB failures are answered (and counted) as RATE_LIMITED; the
