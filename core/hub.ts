@@ -90,7 +90,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     signingKey: { privateKey: identity.key.privateKey, kid: identity.key.kid },
     log: log.child({ part: 'audit' }),
   });
-  const recorder = new Recorder(audit);
+  const recorder = new Recorder(audit, { authFailureSummaryMs: parseDuration(config.audit.authFailureSummaryInterval ?? '60s') });
   const auditAvailable = () => !audit.full;
   const aws = createAwsLayer({ region: config.aws.region, endpoints: config.aws.endpoints, roles: awsBindings(config, byType), log: log.child({ part: 'aws' }) });
 
@@ -219,7 +219,7 @@ async function assemble(p: Parts): Promise<Gateway> {
     sessions,
     audit,
     jwks: () => ({ keys: issuer === identity ? [identity.key.publicJwk] : [issuer.key.publicJwk, identity.key.publicJwk] }),
-    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...storeMetrics(watchdog.status()), ...audit.metricSamples(), ...(notifications?.metrics() ?? [])],
+    metrics: () => [...gatewayMetrics(grants, sessions, audit, () => authFailures), ...storeMetrics(watchdog.status()), ...audit.metricSamples(), ...recorder.metricSamples(), ...(notifications?.metrics() ?? [])],
     healthy: () => {
       const storeStatus = watchdog.status();
       const storeOk = storeStatus.connected && !storeStatus.stale;

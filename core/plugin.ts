@@ -170,8 +170,20 @@ export interface AuditExchange {
 
 export interface AuditRecorder {
   record(event: AuditEventInput): AuditReceipt;
-  /** `auth.failed`, with the claimed credential id (never the secret) and the source. */
+  /**
+   * `auth.failed`, with the claimed credential id (never the secret) and the source. Counts
+   * against the source's address in the gateway's one failure limiter; repeated failures
+   * from one address are gathered into `auth.failed.summary` records (the receipt of one
+   * not recorded in full resolves at once).
+   */
   authFailed(input: AuthFailedInput): AuditReceipt;
+  /**
+   * A credential FAILED to verify: record it as `authFailed` does and say whether the
+   * source is past its failure budget, in which case answer 429 (RATE_LIMITED) instead of
+   * 401; the record then has code RATE_LIMITED and `failure` the original code. Call it
+   * only after verification failed: a credential that verifies is never refused.
+   */
+  authRefused(input: AuthFailedInput): { limited: boolean; receipt: AuditReceipt };
   /** Start one audited exchange for a grant (stateless request) or in a session (stream). */
   exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange;
 }

@@ -6,7 +6,6 @@ import { requireIdentity, type ApiEnv } from './auth.ts';
 import { grantRoutes } from './grant-routes.ts';
 import { sessionRoutes } from './session-routes.ts';
 import { auditRoutes, type AuditHeadSource } from './audit-routes.ts';
-import { FailureLimiter } from './rate-limit.ts';
 import { errorHandler } from './status.ts';
 import type { IdentityVerifier } from '../identity/verifier.ts';
 import type { Recorder } from '../audit/recorder.ts';
@@ -30,7 +29,6 @@ export interface ControlApiParts {
 
 export function controlApi(parts: ControlApiParts): Hono {
   const app = new Hono();
-  const limiter = new FailureLimiter();
 
   const onError = errorHandler(parts.log);
   app.onError(onError);
@@ -45,7 +43,7 @@ export function controlApi(parts: ControlApiParts): Hono {
   const v1 = new Hono<ApiEnv>();
   // Sub-apps keep their own handler in Hono: the same one, so every route answers alike.
   v1.onError(onError);
-  v1.use('*', requireIdentity(parts.verifier, parts.recorder, limiter, parts.onAuthFailure));
+  v1.use('*', requireIdentity(parts.verifier, parts.recorder, parts.onAuthFailure));
   // After identity, so an oversized request is recorded against the agent that sent it.
   v1.use(
     '*',

@@ -1,10 +1,13 @@
-/** Bearer JWT → identity for the control API; every failure is a 401 and an `auth.failed` record. */
+/**
+ * Bearer JWT → identity for the control API; every failure is a 401 (429 once its address
+ * is past the failure budget) and an `auth.failed` record. A token that verifies always
+ * passes, whatever else came from its address.
+ */
 import type { MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { IdentityVerifier, Identity } from '../identity/verifier.ts';
 import { IdentityError } from '../identity/verifier.ts';
 import type { Recorder } from '../audit/recorder.ts';
-import type { FailureLimiter } from './rate-limit.ts';
 import { ErrorCodes } from '../errors.ts';
 
 export type ApiEnv = { Variables: { identity: Identity; source: string } };
@@ -17,20 +20,16 @@ export function sourceOf(c: Parameters<MiddlewareHandler>[0]): string {
   }
 }
 
-export function requireIdentity(verifier: IdentityVerifier, recorder: Recorder, limiter: FailureLimiter, onFailure: () => void): MiddlewareHandler<ApiEnv> {
+export function requireIdentity(verifier: IdentityVerifier, recorder: Recorder, onFailure: () => void): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const source = sourceOf(c);
     c.set('source', source);
-    if (limiter.blocked(source)) {
-      recorder.authFailed({ source, code: ErrorCodes.RATE_LIMITED, reason: 'too many failed authentications from this source' });
-      return c.json({ error: 'too many failed authentications; try again later' }, 429, { 'retry-after': '60' });
-    }
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     const fail = (reason: string) => {
-      limiter.fail(source);
       onFailure();
-      recorder.authFailed({ source, code: ErrorCodes.BAD_IDENTITY, reason, data: { path: c.req.path } });
+      const { limited } = recorder.authRefused({ source, code: ErrorCodes.BAD_IDENTITY, reason, data: { path: c.req.path } });
+      if (limited) return c.json({ error: 'too many failed authentications from this address; try again later' }, 429, { 'retry-after': '60' });
       return c.json({ error: `unauthorized: ${reason}` }, 401, { 'www-authenticate': 'Bearer realm="airlock"' });
     };
     if (!match) return fail('missing bearer token');

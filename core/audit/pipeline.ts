@@ -268,6 +268,11 @@ export class AuditPipeline {
     this.checkpointTimer.unref();
   }
 
+  /** Share of `spoolMaxBytes` in use: unauthenticated noise keeps out of the last part of it. */
+  get spoolUse(): number {
+    return this.writer.bytes / this.opts.spoolMaxBytes;
+  }
+
   /** True when new sessions and grants must be refused: spool over its limit or failing. */
   get full(): boolean {
     return this.writer.failure !== undefined || this.closed || this.writer.bytes >= this.opts.spoolMaxBytes;

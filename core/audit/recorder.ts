@@ -7,10 +7,23 @@ import { createHash } from 'node:crypto';
 import type { AuditEventInput, AuditExchange, AuditOutcome, AuditReceipt, AuditRecorder, AuthFailedInput, ExchangeEvent, Grant, Session } from '../plugin.ts';
 import type { AuditInput } from './chain.ts';
 import { AuditExchangeImpl } from './exchange.ts';
+import { AuthFailureDigest } from './auth-digest.ts';
+import { addressOf, FailureLimiter } from '../api/rate-limit.ts';
+import { ErrorCodes } from '../errors.ts';
+import type { MetricSample } from '../metrics/prometheus.ts';
 
 /** The part of the audit pipeline the recorder needs. */
 export interface AuditAppender {
   append(input: AuditInput): AuditReceipt;
+  /** Share of the spool cap in use (0..1+); without it noise is never held back. */
+  readonly spoolUse?: number;
+}
+
+export interface RecorderOptions {
+  /** How long one source's failures are gathered into one `auth.failed.summary` (default 60 s). */
+  authFailureSummaryMs?: number | undefined;
+  /** The gateway's failure limiter (default: a new one). */
+  limiter?: FailureLimiter | undefined;
 }
 
 /** Observes every session record (sessions keep their own events for GET /v1/sessions/:id). */
@@ -31,7 +44,29 @@ export function recordedClaim(claimed: string): string {
 
 export class Recorder implements AuditRecorder {
   private readonly observers: RecordObserver[] = [];
-  constructor(private readonly pipeline: AuditAppender) {}
+  private readonly limiter: FailureLimiter;
+  private readonly digest: AuthFailureDigest;
+
+  constructor(
+    private readonly pipeline: AuditAppender,
+    options: RecorderOptions = {},
+  ) {
+    this.limiter = options.limiter ?? new FailureLimiter();
+    this.digest = new AuthFailureDigest({
+      intervalMs: options.authFailureSummaryMs ?? 60_000,
+      spoolUse: () => pipeline.spoolUse ?? 0,
+      write: (type, data, resource) => this.record({ type, resource, outcome: 'denied', data }),
+    });
+  }
+
+  metricSamples(): MetricSample[] {
+    return this.digest.metricSamples();
+  }
+
+  /** Write the pending `auth.failed.summary` records now. */
+  flushAuthFailures(): void {
+    this.digest.flush();
+  }
 
   observe(observer: RecordObserver): void {
     this.observers.push(observer);
@@ -59,19 +94,28 @@ export class Recorder implements AuditRecorder {
     return receipt;
   }
 
+  /**
+   * Every failed authentication of every front comes through here: it counts against its
+   * source's address in the gateway's limiter, and is recorded in full or into its
+   * source's summary (auth-digest.ts), so a flood cannot fill the spool.
+   */
   authFailed(input: AuthFailedInput): AuditReceipt {
-    return this.record({
-      type: 'auth.failed',
-      resource: input.resource,
-      outcome: 'denied',
-      data: {
-        code: input.code,
-        reason: input.reason,
-        ...(input.claimedId !== undefined && input.claimedId !== '' ? { claimedId: recordedClaim(input.claimedId) } : {}),
-        ...(input.source !== undefined ? { source: input.source } : {}),
-        ...input.data,
-      },
-    });
+    const address = addressOf(input.source);
+    this.limiter.fail(address);
+    const data: Record<string, unknown> = {
+      code: input.code,
+      reason: input.reason,
+      ...(input.claimedId !== undefined && input.claimedId !== '' ? { claimedId: recordedClaim(input.claimedId) } : {}),
+      ...(input.source !== undefined ? { source: input.source } : {}),
+      ...input.data,
+    };
+    return this.digest.note(address, data, input.resource);
+  }
+
+  authRefused(input: AuthFailedInput): { limited: boolean; receipt: AuditReceipt } {
+    const limited = this.limiter.blocked(addressOf(input.source));
+    const receipt = this.authFailed(limited ? { ...input, code: ErrorCodes.RATE_LIMITED, data: { ...input.data, failure: input.code } } : input);
+    return { limited, receipt };
   }
 
   exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange {

@@ -60,6 +60,14 @@ export interface JsonFrontSpec<RC, Scope = AnyScope> {
   authorize(input: AuthorizeInput<RC, Scope>): JsonDecision;
   /** Largest request body (default 1 MiB). */
   maxBodyBytes?: number | undefined;
+  /**
+   * What a request asks, for the record of a REFUSED one: the same description an allowed
+   * one gets (tables, statements, document, instances, forbidden members…), built without
+   * judging it. Must not throw (a throw leaves only service and operation in the record).
+   */
+  describe?: ((input: AuthorizeInput<RC, Scope>) => { type?: string | undefined; data: Record<string, unknown> }) | undefined;
+  /** Also write `policy.violation` for a request refused as out of scope or unresolvable (as EKS does). */
+  recordViolations?: boolean | undefined;
   /** A hint for refusing other targets (e.g. DynamoDB Streams) with a clear message. */
   explainUnknownTarget?: ((target: string) => string | undefined) | undefined;
 }
@@ -127,22 +135,18 @@ class JsonFrontStages<RC, Scope, LC> {
   async handle(c: Context): Promise<Response> {
     const { ctx, spec } = this;
     const source = sourceOf(c);
-    const address = source?.slice(0, source.lastIndexOf(':')) ?? 'unknown';
-    if (this.guard.blocked(address, source)) return this.errorResponse(new AirlockError(ErrorCodes.RATE_LIMITED, 'Too many failed authentications from this address; retry later'));
     const headers = lowerCaseHeaders(c);
     let v: Verified<Scope>;
     try {
       v = await this.authenticate(c, headers);
     } catch (e) {
-      this.guard.failed(address, e, { source, headers, resourceOf: (id) => ctx.grants.get(id)?.resource });
-      return this.errorResponse(e);
+      return this.errorResponse(this.guard.failed(e, { source, headers, resourceOf: (id) => ctx.grants.get(id)?.resource }));
     }
     let decided: { decision: JsonDecision; body: Record<string, unknown> };
     try {
       decided = this.decide(v);
     } catch (e) {
-      const refusal = ctx.audit.exchange(v.grant, { type: 'aws.request', data: { service: spec.service, operation: v.operation || v.target.slice(0, 128) } });
-      await refusal.refuse(isAirlockError(e) ? e.code : ErrorCodes.INTERNAL, isAirlockError(e) ? e.message : 'internal error');
+      await this.recordRefusal(v, e);
       return this.errorResponse(e);
     }
     try {
@@ -183,6 +187,33 @@ class JsonFrontStages<RC, Scope, LC> {
     }
     const body = parseJsonObject(v.inbound.body);
     return { decision: spec.authorize({ operation: v.operation, body, grant: v.grant, resourceName: v.grant.resource, resource }), body };
+  }
+
+  /** A refused request, recorded with the same description as an allowed one (and as a violation where the plugin asks). */
+  private async recordRefusal(v: Verified<Scope>, e: unknown): Promise<void> {
+    const { ctx, spec } = this;
+    const code = isAirlockError(e) ? e.code : ErrorCodes.INTERNAL;
+    const reason = isAirlockError(e) ? e.message : 'internal error';
+    const described = this.describe(v);
+    const writes = [ctx.audit.exchange(v.grant, described).refuse(code, reason)];
+    if (spec.recordViolations && (code === ErrorCodes.OUT_OF_SCOPE || code === ErrorCodes.UNRESOLVABLE || code === ErrorCodes.FORBIDDEN)) {
+      writes.push(ctx.audit.exchange(v.grant, { type: 'policy.violation', data: described.data }).refuse(code, reason, { violation: code === ErrorCodes.OUT_OF_SCOPE ? 'scope' : 'request' }));
+    }
+    await Promise.all(writes);
+  }
+
+  private describe(v: Verified<Scope>): { type: string; data: Record<string, unknown> } {
+    const { ctx, spec } = this;
+    const base = { service: spec.service, operation: v.operation || v.target.slice(0, 128) };
+    const resource = ctx.resources.get(v.grant.resource);
+    if (spec.describe === undefined || resource === undefined || v.operation === '') return { type: 'aws.request', data: base };
+    try {
+      const described = spec.describe({ operation: v.operation, body: parseJsonObject(v.inbound.body), grant: v.grant, resourceName: v.grant.resource, resource });
+      return { type: described.type ?? 'aws.request', data: { ...base, ...described.data } };
+    } catch {
+      // A body that does not even parse: what is left to say is the operation (and the reason).
+      return { type: 'aws.request', data: base };
+    }
   }
 
   /** Stages 3-4 with the exchange: the record is spooled before AWS sees the request. */

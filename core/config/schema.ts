@@ -127,9 +127,11 @@ export function buildConfigSchema(plugins: readonly RegisteredPlugin[], sinks: r
         checkpointEvery: z.number().int().min(1).default(1000),
         checkpointInterval: duration.default('60s'),
         spoolMaxBytes: z.number().int().min(1024).default(1024 ** 3),
+        // Per source, failures beyond the first few of an interval become one summary record.
+        authFailureSummaryInterval: duration.default('60s'),
         sinks: z.array(sink).default([]),
       })
-      .default({ durability: 'strict', checkpointEvery: 1000, checkpointInterval: '60s', spoolMaxBytes: 1024 ** 3, sinks: [] }),
+      .default({ durability: 'strict', checkpointEvery: 1000, checkpointInterval: '60s', spoolMaxBytes: 1024 ** 3, authFailureSummaryInterval: '60s', sinks: [] }),
     notify: notifySchema,
   });
 }
@@ -157,6 +159,7 @@ export interface AirlockConfig {
     checkpointEvery: number;
     checkpointInterval: string;
     spoolMaxBytes: number;
+    authFailureSummaryInterval?: string;
     sinks: Array<{ type: string; [key: string]: unknown }>;
   };
   notify: NotifyTargetConfig[];

@@ -8,6 +8,7 @@
  * listens (sessions, the AWS layer, plugins). Refusals are AirlockErrors with codes; the
  * control API maps codes to HTTP statuses.
  */
+import { hasVisibleText } from './task.ts';
 import { z } from 'zod';
 import { AirlockError, ErrorCodes, isAirlockError, type ErrorCode } from '../errors.ts';
 import type { ConnectInfo, Grant, GrantEndReason, RegisteredPlugin } from '../plugin.ts';
@@ -36,7 +37,7 @@ export const grantRequestSchema = z.strictObject({
   access: z.string().min(1).max(64),
   scope: z.record(z.string(), z.unknown()).optional(),
   ttl: z.string().max(32),
-  task: z.string().trim().min(1, 'task is required: say why the grant is needed').max(2000),
+  task: z.string().trim().max(2000).refine(hasVisibleText, 'task is required: say why the grant is needed'),
 });
 export type GrantRequest = z.infer<typeof grantRequestSchema>;
 

@@ -45,6 +45,30 @@ function recordedBody(body: Record<string, unknown>): unknown {
   return text.length <= MAX_RECORDED_BODY_CHARS ? body : { truncated: true, json: text.slice(0, MAX_RECORDED_BODY_CHARS) };
 }
 
+/** What a request asks, as its record says it: the same for an allowed and a refused one. */
+function requestData(operation: string, body: Record<string, unknown>, resource: DynamodbResource, resolution: ReturnType<typeof resolveRequest>): Record<string, unknown> {
+  const indexName = body['IndexName'];
+  const data: Record<string, unknown> = {
+    service: 'dynamodb',
+    operation,
+    tables: resolution.tables,
+    ...(resolution.indexes.length > 0 ? { indexes: resolution.indexes } : {}),
+    ...(resolution.itemOperations.length > 0 ? { itemOperations: resolution.itemOperations } : {}),
+    ...(resolution.statements !== undefined ? { statements: resolution.statements } : {}),
+    ...(typeof indexName === 'string' ? { index: indexName } : {}),
+  };
+  const expressions = recordedExpressions(body);
+  if (expressions !== undefined) data['expressions'] = expressions;
+  if (resource.recordItems) data['request'] = recordedBody(body);
+  return data;
+}
+
+/** The description of a refused request (JsonFrontSpec.describe); throws when the request cannot be read at all. */
+export function describeDynamodb(input: AuthorizeInput<DynamodbResource, DynamodbScope>): { data: Record<string, unknown> } {
+  const { operation, body, resource } = input;
+  return { data: requestData(operation, body, resource, resolveRequest(operation, body, { region: resource.region, accountId: resourceAccount(resource) })) };
+}
+
 export function authorizeDynamodb(input: AuthorizeInput<DynamodbResource, DynamodbScope>): JsonDecision {
   const { operation, body, grant, resource } = input;
   const scope = effectiveScope(resource, grant.access, grant.scope);
@@ -66,19 +90,7 @@ export function authorizeDynamodb(input: AuthorizeInput<DynamodbResource, Dynamo
     throw new AirlockError(ErrorCodes.OUT_OF_SCOPE, `table ${outside.join(', ')} is outside this grant (tables: ${scope.tables.join(', ')})`);
   }
 
-  const indexName = body['IndexName'];
-  const data: Record<string, unknown> = {
-    service: 'dynamodb',
-    operation,
-    tables: resolution.tables,
-    ...(resolution.indexes.length > 0 ? { indexes: resolution.indexes } : {}),
-    ...(resolution.itemOperations.length > 0 ? { itemOperations: resolution.itemOperations } : {}),
-    ...(resolution.statements !== undefined ? { statements: resolution.statements } : {}),
-    ...(typeof indexName === 'string' ? { index: indexName } : {}),
-  };
-  const expressions = recordedExpressions(body);
-  if (expressions !== undefined) data['expressions'] = expressions;
-  if (resource.recordItems) data['request'] = recordedBody(body);
+  const data = requestData(operation, body, resource, resolution);
 
   if (operation === 'ListTables') {
     return { record: { type: 'aws.request', data }, local: { body: listTables(scope.tables, body) } };

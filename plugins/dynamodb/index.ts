@@ -11,7 +11,7 @@
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
-import { authorizeDynamodb } from './authorize.ts';
+import { authorizeDynamodb, describeDynamodb } from './authorize.ts';
 import { dynamodbTools } from './tools.ts';
 import { dynamodbResourceSchema, dynamodbScopeSchema, type DynamodbResource, type DynamodbScope } from './schema.ts';
 
@@ -44,6 +44,7 @@ export default definePlugin<DynamodbResource, DynamodbScope>({
       contentType: 'application/x-amz-json-1.0',
       errorTypePrefix: 'com.amazonaws.dynamodb.v20120810#',
       authorize: authorizeDynamodb,
+      describe: describeDynamodb,
       explainUnknownTarget: (target) =>
         target.startsWith('DynamoDBStreams_20120810.') ? 'DynamoDB Streams are not served through airlock' : undefined,
     });

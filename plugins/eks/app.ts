@@ -21,11 +21,11 @@ export function eksApp(ctx: PluginContext<EksResource, EksScope>): { app: Hono; 
   const upstreams: Upstreams = { resolvers, tokens: new EksTokenCache(ctx.aws) };
 
   const handle = async (c: Context): Promise<Response> => {
-    const call = route(ctx, c);
-    if (call instanceof Response) return call;
-    const grant = await authenticate(ctx, call);
-    if (grant instanceof Response) return grant;
-    const inspected = await inspect(ctx, call, grant);
+    const routed = route(ctx, c);
+    if (routed instanceof Response) return routed;
+    const authenticated = await authenticate(ctx, routed);
+    if (authenticated instanceof Response) return authenticated;
+    const inspected = await inspect(ctx, authenticated.call, authenticated.grant);
     if (inspected instanceof Response) return inspected;
     const admitted = await admit(ctx, inspected);
     if (admitted instanceof Response) return admitted;

@@ -6,16 +6,20 @@ import { kubeStatus, type KubeStatus } from './status.ts';
 
 export type Attrs = Record<string, string | number | boolean>;
 
-/** Query text kept in the record (selectors, options); the cap keeps one request one line. */
-const MAX_RECORDED_QUERY = 2048;
+/**
+ * The longest query string airlock records, whole: a longer one is refused (inspect.ts), so
+ * no padding can push an exec's command out of the record.
+ */
+export const MAX_RECORDED_QUERY = 64 * 1024;
 
 export function attributes(info: RequestInfo, verb: string, query: URLSearchParams, rawQuery: string): Attrs {
   if (!info.isResourceRequest) return { verb, nonResource: true, path: info.path };
   const extra: Record<string, string> = {};
-  if (rawQuery) extra['query'] = rawQuery.length > MAX_RECORDED_QUERY ? `${rawQuery.slice(0, MAX_RECORDED_QUERY)}…` : rawQuery;
+  if (rawQuery) extra['query'] = rawQuery;
   if (['exec', 'attach'].includes(info.subresource)) {
     // What runs in the pod, readable without decoding the query.
-    if (info.subresource === 'exec') extra['command'] = query.getAll('command').join(' ').slice(0, MAX_RECORDED_QUERY);
+    // What runs in the pod, readable without decoding the query; whole (the query is bounded).
+    if (info.subresource === 'exec') extra['command'] = query.getAll('command').join(' ');
     const container = query.get('container');
     if (container) extra['container'] = container;
   }

@@ -5,7 +5,12 @@ import type { Attrs } from './attributes.ts';
 import type { EksResource, EksScope } from './config.ts';
 import type { RequestInfo } from './request-info.ts';
 
-/** Routed: which resource, which Kubernetes path. */
+/** Routed: which resource name (configured or not: that is told only to its grant), which Kubernetes path. */
+export interface RoutedCall extends Omit<EksCall, 'resource'> {
+  readonly resource: EksResource | undefined;
+}
+
+/** Authenticated: the resource exists and the grant is for it. */
 export interface EksCall {
   readonly c: Context;
   readonly started: number;

@@ -29,7 +29,7 @@ export async function admit(ctx: Ctx, call: InspectedCall): Promise<AdmittedCall
   let session: Session<EksScope> | undefined;
   try {
     if (call.streaming) {
-      session = ctx.sessions.open(call.grant, { source: call.source, data: { ...call.attrs, stream: call.websocket ? 'websocket' : call.verb === 'watch' ? 'watch' : 'log' } });
+      session = ctx.sessions.open(call.grant, { source: call.source, data: { ...call.attrs, stream: streamKind(call) } });
       // After the closers (the stream's farewell is written first), the upstream call is cut.
       session.signal.addEventListener('abort', () => upstreamAbort.abort(), { once: true });
     }
@@ -40,6 +40,12 @@ export async function admit(ctx: Ctx, call: InspectedCall): Promise<AdmittedCall
     session?.end('error', { error: (e as Error).message });
     return statusResponse(statusForError(e));
   }
+}
+
+function streamKind(call: InspectedCall): string {
+  if (call.websocket) return 'websocket';
+  if (call.verb === 'watch' || call.verb === 'list') return call.verb;
+  return call.info.subresource === 'log' ? 'log' : 'proxy';
 }
 
 /** Record the cluster's answer; resolves once the request record is durable. */

@@ -16,10 +16,20 @@ const IDENTITY_PREFIXES = ['impersonate-', 'x-remote-', 'x-forwarded-'];
 /** WebSocket handshake headers: the relay's own client makes its own handshake. */
 const WEBSOCKET_HANDSHAKE = new Set(['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'sec-websocket-accept']);
 
-export function impersonationHeaders(headers: Headers): string[] {
-  const found: string[] = [];
-  headers.forEach((_v, k) => {
-    if (k.toLowerCase().startsWith('impersonate-')) found.push(k.toLowerCase());
+/**
+ * A header name as a proxy or server might fold it: lower case, `_` read as `-` (nginx and
+ * some Go front ends accept either), so `Impersonate_User` is the impersonation header it
+ * looks like.
+ */
+export function normalizedHeaderName(name: string): string {
+  return name.toLowerCase().replace(/_/g, '-');
+}
+
+/** Every header asking to act as someone else, with the identity it asks for. */
+export function impersonationHeaders(headers: Headers): Array<{ header: string; value: string }> {
+  const found: Array<{ header: string; value: string }> = [];
+  headers.forEach((value, k) => {
+    if (normalizedHeaderName(k).startsWith('impersonate-')) found.push({ header: k.toLowerCase(), value: value.slice(0, 1024) });
   });
   return found;
 }
@@ -29,7 +39,8 @@ export function upstreamRequestHeaders(headers: Headers, opts: { websocket: bool
   const out: Record<string, string> = {};
   headers.forEach((value, key) => {
     const k = key.toLowerCase();
-    if (HOP_BY_HOP.has(k) || IDENTITY.has(k) || IDENTITY_PREFIXES.some((p) => k.startsWith(p))) return;
+    const n = normalizedHeaderName(k);
+    if (HOP_BY_HOP.has(k) || IDENTITY.has(n) || IDENTITY_PREFIXES.some((p) => n.startsWith(p))) return;
     if (opts.websocket && WEBSOCKET_HANDSHAKE.has(k)) return;
     out[k] = value;
   });

@@ -96,8 +96,14 @@ function pullStream(
   let bytes = 0;
   let cut: ((v: { reason: CloseReason; message: string }) => void) | undefined;
   const cutPromise = new Promise<{ reason: CloseReason; message: string }>((resolve) => (cut = resolve));
+  // Known synchronously: once the core cut the session, the upstream's abort error (which
+  // may settle first) must not replace the farewell.
+  let cutWith: { reason: CloseReason; message: string } | undefined;
   let done = false;
-  live?.session.attachCloser((reason, message) => cut?.({ reason, message }));
+  live?.session.attachCloser((reason, message) => {
+    cutWith = { reason, message };
+    cut?.(cutWith);
+  });
 
   const close = (): void => {
     done = true;
@@ -109,16 +115,18 @@ function pullStream(
     {
       async pull(controller) {
         if (done) return;
+        const sayFarewell = (ended: { reason: CloseReason; message: string }): void => {
+          // The core ended the session (expiry, revocation, shutdown): last word, then end.
+          const farewell = live?.end.farewell(ended.reason, ended.message);
+          if (farewell) controller.enqueue(farewell);
+          controller.close();
+          close();
+        };
+        if (cutWith) return sayFarewell(cutWith);
         try {
           const next = live ? await Promise.race([iterator.next(), cutPromise]) : await iterator.next();
-          if ('reason' in next) {
-            // The core ended the session (expiry, revocation, shutdown): last word, then end.
-            const farewell = live?.end.farewell(next.reason, next.message);
-            if (farewell) controller.enqueue(farewell);
-            controller.close();
-            close();
-            return;
-          }
+          if (cutWith) return sayFarewell(cutWith);
+          if ('reason' in next) return sayFarewell(next);
           if (next.done) {
             controller.close();
             done = true;
@@ -128,6 +136,7 @@ function pullStream(
           bytes += next.value.length;
           controller.enqueue(new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.byteLength));
         } catch (e) {
+          if (cutWith) return sayFarewell(cutWith);
           done = true;
           live?.session.end('error', { error: (e as Error).message, bytes });
           controller.error(e);

@@ -38,6 +38,17 @@ const COMMAND_ID_PATTERN = /^[0-9a-f-]{36}$/;
 /** Parameters are recorded in full (they are the command text), up to this size. */
 const MAX_RECORDED_PARAMETERS_CHARS = 64 * 1024;
 
+/**
+ * The target keys SSM defines, spelled exactly: anything else (`instanceids`, `"InstanceIds "`)
+ * is refused, so no spelling AWS might read as instance ids skips the instance check.
+ */
+const TARGET_KEYS = new Set(['InstanceIds', 'tag-key', 'resource-groups:Name', 'resource-groups:ResourceTypeFilters']);
+const TAG_TARGET_KEY = /^tag:[\p{L}\p{N}\s_.:/=+\-@]{1,128}$/u;
+
+function isTargetKey(key: string): boolean {
+  return TARGET_KEYS.has(key) || (TAG_TARGET_KEY.test(key) && key.trim() === key);
+}
+
 function denied(message: string): AirlockError {
   return new AirlockError(ErrorCodes.OUT_OF_SCOPE, message);
 }
@@ -131,6 +142,40 @@ function recordedParameters(parameters: unknown): unknown {
   return text.length <= MAX_RECORDED_PARAMETERS_CHARS ? parameters : { truncated: true, json: text.slice(0, MAX_RECORDED_PARAMETERS_CHARS) };
 }
 
+/** A string or list of strings as sent, for a record; anything else as its JSON, bounded. */
+function asSent(value: unknown): unknown {
+  if (value === undefined || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  const text = JSON.stringify(value) ?? '';
+  return text.length <= MAX_RECORDED_PARAMETERS_CHARS ? value : { truncated: true, json: text.slice(0, MAX_RECORDED_PARAMETERS_CHARS) };
+}
+
+/**
+ * What a request asks, for the record of a refused one (JsonFrontSpec.describe): the
+ * document, instances, targets with their tag values, commands and parameters as sent,
+ * and every member airlock does not accept with its value (`OutputS3BucketName`…).
+ */
+export function describeSsm(input: AuthorizeInput<SsmResource, SsmScope>): { type?: string; data: Record<string, unknown> } {
+  const { operation, body } = input;
+  const allowed = ALLOWED_MEMBERS[operation] ?? [];
+  const forbidden: Record<string, unknown> = {};
+  for (const key of Object.keys(body)) if (!allowed.includes(key)) forbidden[key] = asSent(body[key]);
+  const parameters = body['Parameters'];
+  const commands = (parameters as { commands?: unknown } | undefined)?.commands;
+  const data: Record<string, unknown> = {
+    ...(body['DocumentName'] !== undefined ? { document: asSent(body['DocumentName']) } : {}),
+    ...(body['DocumentVersion'] !== undefined ? { documentVersion: asSent(body['DocumentVersion']) } : {}),
+    ...(body['InstanceIds'] !== undefined ? { instances: asSent(body['InstanceIds']) } : {}),
+    ...(body['InstanceId'] !== undefined ? { instances: [asSent(body['InstanceId'])] } : {}),
+    ...(body['Targets'] !== undefined ? { targets: asSent(body['Targets']) } : {}),
+    ...(commands !== undefined ? { commands: asSent(commands) } : {}),
+    ...(parameters !== undefined ? { parameters: recordedParameters(parameters) } : {}),
+    ...(body['Comment'] !== undefined ? { comment: asSent(body['Comment']) } : {}),
+    ...(body['CommandId'] !== undefined ? { commandId: asSent(body['CommandId']) } : {}),
+    ...(Object.keys(forbidden).length > 0 ? { forbiddenMembers: forbidden } : {}),
+  };
+  return { type: operation === 'SendCommand' ? 'ssm.command' : 'aws.request', data };
+}
+
 export function createSsmAuthorizer(ledger: CommandLedger) {
   return function authorizeSsm(input: AuthorizeInput<SsmResource, SsmScope>): JsonDecision {
     const { operation, body, grant, resource } = input;
@@ -171,6 +216,7 @@ export function createSsmAuthorizer(ledger: CommandLedger) {
             const target = t as { Key?: unknown; Values?: unknown };
             if (typeof target !== 'object' || target === null || typeof target.Key !== 'string') throw unresolvable(`Targets[${i}] needs a Key`);
             const values = stringList(target.Values, `Targets[${i}].Values`);
+            if (!isTargetKey(target.Key)) throw unresolvable(`Targets[${i}].Key '${target.Key}' is not a target key SSM defines (InstanceIds, tag:<key>, tag-key, resource-groups:Name, resource-groups:ResourceTypeFilters)`);
             if (target.Key === 'InstanceIds') requireInstances(values, scope, `Targets[${i}]`);
             else if (!resource.allowTagTargets) {
               throw denied(`Targets[${i}] selects instances by '${target.Key}', which this resource does not allow (allowTagTargets is off)`);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
-import { createSsmAuthorizer } from './authorize.ts';
+import { createSsmAuthorizer, describeSsm } from './authorize.ts';
 import { CommandLedger } from './command-ledger.ts';
 import { ssmTools } from './tools.ts';
 import { INSTANCE_ID_PATTERN, levelOperations, ssmResourceSchema, ssmScopeSchema, type SsmResource, type SsmScope } from './schema.ts';
@@ -45,6 +45,8 @@ export default definePlugin<SsmResource, SsmScope>({
       contentType: 'application/x-amz-json-1.1',
       errorTypePrefix: '',
       authorize: createSsmAuthorizer(ledger),
+      describe: describeSsm,
+      recordViolations: true,
     });
     ctx.mount(SSM_MOUNT, front.app);
     const mcp = ssmTools(ctx, ledger);

