@@ -94,7 +94,18 @@ test('sessions open at a kill -9 are closed in the audit on restart (reason cras
   const res = await fetch(`${first.info.url}/echo/hold`, { headers: { authorization: `Bearer ${g.body.id}.${g.body.secret}` }, signal: held.signal });
   assert.equal(res.status, 200);
   const reader = res.body!.getReader();
-  await reader.read(); // the stream has started: its session.opened is in the spool
+  await reader.read(); // the stream has started
+  // Kill only once its session.opened is in the spool (the fixture does not wait for it).
+  const spool = join(dir, 'data', 'spool');
+  const openedInSpool = () =>
+    readdirSync(spool)
+      .filter((f) => f.endsWith('.jsonl'))
+      .flatMap((f) => readFileSync(join(spool, f), 'utf8').split('\n').filter((l) => l.startsWith('{')))
+      .some((l) => {
+        const r = JSON.parse(l) as { type: string; grant?: string };
+        return r.type === 'session.opened' && r.grant === g.body.id;
+      });
+  for (let i = 0; i < 100 && !openedInSpool(); i++) await new Promise((r) => setTimeout(r, 50));
   first.proc.kill('SIGKILL');
   held.abort();
 
