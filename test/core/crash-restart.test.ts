@@ -102,8 +102,12 @@ test('sessions open at a kill -9 are closed in the audit on restart (reason cras
       .filter((f) => f.endsWith('.jsonl'))
       .flatMap((f) => readFileSync(join(spool, f), 'utf8').split('\n').filter((l) => l.startsWith('{')))
       .some((l) => {
-        const r = JSON.parse(l) as { type: string; grant?: string };
-        return r.type === 'session.opened' && r.grant === g.body.id;
+        try {
+          const r = JSON.parse(l) as { type: string; grant?: string };
+          return r.type === 'session.opened' && r.grant === g.body.id;
+        } catch {
+          return false; // a line still being written
+        }
       });
   for (let i = 0; i < 100 && !openedInSpool(); i++) await new Promise((r) => setTimeout(r, 50));
   first.proc.kill('SIGKILL');
