@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { AirlockError, ErrorCodes, isAirlockError, type Session, type ToolContribution, type ToolResult } from '../../core/public.ts';
 import type { PostgresContext, PostgresResource, PostgresScope } from './config.ts';
 import { rdsIamToken } from './rds-iam.ts';
+import { decideQuery } from './guard/index.ts';
 
 /** Longest SQL text kept in a record, as for psql sessions. */
 const MAX_RECORDED_SQL = 64 * 1024;
@@ -98,9 +99,13 @@ export function postgresTools(ctx: PostgresContext): ToolContribution<PostgresSc
       const params = (input.params as (string | number | boolean | null)[] | undefined) ?? [];
       const maxRows = Math.min(Number(input.max_rows ?? call.limits.maxRows), call.limits.maxRows);
 
-      // GUARDRAILS CALL SITE (merge: plugins/postgres/guard/, written by another helper, is
-      // not in this tree). Check `text` here, before the session opens and before `pg.query`
-      // is recorded; a refusal is recorded as `pg.query` with outcome denied and thrown.
+      // The same guardrail as the wire path, before anything opens or runs: a refusal is a
+      // `pg.query` record with outcome denied, and the tool call fails naming the rule.
+      const decision = decideQuery(text, { readOnly: level.readOnly === true });
+      if (!decision.allowed) {
+        await ctx.audit.exchange(grant, { type: 'pg.query', data: { sql: text, via: 'mcp' } }).refuse(ErrorCodes.FORBIDDEN, decision.message, { rule: decision.rule, sqlstate: decision.sqlstate });
+        throw new AirlockError(ErrorCodes.FORBIDDEN, decision.message);
+      }
 
       const conn = connect(grant.resource, resource, grant.access, level.user);
       let session: Session<PostgresScope>;

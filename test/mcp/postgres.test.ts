@@ -126,6 +126,20 @@ describe('MCP with PostgreSQL', () => {
     assert.match(count, /\b0\b/);
   });
 
+  test('the guardrail applies as on the wire: a role change is refused before anything runs, and recorded', async () => {
+    const c = await connect('sdk-1.x');
+    const g = (await c.call('request_grant', { resource: 'reporting', access: 'read', ttl: '5m', task: 'try a password change' })).structured.grant as { id: string };
+    const before = await cluster.sql("select rolpassword from pg_authid where rolname = 'agent_ro'");
+    const r = await c.call('query_postgres', { grant_id: g.id, sql: "alter role agent_ro password 'mine-now'" });
+    assert.equal(r.isError, true);
+    assert.equal((r.structured.error as Record<string, unknown>).code, 'FORBIDDEN');
+    assert.match(String((r.structured.error as Record<string, unknown>).message), /guardrail/);
+    assert.equal(await cluster.sql("select rolpassword from pg_authid where rolname = 'agent_ro'"), before, 'the password is unchanged');
+    const denied = gw.auditRecords().find((x) => x.type === 'pg.query' && x.grant === g.id && x.outcome === 'denied');
+    assert.ok(denied, 'a denied pg.query record');
+    assert.match(String(denied.data?.sql), /alter role agent_ro/);
+  });
+
   test('another agent cannot use the grant, see it or revoke it', async () => {
     const mine = await connect('sdk-1.x');
     const g = (await mine.call('request_grant', { resource: 'reporting', access: 'read', ttl: '5m', task: 'mine' })).structured.grant as { id: string };
