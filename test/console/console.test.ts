@@ -256,7 +256,9 @@ test('audit page: filters, paging and the chain verification state', async () =>
   const agents = await admin.locator('td[data-label="agent"]').allTextContents();
   assert.ok(agents.length >= 1 && agents.every((t) => t === 'local:asker'));
   // Paging: 100 per page; make sure there are more, then follow "Older".
-  for (let i = 0; i < 120; i++) await gw.api('GET', '/v1/grants/nope', 'bad-token');
+  // (Authenticated work is recorded in full; unauthenticated noise is summarised, so it
+  // would not fill a page.) Each refused request writes grant.requested and grant.denied.
+  for (let i = 0; i < 70; i++) await gw.requestGrant(botToken, { resource: 'reporting', access: 'read', ttl: 'not-a-duration', task: `paging ${i}` });
   await eventually(async () => {
     await admin.goto(`${gw.url}/console/audit`);
     return (await admin.locator('a', { hasText: 'Older' }).count()) > 0 || undefined;
