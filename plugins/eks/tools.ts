@@ -66,18 +66,18 @@ export function eksTools(ctx: PluginContext<EksResource, EksScope>): { tools: To
         if (!decision.allowed) throw new AirlockError(ErrorCodes.OUT_OF_SCOPE, `not in the grant: ${decision.missing ?? 'this request'}`);
       } catch (e) {
         const attrs = parsed ? attributes(parsed.info, verb, parsed.rawQuery) : { verb, path: String(input.path).slice(0, 2048), via: 'mcp' };
-        await ctx.audit.record({ type: 'k8s.request', grant, data: { ...attrs, reason: (e as Error).message }, outcome: 'denied' }).durable.catch(() => {});
+        await ctx.audit.exchange(grant, { type: 'k8s.request', data: attrs }).refuse(ErrorCodes.OUT_OF_SCOPE, (e as Error).message);
         throw e;
       }
       const { info, method, k8sPath, rawQuery } = parsed;
       const attrs = attributes(info, verb, rawQuery);
       const started = performance.now();
-      const request = ctx.audit.record({ type: 'k8s.request', grant, data: attrs, outcome: 'ok' });
-      await request.spooled.catch((e: unknown) => {
-        throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'the audit spool cannot take the record: request refused', { cause: e });
-      });
+      // One audited exchange: k8s.request spooled before the cluster sees anything,
+      // k8s.response as its outcome, durable before the model sees the answer.
+      const exchange = ctx.audit.exchange(grant, { type: 'k8s.request', data: attrs, resultType: 'k8s.response' });
+      await exchange.ready();
       const respond = (status: number, outcome: 'ok' | 'error', extra?: Record<string, unknown>) =>
-        ctx.audit.record({ type: 'k8s.response', grant, data: { ...attrs, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra }, outcome });
+        exchange.finish(outcome, { ...attrs, status, ms: Math.round((performance.now() - started) * 10) / 10, ...extra });
       let status: number;
       let text: string;
       try {
@@ -96,12 +96,10 @@ export function eksTools(ctx: PluginContext<EksResource, EksScope>): { tools: To
         }
         text = await readCapped(res.body, MAX_ANSWER_BYTES);
       } catch (e) {
-        await respond(502, 'error', { error: (e as Error).message }).durable.catch(() => {});
+        await respond(502, 'error', { error: (e as Error).message }).catch(() => {});
         throw e;
       }
-      await respond(status, status >= 500 ? 'error' : 'ok').durable.catch((e: unknown) => {
-        throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'the audit record could not be made durable: response withheld', { cause: e });
-      });
+      await respond(status, status >= 500 ? 'error' : 'ok');
       let answer: Record<string, unknown>;
       try {
         answer = JSON.parse(text) as Record<string, unknown>;

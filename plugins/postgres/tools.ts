@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { z } from 'zod';
-import { AirlockError, ErrorCodes, isAirlockError, type Session, type ToolContribution, type ToolResult } from '../../core/public.ts';
+import { AirlockError, ErrorCodes, isAirlockError, type AuditRecorder, type Session, type ToolContribution, type ToolResult } from '../../core/public.ts';
 import type { PostgresContext, PostgresResource, PostgresScope } from './config.ts';
 import { rdsIamToken } from './rds-iam.ts';
 import { decideQuery } from './guard/index.ts';
@@ -118,7 +118,7 @@ export function postgresTools(ctx: PostgresContext): ToolContribution<PostgresSc
       const onAbort = () => conn.cut();
       call.signal.addEventListener('abort', onAbort, { once: true });
       try {
-        return await runStatement(session, conn, { text, params, maxRows, maxBytes: call.limits.maxBytes, recordParameters: resource.recordParameters });
+        return await runStatement(ctx.audit, session, conn, { text, params, maxRows, maxBytes: call.limits.maxBytes, recordParameters: resource.recordParameters });
       } finally {
         call.signal.removeEventListener('abort', onAbort);
         conn.cut();
@@ -130,17 +130,16 @@ export function postgresTools(ctx: PostgresContext): ToolContribution<PostgresSc
 }
 
 async function runStatement(
+  audit: AuditRecorder,
   session: Session<PostgresScope>,
   conn: Connection,
   q: { text: string; params: (string | number | boolean | null)[]; maxRows: number; maxBytes: number; recordParameters: boolean },
 ): Promise<ToolResult> {
   const recorded = { ...(q.text.length > MAX_RECORDED_SQL ? { sql: q.text.slice(0, MAX_RECORDED_SQL), truncated: true } : { sql: q.text }), ...(q.recordParameters && q.params.length ? { params: q.params } : {}), via: 'mcp' };
-  const request = session.record('pg.query', recorded, 'ok');
-  try {
-    await request.spooled;
-  } catch (e) {
-    throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock cannot record this request: audit unavailable', { cause: e });
-  }
+  // The same audited exchange as the wire path: pg.query spooled before the statement
+  // leaves, pg.result as its outcome, durable before the model sees anything.
+  const exchange = audit.exchange(session, { type: 'pg.query', data: recorded, resultType: 'pg.result' });
+  await exchange.ready();
   const started = performance.now();
   const ms = () => Math.round((performance.now() - started) * 1000) / 1000;
   let result: postgres.RowList<postgres.Row[]>;
@@ -151,18 +150,11 @@ async function runStatement(
     conn.track(undefined);
   } catch (e) {
     const error = pgError(e, session);
-    await session.record('pg.result', { query: request.seq, rows: 0, ms: ms(), error }, 'error').spooled.catch(() => {});
-    await request.durable.catch(() => {});
+    await exchange.finish('error', { query: exchange.seq, rows: 0, ms: ms(), error }).catch(() => {});
     if (session.cut) throw new AirlockError(ErrorCodes.GRANT_REVOKED, session.cut.message);
     return { structured: { error, rows: [], columns: [] }, text: `ERROR ${error.code}: ${error.message}`, isError: true };
   }
-  const done = session.record('pg.result', { query: request.seq, rows: result.count ?? result.length, ms: ms(), commands: [result.command] }, 'ok');
-  try {
-    await request.durable;
-    await done.spooled;
-  } catch (e) {
-    throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock cannot record this request: audit unavailable', { cause: e });
-  }
+  await exchange.finish('ok', { query: exchange.seq, rows: result.count ?? result.length, ms: ms(), commands: [result.command] });
   return shape(result, q.maxRows, q.maxBytes);
 }
 
