@@ -263,6 +263,8 @@ async function assemble(p: Parts): Promise<Gateway> {
     (closing ??= (async () => {
       // Sessions first (their closers tell clients why), then listeners, then the audit last.
       sessions.closeAll('shutdown', 'airlock gateway is shutting down');
+      // Failures still being counted into a summary are written before the audit closes.
+      recorder.flushAuthFailures();
       await p.stopAll();
       ledger.stop();
     })());
