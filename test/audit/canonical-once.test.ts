@@ -9,18 +9,7 @@ import assert from 'node:assert/strict';
 import { canonicalJson, canonicalPlain, recordHash } from '../../core/audit/canonical.ts';
 import { encodeData, HashChain } from '../../core/audit/chain.ts';
 import { GENESIS_HASH } from '../../core/audit/canonical.ts';
-
-/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../harness/prng.ts';
 
 const STRINGS = ['', 'select 1', 'é', '😀', '\ud800', '\udc00x', '"quoted"\\', '\n\t\u0000\u001f', '\u2028\u2029', 'ключ', '10', '2', '__proto__x'];
 const NUMBERS = [0, -0, 1, -1, 0.1, 1e21, 1e-7, 123456789.125, Number.MAX_SAFE_INTEGER, 5e-324, NaN, Infinity, -Infinity];
@@ -53,7 +42,7 @@ function randomObject(r: () => number, depth: number): Record<string, unknown> {
 
 describe('canonicalPlain (one walk)', () => {
   it('equals canonicalJson of the JSON round trip, byte for byte, and its copy equals what a reader parses', () => {
-    const r = rng(1234);
+    const r = mulberry32(1234);
     for (let i = 0; i < 5000; i++) {
       const value = randomObject(r, 0);
       const copy = { v: undefined as unknown };
@@ -83,7 +72,7 @@ describe('canonicalPlain (one walk)', () => {
   });
 
   it('records from the chain hash exactly to what recordHash recomputes from their lines', () => {
-    const r = rng(99);
+    const r = mulberry32(99);
     const chain = new HashChain(0, GENESIS_HASH);
     for (let i = 0; i < 2000; i++) {
       const { record, line } = chain.next({

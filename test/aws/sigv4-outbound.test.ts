@@ -11,6 +11,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Signer } from '../../core/aws/signing.ts';
 import { EMPTY_SHA256, canonicalRequest, deriveSigningKey, sha256Hex, signatureHex, stringToSign } from '../../core/aws/sigv4.ts';
+import { mulberry32 } from '../harness/prng.ts';
 
 const SUITE = {
   accessKeyId: 'AKIDEXAMPLE',
@@ -25,17 +26,6 @@ const VECTORS = [
   { name: 'get-vanilla', method: 'GET', signature: '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31' },
   { name: 'post-vanilla', method: 'POST', signature: '5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b' },
 ];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('SigV4 arithmetic against the AWS test suite', () => {
   for (const v of VECTORS) {
@@ -63,7 +53,7 @@ describe('signDirect against @smithy/signature-v4', () => {
   const bodies = ['', '{}', '{"TableName":"orders","Key":{"id":{"S":"1"}}}', '{"s":"é😀 \\n\\"x\\""}'];
 
   it('produces the same headers, signature included, on randomized JSON-protocol requests', async () => {
-    const r = rng(7);
+    const r = mulberry32(7);
     const signer = new Signer();
     for (let i = 0; i < 300; i++) {
       const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;

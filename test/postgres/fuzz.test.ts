@@ -12,22 +12,12 @@ import postgres from 'postgres';
 import { startCluster, startFixture, grant, type PgFixture, type PgGrant } from './fixture.ts';
 import type { PostgresCluster } from '../harness/postgres-cluster.ts';
 import { cstr, i16, i32, rawLogin, startupFor, typed, untyped } from './raw-client.ts';
+import { mulberry32 } from '../harness/prng.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
 const MAX_MESSAGE = 64 * 1024;
 
-/** mulberry32: small, seedable, good enough to drive a fuzzer. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(SEED);
+const rand = mulberry32(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
 
