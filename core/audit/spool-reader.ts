@@ -98,30 +98,41 @@ async function readSegment(
 ): Promise<boolean> {
   const fh = await fsp.open(path, 'r');
   try {
-    let fileOffset = startOffset; // file offset of `pending[0]`
-    let pending = Buffer.alloc(0);
-    const chunk = Buffer.allocUnsafe(CHUNK);
-    for (;;) {
-      const { bytesRead } = await fh.read(chunk, 0, CHUNK, fileOffset + pending.length);
-      if (bytesRead === 0) return false;
-      pending = pending.length === 0 ? Buffer.from(chunk.subarray(0, bytesRead)) : Buffer.concat([pending, chunk.subarray(0, bytesRead)]);
-      let lineStart = 0;
-      for (let nl = pending.indexOf(NEWLINE); nl >= 0; nl = pending.indexOf(NEWLINE, lineStart)) {
-        const line = pending.subarray(lineStart, nl).toString('utf8');
-        const record = JSON.parse(line) as AuditRecord;
-        if (record.seq > upTo) return true;
-        const lineEnd = fileOffset + nl + 1;
-        lineStart = nl + 1;
-        if (record.seq < from) continue;
-        out.records.push(record);
-        out.lines.push(line);
-        setPosition({ path, offset: lineEnd, nextSeq: record.seq + 1 });
-        if (out.records.length >= max) return true;
-      }
-      fileOffset += lineStart;
-      pending = pending.subarray(lineStart);
-    }
+    return await scanCompleteLines(fh, startOffset, (line, lineEnd) => {
+      const record = JSON.parse(line) as AuditRecord;
+      if (record.seq > upTo) return true;
+      if (record.seq < from) return false;
+      out.records.push(record);
+      out.lines.push(line);
+      setPosition({ path, offset: lineEnd, nextSeq: record.seq + 1 });
+      return out.records.length >= max;
+    });
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Reads a segment's complete lines from `startOffset`, a chunk at a time, handing each line
+ * and the file offset just past it to `visit` until `visit` returns true (then resolves
+ * true) or the complete lines run out (false). A line still being written is left for the
+ * next read. The one line reader of the spool: sinks catching up and spool followers.
+ */
+export async function scanCompleteLines(fh: fsp.FileHandle, startOffset: number, visit: (line: string, lineEnd: number) => boolean): Promise<boolean> {
+  let fileOffset = startOffset; // file offset of `pending[0]`
+  let pending = Buffer.alloc(0);
+  const chunk = Buffer.allocUnsafe(CHUNK);
+  for (;;) {
+    const { bytesRead } = await fh.read(chunk, 0, CHUNK, fileOffset + pending.length);
+    if (bytesRead === 0) return false;
+    pending = pending.length === 0 ? Buffer.from(chunk.subarray(0, bytesRead)) : Buffer.concat([pending, chunk.subarray(0, bytesRead)]);
+    let lineStart = 0;
+    for (let nl = pending.indexOf(NEWLINE); nl >= 0; nl = pending.indexOf(NEWLINE, lineStart)) {
+      const line = pending.subarray(lineStart, nl).toString('utf8');
+      lineStart = nl + 1;
+      if (visit(line, fileOffset + lineStart)) return true;
+    }
+    fileOffset += lineStart;
+    pending = pending.subarray(lineStart);
   }
 }

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import type { Hono } from 'hono';
-import { followSpool } from '../notify/follow.ts';
+import { followSpool } from '../audit/spool-follow.ts';
 import { AuditIndex } from './audit-index.ts';
 import { ChainState } from './chain-state.ts';
 import { consoleApp } from './app.tsx';

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { AuditRecord } from '../plugin.ts';
 import type { CursorStore } from '../audit/cursors.ts';
-import { followSpool, type Follower } from './follow.ts';
+import { followSpool, type Follower } from '../audit/spool-follow.ts';
 import { buildPayload, grantIdOf, type GrantFacts } from './payload.ts';
 import type { NotifyTarget } from './targets.ts';
 

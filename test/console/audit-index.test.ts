@@ -14,7 +14,7 @@ import { AuditPipeline } from '../../core/audit/pipeline.ts';
 import { loadOrCreateGatewayIdentity } from '../../core/identity/gateway-key.ts';
 import { AuditIndex } from '../../core/console/audit-index.ts';
 import { ChainState } from '../../core/console/chain-state.ts';
-import { SpoolTail } from '../../core/notify/spool-tail.ts';
+import { SpoolTail } from '../../core/audit/spool-tail.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 
 async function spoolWith(count: number, segmentMaxBytes?: number) {

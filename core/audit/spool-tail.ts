@@ -8,10 +8,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import type { AuditRecord } from '../plugin.ts';
-import { listSegments, type SegmentInfo } from '../audit/segments.ts';
-
-const CHUNK = 1 << 20;
-const NEWLINE = 0x0a;
+import { listSegments, type SegmentInfo } from './segments.ts';
+import { scanCompleteLines } from './spool-reader.ts';
 
 export interface TailRead {
   records: AuditRecord[];
@@ -93,27 +91,15 @@ export class SpoolTail {
       throw e;
     }
     try {
-      const chunk = Buffer.allocUnsafe(CHUNK);
-      let pending = Buffer.alloc(0);
-      for (;;) {
-        const { bytesRead } = await fh.read(chunk, 0, CHUNK, this.offset + pending.length);
-        if (bytesRead === 0) return false;
-        pending = pending.length === 0 ? Buffer.from(chunk.subarray(0, bytesRead)) : Buffer.concat([pending, chunk.subarray(0, bytesRead)]);
-        let lineStart = 0;
-        for (let nl = pending.indexOf(NEWLINE); nl >= 0; nl = pending.indexOf(NEWLINE, lineStart)) {
-          const record = JSON.parse(pending.subarray(lineStart, nl).toString('utf8')) as AuditRecord;
-          lineStart = nl + 1;
-          if (record.seq < this.nextSeq) continue;
-          out.push(record);
-          this.nextSeq = record.seq + 1;
-          if (out.length >= max) {
-            this.offset += lineStart;
-            return false;
-          }
-        }
-        this.offset += lineStart;
-        pending = pending.subarray(lineStart);
-      }
+      await scanCompleteLines(fh, this.offset, (line, lineEnd) => {
+        const record = JSON.parse(line) as AuditRecord;
+        this.offset = lineEnd;
+        if (record.seq < this.nextSeq) return false;
+        out.push(record);
+        this.nextSeq = record.seq + 1;
+        return out.length >= max;
+      });
+      return false;
     } finally {
       await fh.close();
     }
