@@ -2,7 +2,7 @@
  * Debian's Chromium driven by playwright-core, with a fresh profile per launch, and the
  * console helpers the tests share (sign in with a token, screenshots into .tmp/).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -33,10 +33,26 @@ export async function launchBrowser(): Promise<Browser> {
     context,
     newPage: () => context.newPage(),
     close: async () => {
-      await context.close().catch(() => {});
+      // A browser that does not close in time is killed: it must not outlive its test.
+      const closed = await Promise.race([context.close().then(() => true, () => true), new Promise<false>((r) => setTimeout(() => r(false), CLOSE_WAIT_MS).unref())]);
+      if (!closed) killProfileProcesses(profile);
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+const CLOSE_WAIT_MS = 15_000;
+
+/** SIGKILL every process started with this profile (Chromium's browser, renderers, helpers). */
+function killProfileProcesses(profile: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(`--user-data-dir=${profile}`)) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
 }
 
 export async function signInWithToken(page: Page, gatewayUrl: string, token: string): Promise<void> {

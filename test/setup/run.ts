@@ -15,6 +15,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { preflight } from './preflight.ts';
 import { nodeBinary } from './node-runtime.ts';
 
+const TEST_TIMEOUT_MS = 300_000;
+
 function parseArgs(argv: readonly string[]): { node: string | undefined; files: string[] } {
   const files: string[] = [];
   let node: string | undefined;
@@ -63,7 +65,9 @@ async function main(): Promise<number> {
   const node = nodeVersion === undefined ? process.execPath : nodeBinary(nodeVersion);
   const runId = randomBytes(6).toString('hex');
   const marker = `AIRLOCK_TEST_RUN=${runId}`;
-  const args = ['--import', 'tsx', '--test', '--test-concurrency=1', ...(files.length ? files : testFiles())];
+  // A bound on every single test, far above the slowest (under a minute): a test that hangs
+  // fails and names itself instead of stalling the whole run.
+  const args = ['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${TEST_TIMEOUT_MS}`, ...(files.length ? files : testFiles())];
   const code = await new Promise<number>((resolve) => {
     const child = spawn(node, args, { stdio: 'inherit', env: { ...process.env, AIRLOCK_TEST_RUN: runId } });
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
