@@ -9,7 +9,6 @@ import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { decodeJwt } from 'jose';
 import { ErrorCodes, type ErrorCode } from '../errors.ts';
 import { sourceOf } from '../api/auth.ts';
-import { FailureLimiter } from '../api/rate-limit.ts';
 import type { ConsoleParts } from './parts.ts';
 import type { ConsoleSessions } from './session-store.ts';
 import { OidcClients, OidcError } from './oidc.ts';
@@ -19,7 +18,6 @@ import { ContinuePage, MessagePage, SignInPage } from './views/signin.tsx';
 export function authRoutes(parts: ConsoleParts, sessions: ConsoleSessions, refuse: (c: Context, reason: string) => Response | Promise<Response>): Hono {
   const app = new Hono();
   const oidc = new OidcClients(parts.issuers, parts.env);
-  const limiter = new FailureLimiter();
   const names = () => cookieNames(parts.publicUrl());
   const cookieBase = () => ({ path: '/', httpOnly: true, secure: names().secure });
 
@@ -35,22 +33,15 @@ export function authRoutes(parts: ConsoleParts, sessions: ConsoleSessions, refus
     parts.recorder.record({ type: 'console.signin', agent: who.agent, outcome: 'ok', data: { method: who.method, admin: who.admin, source: sourceOf(c) } });
   };
 
-  const failed = (c: Context, code: ErrorCode, reason: string) => {
-    const source = sourceOf(c);
-    limiter.fail(source);
-    parts.recorder.authFailed({ source, code, reason, data: { path: c.req.path, via: 'console' } });
-  };
+  /** Record a failed sign-in; true when its address is past the gateway-wide failure budget. */
+  const failed = (c: Context, code: ErrorCode, reason: string): boolean =>
+    parts.recorder.authRefused({ source: sourceOf(c), code, reason, data: { path: c.req.path, via: 'console' } }).limited;
 
   app.get('/signin', (c) => signInForm(c));
 
   app.post('/signin', async (c) => {
     const problem = originProblem(c, parts.publicUrl());
     if (problem) return refuse(c, problem);
-    const source = sourceOf(c);
-    if (limiter.blocked(source)) {
-      parts.recorder.authFailed({ source, code: ErrorCodes.RATE_LIMITED, reason: 'too many failed sign-ins from this source', data: { via: 'console' } });
-      return signInForm(c, 'Too many failed sign-ins; try again in a minute.', 429);
-    }
     const form = await c.req.parseBody();
     if (!sameSecret(typeof form._csrf === 'string' ? form._csrf : undefined, getCookie(c, names().pre))) return refuse(c, 'sign-in form token missing or wrong');
     const token = typeof form.token === 'string' ? form.token.trim() : '';
@@ -59,7 +50,8 @@ export function authRoutes(parts: ConsoleParts, sessions: ConsoleSessions, refus
     try {
       who = await parts.verifyToken(token);
     } catch (e) {
-      failed(c, ErrorCodes.BAD_IDENTITY, (e as Error).message);
+      // As everywhere: failures are limited per address, a token that verifies never is.
+      if (failed(c, ErrorCodes.BAD_IDENTITY, (e as Error).message)) return signInForm(c, 'Too many failed sign-ins; try again in a minute.', 429);
       return signInForm(c, `Sign-in refused: ${(e as Error).message}.`, 401);
     }
     const exp = decodeJwt(token).exp;

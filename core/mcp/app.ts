@@ -25,7 +25,6 @@ import type { GrantEvents } from '../grants/events.ts';
 import { IdentityError, type Identity, type IdentityVerifier } from '../identity/verifier.ts';
 import type { RegisteredPlugin, StartedPlugin } from '../plugin.ts';
 import { sourceOf } from '../api/auth.ts';
-import { FailureLimiter } from '../api/rate-limit.ts';
 import { grantTools, type HostTool } from './grant-tools.ts';
 import { GrantWatch } from './grant-watch.ts';
 import { metadataUrl, MCP_PATH, METADATA_PATH, protectedResourceMetadata } from './metadata.ts';
@@ -98,7 +97,6 @@ export function mcpHost(parts: McpParts): McpHost {
 function requestGate(parts: McpParts, log: Logger): (c: Context) => Promise<Identity | Response> {
   const ownOrigin = new URL(parts.publicUrl).origin;
   const challenge = metadataUrl(parts.publicUrl);
-  const failures = new FailureLimiter();
   const rate = new AgentRateLimit(parts.requestsPerMinute ?? MCP_REQUESTS_PER_MINUTE);
   const unauthorized = (reason: string, error?: string) =>
     Response.json(
@@ -112,14 +110,12 @@ function requestGate(parts: McpParts, log: Logger): (c: Context) => Promise<Iden
       parts.recorder.record({ type: 'api.rejected', outcome: 'denied', data: { path: MCP_PATH, reason: 'foreign Origin', origin: origin.slice(0, 256), source } });
       return Response.json({ error: 'forbidden', error_description: `Origin ${origin.slice(0, 256)} is not this gateway's (${ownOrigin})` }, { status: 403 });
     }
-    if (failures.blocked(source)) {
-      parts.recorder.authFailed({ source, code: ErrorCodes.RATE_LIMITED, reason: 'too many failed authentications from this source', data: { path: MCP_PATH } });
-      return Response.json({ error: 'too many failed authentications; try again later' }, { status: 429, headers: { 'retry-after': '60' } });
-    }
     const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    // Failures are limited per address (gateway-wide, in the recorder); a token that
+    // verifies is never refused for its address.
     const fail = (reason: string, error?: string) => {
-      failures.fail(source);
-      parts.recorder.authFailed({ source, code: ErrorCodes.BAD_IDENTITY, reason, data: { path: MCP_PATH } });
+      const { limited } = parts.recorder.authRefused({ source, code: ErrorCodes.BAD_IDENTITY, reason, data: { path: MCP_PATH } });
+      if (limited) return Response.json({ error: 'too many failed authentications; try again later' }, { status: 429, headers: { 'retry-after': '60' } });
       return unauthorized(reason, error);
     };
     if (!token) return fail('missing bearer token');

@@ -236,6 +236,16 @@ describe('MCP with PostgreSQL', () => {
     assert.ok(failures.length >= 2);
   });
 
+  test('failures are limited per address, a token that verifies never is (the control API\'s rule)', async () => {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    let last = 0;
+    for (let i = 0; i < 120 && last !== 429; i++) last = (await fetch(`${gw.url}/mcp`, { method: 'POST', headers: { ...headers, authorization: 'Bearer not-a-token' }, body })).status;
+    assert.equal(last, 429, 'bad tokens from this address are refused past the failure budget');
+    const valid = await fetch(`${gw.url}/mcp`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${token}` }, body });
+    assert.equal(valid.status, 200, 'the agent\'s valid token still works from the same address');
+  });
+
   test('no tool result, audit record or log line holds a secret', async () => {
     const c = await connect('client-2.x-legacy');
     const g = (await c.call('request_grant', { resource: 'reporting', access: 'read', ttl: '5m', task: 'secret check' })).structured.grant as { id: string };
