@@ -8,7 +8,7 @@ import type { AuditEventInput, AuditExchange, AuditOutcome, AuditReceipt, AuditR
 import type { AuditInput } from './chain.ts';
 import { AuditExchangeImpl } from './exchange.ts';
 import { AuthFailureDigest } from './auth-digest.ts';
-import { addressOf, FailureLimiter } from '../api/rate-limit.ts';
+import { addressOf, FailureLimiter } from './failure-limiter.ts';
 import { ErrorCodes } from '../errors.ts';
 import type { MetricSample } from '../metrics/prometheus.ts';
 
