@@ -132,6 +132,26 @@ export function spawnPsql(env: Record<string, string>, args: string[]): ChildPro
   });
 }
 
+/**
+ * `collect`, bounded: a psql that has not exited after `ms` is killed and the test fails saying
+ * what it waited for, instead of hanging the file until the runner's bound.
+ */
+export async function collectWithin(child: ChildProcess, ms: number, what: string): Promise<PsqlResult> {
+  const done = collect(child);
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      void done.then((r) => reject(new Error(`psql did not exit within ${ms} ms (${what}); stderr: ${r.stderr}`)));
+    }, ms);
+  });
+  try {
+    return await Promise.race([done, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function collect(child: ChildProcess, input?: string): Promise<PsqlResult> {
   return await new Promise((resolve, reject) => {
     let stdout = '';

@@ -19,7 +19,7 @@ import { spawnGateway, type Child } from '../core/fixtures/child.ts';
 import { loadOrCreateGatewayIdentity } from '../../core/identity/gateway-key.ts';
 import { mintAgentToken } from '../../core/identity/local-issuer.ts';
 import { ADMIN, ADMIN_PASSWORD, prepareDatabase } from './provision-fixture.ts';
-import { AGENT, AGENT_NAME, collect, psql, ROLE_PASSWORD, spawnPsql } from './fixture.ts';
+import { AGENT, AGENT_NAME, collectWithin, psql, ROLE_PASSWORD, spawnPsql } from './fixture.ts';
 
 function configYaml(cluster: PostgresCluster, extra = ''): string {
   return `
@@ -149,17 +149,21 @@ test('a write level writes only its table; SET ROLE to the admin fails', async (
 test('revocation drops the role and cuts the live session', async () => {
   const g = await issue('read', { tables: ['sales'] });
   const live = spawnPsql(g.env, []);
-  const done = collect(live);
-  live.stdin!.write('select 1;\n');
-  await eventually(() => gw.auditRecords().some((r) => r.type === 'session.opened' && r.grant === g.id) || undefined, 10_000, 'session opened');
+  const done = collectWithin(live, 30_000, 'the revoked session to end');
+  let out = '';
+  live.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  live.stdin!.write("select 'started';\n");
+  await eventually(() => out.includes('started') || undefined, 10_000, 'the first answer');
   const admin = await gw.adminToken();
   const started = Date.now();
   const res = await gw.revoke(g.id, admin);
   assert.equal(res.status, 200);
   await eventually(async () => ((await roleExists(g.role)) ? undefined : true), 10_000, 'role dropped');
   const tookMs = Date.now() - started;
-  const out = await done;
-  assert.match(out.stderr, /revoked/);
+  // An idle psql reads the socket only when it sends: its next statement meets the FATAL.
+  live.stdin!.end('select 2;\n');
+  const result = await done;
+  assert.match(result.stderr, /revoked/);
   const records = gw.auditRecords();
   const dropped = records.find((r) => r.type === 'pg.role.dropped' && r.grant === g.id);
   assert.ok(dropped);
@@ -171,7 +175,7 @@ test('revocation drops the role and cuts the live session', async () => {
 test('expiry drops the role and cuts the live session', async () => {
   const g = await issue('read', { tables: ['sales'] }, '3s');
   const live = spawnPsql(g.env, []);
-  const done = collect(live);
+  const done = collectWithin(live, 30_000, 'the expired session to end');
   live.stdin!.write('select 1;\n');
   await eventually(() => gw.auditRecords().some((r) => r.type === 'session.opened' && r.grant === g.id) || undefined, 10_000, 'session opened');
   await eventually(async () => ((await roleExists(g.role)) ? undefined : true), 15_000, 'role dropped');
@@ -204,7 +208,7 @@ test('under a static read grant ALTER ROLE … PASSWORD and \\password are refus
   assert.notEqual(alter.code, 0);
   assert.match(alter.stderr, /airlock guardrail "role-change"/);
   const interactive = spawnPsql(g.env, []);
-  const done = collect(interactive);
+  const done = collectWithin(interactive, 30_000, 'psql running \\password');
   interactive.stdin!.write('\\password\nmine-now\nmine-now\n');
   interactive.stdin!.end();
   const out = await done;
