@@ -11,7 +11,6 @@ import type { Socket } from 'node:net';
 import type { TLSSocket, SecureContext } from 'node:tls';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import type { CloseReason, Session } from '../../core/plugin.ts';
-import type { FailureLimiter } from '../../core/public.ts';
 import type { CancelRegistry } from './cancel-registry.ts';
 import type { PostgresContext, PostgresListenerConfig, PostgresResource } from './config.ts';
 import { recordEvent } from './audit-step.ts';
@@ -29,6 +28,9 @@ import { MessageReader, PeerClosed } from './wire/message-reader.ts';
 
 export { passwordKey };
 
+/** A credential that did not verify: past its address's failure budget it is answered as rate limited. */
+const CREDENTIAL_FAILURES: ReadonlySet<string> = new Set([ErrorCodes.BAD_CREDENTIAL, ErrorCodes.GRANT_UNKNOWN, ErrorCodes.WRONG_RESOURCE]);
+
 export interface FrontDoorDeps {
   ctx: PostgresContext;
   listener: PostgresListenerConfig;
@@ -40,8 +42,6 @@ export interface FrontDoorDeps {
   caBundles: ReadonlyMap<string, string>;
   /** The per-grant roles of provisioned levels (whom their sessions log in as). */
   roles: GrantRoles;
-  /** Failed logins per client address: guessing grant secrets costs the guesser. */
-  failures: FailureLimiter;
   /** Registers a live relay so the listener can tear it down on close. */
   onRelay(relay: Relay, done: Promise<void>): void;
 }
@@ -70,7 +70,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
       secureContext: deps.secureContext, allowPlaintext: deps.listener.allowPlaintext, cancels: deps.cancels, audit: deps.ctx.audit,
     });
     if (startup === null) return;
-    const { grant, serverFinal } = await authenticate(h, deps.ctx, deps.failures);
+    const { grant, serverFinal } = await authenticate(h, deps.ctx);
     const access = checkAccess(deps.ctx, deps.roles, grant, h.user ?? '', startup.params);
     const session = (progress.session = openSession(h, deps, access, progress));
     const { upstream, target } = await connectUpstream(h, deps, access, session, startup.params, progress.abortUpstream.signal);
@@ -171,19 +171,14 @@ function handshakeFailed(h: Handshake, deps: FrontDoorDeps, progress: Progress, 
   }
   if (e instanceof EarlyClose) return closeWith(h.socket, h.earlyClose);
   const refusal = e instanceof Refusal ? e : null;
-  const error = refusal ? refusal.error : isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'internal error');
+  let error = refusal ? refusal.error : isAirlockError(e) ? e : new AirlockError(ErrorCodes.INTERNAL, 'internal error');
   if (!isAirlockError(e) && !refusal) ctx.log.error({ err: e }, 'postgres handshake failed');
-  if (error.code === ErrorCodes.BAD_CREDENTIAL || error.code === ErrorCodes.GRANT_UNKNOWN || error.code === ErrorCodes.WRONG_RESOURCE) {
-    deps.failures.fail(h.address);
-  }
   if (!progress.session) {
-    ctx.audit.authFailed({
-      resource: refusal?.resource,
-      claimedId: refusal?.claimedId ?? h.user,
-      source: h.source,
-      code: error.code,
-      reason: error.message,
-    }); // nothing waits on it (a receipt never rejects unhandled)
+    const failure = { resource: refusal?.resource, claimedId: refusal?.claimedId ?? h.user, source: h.source, code: error.code, reason: error.message };
+    // nothing waits on the receipts (a receipt never rejects unhandled)
+    if (CREDENTIAL_FAILURES.has(error.code)) {
+      if (ctx.audit.authRefused(failure).limited) error = new AirlockError(ErrorCodes.RATE_LIMITED, 'too many failed logins from this address; try again later');
+    } else ctx.audit.authFailed(failure);
   }
   const fields = refusal?.fields;
   if (fields === undefined) closeWith(h.socket, fatalFor(error, h.user));

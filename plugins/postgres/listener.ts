@@ -11,10 +11,7 @@ import { GrantRoles } from './provision/grant-roles.ts';
 import { CancelRegistry } from './cancel-registry.ts';
 import { postgresListenerSchema, type PostgresContext, type PostgresListenerConfig, type PostgresScope } from './config.ts';
 import { passwordKey, serveConnection } from './front-door.ts';
-import { FailureLimiter, formatHostPort, parseListen } from '../../core/public.ts';
-
-/** Failed logins one address may make in a minute before it is refused outright. */
-const AUTH_FAILURES_PER_MINUTE = 30;
+import { formatHostPort, parseListen } from '../../core/public.ts';
 
 async function secureContextFor(ctx: PostgresContext, listener: PostgresListenerConfig): Promise<SecureContext | null> {
   if (listener.tls === 'disable') return null;
@@ -44,7 +41,6 @@ export async function startListener(ctx: PostgresContext): Promise<PluginInstanc
   }
   const roles = await startGrantRoles(ctx);
   const cancels = new CancelRegistry();
-  const failures = new FailureLimiter(AUTH_FAILURES_PER_MINUTE, 60_000);
   const sockets = new Set<Socket>();
   const relays = new Set<Promise<void>>();
 
@@ -53,7 +49,6 @@ export async function startListener(ctx: PostgresContext): Promise<PluginInstanc
     socket.once('close', () => sockets.delete(socket));
     serveConnection(socket, {
       ctx, listener, secureContext, cancels, passwords, caBundles, roles,
-      failures,
       onRelay: (_relay, done) => {
         relays.add(done);
         void done.then(() => relays.delete(done));

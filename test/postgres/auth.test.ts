@@ -206,7 +206,7 @@ test('upstream tls: verify-full checks the server certificate against caFile', a
   }
 });
 
-test('repeated failed logins from one address are refused outright (53300), even with the right secret', async () => {
+test('repeated failed logins from one address are answered 53300; the right secret still logs in from it', async () => {
   // Its own gateway: the block lasts a minute for this address and must not touch other tests.
   const own = await startFixture(cluster);
   try {
@@ -224,10 +224,13 @@ test('repeated failed logins from one address are refused outright (53300), even
       }
     };
     let code = '';
-    for (let i = 0; i < 40 && code !== '53300'; i++) code = await tryLogin(wrong);
+    // The gateway-wide budget is 100 failures a minute per address (docs/contract.md).
+    for (let i = 0; i < 130 && code !== '53300'; i++) code = await tryLogin(wrong);
     const codes = own.gw.auditRecords().filter((r) => r.type === 'auth.failed').map((r) => r.data?.code);
-    assert.equal(code, '53300', `the address is blocked after repeated failures (recorded: ${codes.join(',')})`);
-    assert.equal(await tryLogin(g.secret), '53300', 'the block holds even for the right secret');
+    assert.equal(code, '53300', `the address is limited after repeated failures (recorded: ${codes.join(',')})`);
+    assert.equal(await tryLogin(wrong), '53300', 'a further wrong secret is still refused as rate limited');
+    // Limit failures, not credentials that verify: one NAT must not shut out a whole team.
+    assert.equal(await tryLogin(g.secret), 'ok', 'the right secret logs in from the limited address');
   } finally {
     await own.gw.close({ keepDataDir: true });
   }
