@@ -240,6 +240,7 @@ async function assemble(p: Parts): Promise<Gateway> {
     sessions,
     recorder,
     aws: (g) => aws.forPlugin(g),
+    state: store.state,
     app,
     log,
     onStarted: (plugin) => started.set(plugin.type, plugin),

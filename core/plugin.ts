@@ -17,6 +17,7 @@ import type { HttpRequest } from '@smithy/protocol-http';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ErrorCode } from './errors.ts';
+import type { JsonValue } from './store/types.ts';
 
 // ---------------------------------------------------------------------------------------
 // Grants as plugins see them
@@ -317,6 +318,27 @@ export interface GatewayInfo {
   tls(): Promise<SecureContextOptions & { certPem: string }>;
 }
 
+/**
+ * Small key/value state of one plugin, shared by every replica of the gateway (the store's
+ * plugin state, namespaced by the plugin's type; with the file store, kept in dataDir). For
+ * what another replica must know to serve a grant made here: the SSM command ledger, the
+ * credentials of per-grant database roles. Entries may expire; writes are durable when the
+ * promise resolves. Values may hold secrets: the store is as sensitive as the issuer key.
+ */
+export interface PluginState {
+  get(key: string): Promise<JsonValue | undefined>;
+  /** Insert or replace. */
+  put(key: string, value: JsonValue, options?: { expiresAt?: number }): Promise<void>;
+  /** Write only when absent (or expired); true when this call wrote it. */
+  putIfAbsent(key: string, value: JsonValue, options?: { expiresAt?: number }): Promise<boolean>;
+  /** True when an entry was deleted. */
+  delete(key: string): Promise<boolean>;
+  /** Every live entry whose key starts with `prefix` (all of them without one). */
+  list(prefix?: string): Promise<Array<{ key: string; value: JsonValue }>>;
+}
+
+export type { JsonValue };
+
 export interface PluginContext<RC = { type: string }, Scope = AnyScope, LC = undefined> {
   readonly type: string;
   readonly gateway: GatewayInfo;
@@ -331,6 +353,8 @@ export interface PluginContext<RC = { type: string }, Scope = AnyScope, LC = und
   readonly sessions: SessionOpener<Scope>;
   readonly audit: AuditRecorder;
   readonly aws: AwsContext<Scope>;
+  /** State shared with this plugin's instances on the other replicas. */
+  readonly state: PluginState;
   readonly log: Logger;
   /** Mount HTTP routes on the gateway's listener (Hono sub-app) under a path prefix. */
   mount(prefix: string, app: Hono): void;
@@ -493,6 +517,7 @@ export interface PluginHost {
   sessions<S>(): SessionOpener<S>;
   readonly audit: AuditRecorder;
   aws<S>(grants: GrantAuthenticator<S>): AwsContext<S>;
+  readonly state: PluginState;
   readonly log: Logger;
   mount(prefix: string, app: Hono): void;
 }
@@ -547,6 +572,7 @@ export function definePlugin<RC extends { type: string }, Scope extends AnyScope
         sessions: host.sessions<Scope>(),
         audit: host.audit,
         aws: host.aws(grants),
+        state: host.state,
         log: host.log,
         mount: (prefix, app) => host.mount(prefix, app),
       });

@@ -15,6 +15,7 @@ import type { Grant, PluginContext } from '../plugin.ts';
 import type { JsonDecision, JsonFrontSpec } from './json-front.ts';
 import { toAwsJsonError } from './errors.ts';
 import { AwsUpstream } from './upstream.ts';
+import { inspectAnswer } from './json-front/upstream-answer.ts';
 
 export interface JsonCallResult {
   status: number;
@@ -48,7 +49,7 @@ export function createJsonCall<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>,
       if (!/^[A-Za-z]{1,64}$/.test(operation)) throw new AirlockError(ErrorCodes.UNRESOLVABLE, `'${operation.slice(0, 64)}' is not a ${spec.targetPrefix} operation`);
       const resource = ctx.resources.get(grant.resource);
       if (resource === undefined) throw new AirlockError(ErrorCodes.WRONG_RESOURCE, `grant ${grant.id} is for resource ${grant.resource}, which this gateway does not serve`);
-      return spec.authorize({ operation, body, grant, resourceName: grant.resource, resource });
+      return await spec.authorize({ operation, body, grant, resourceName: grant.resource, resource });
     } catch (e) {
       const code = isAirlockError(e) ? e.code : ErrorCodes.INTERNAL;
       const receipt = ctx.audit.record({
@@ -94,19 +95,7 @@ export function createJsonCall<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>,
   }
 
   async function finish(r: { grant: Grant<Scope>; operation: string; decision: JsonDecision; requestSeq: number; requestDurable: Promise<void>; status: number; answer: Buffer; started: number }): Promise<JsonCallResult> {
-    let answer = r.answer;
-    let extra: Record<string, unknown> | undefined;
-    let withheld: unknown;
-    if (r.status < 300 && r.decision.onSuccess !== undefined) {
-      try {
-        const out = r.decision.onSuccess(answer);
-        if (out.body !== undefined) answer = out.body;
-        extra = out.data;
-      } catch (e) {
-        withheld = e;
-        extra = { withheld: toAwsJsonError(e).message };
-      }
-    }
+    const { body: answer, extra, withheld } = await inspectAnswer({ status: r.status, body: r.answer }, r.decision.onSuccess);
     const parsed = parseAnswer(answer, r.status);
     const result = ctx.audit.record({
       type: 'aws.response',

@@ -20,7 +20,7 @@ import { DEFAULT_MAX_BODY_BYTES } from './sigv4-inbound.ts';
 import { AwsUpstream, type UpstreamResponse } from './upstream.ts';
 import { AuthGuard } from './json-front/auth-guard.ts';
 import { parseJsonObject, readBody } from './json-front/body.ts';
-import { errorTypeOf, inspectAnswer, normalizeUpstreamError, relayedHeaders } from './json-front/upstream-answer.ts';
+import { errorTypeOf, inspectAnswer, normalizeUpstreamError, relayedHeaders, type SuccessInspector } from './json-front/upstream-answer.ts';
 
 export interface AuthorizeInput<RC, Scope = AnyScope> {
   operation: string;
@@ -44,7 +44,7 @@ export interface JsonDecision {
    * Inspect a 2xx upstream body: may replace it (filtering) and add data to the result
    * record (consumed capacity, command id). Throws to fail the request closed.
    */
-  onSuccess?: ((body: Buffer) => { body?: Buffer | undefined; data?: Record<string, unknown> | undefined }) | undefined;
+  onSuccess?: SuccessInspector | undefined;
 }
 
 export interface JsonFrontSpec<RC, Scope = AnyScope> {
@@ -56,8 +56,11 @@ export interface JsonFrontSpec<RC, Scope = AnyScope> {
   contentType: string;
   /** Prefix of `__type` in errors, e.g. `com.amazonaws.dynamodb.v20120810#` (may be ''). */
   errorTypePrefix: string;
-  /** Decide one request: return what to record and forward, or throw an AirlockError. */
-  authorize(input: AuthorizeInput<RC, Scope>): JsonDecision;
+  /**
+   * Decide one request: return what to record and forward, or throw (reject) with an
+   * AirlockError. A promise only when the decision needs shared state (SSM's command ledger).
+   */
+  authorize(input: AuthorizeInput<RC, Scope>): JsonDecision | Promise<JsonDecision>;
   /** Largest request body (default 1 MiB). */
   maxBodyBytes?: number | undefined;
   /**
@@ -144,7 +147,8 @@ class JsonFrontStages<RC, Scope, LC> {
     }
     let decided: { decision: JsonDecision; body: Record<string, unknown> };
     try {
-      decided = this.decide(v);
+      const pending = this.decide(v);
+      decided = { body: pending.body, decision: pending.decision instanceof Promise ? await pending.decision : pending.decision };
     } catch (e) {
       await this.recordRefusal(v, e);
       return this.errorResponse(e);
@@ -175,7 +179,7 @@ class JsonFrontStages<RC, Scope, LC> {
   }
 
   /** Stage 2, what is asked and is it inside the grant: the plugin decides. */
-  private decide(v: Verified<Scope>): { decision: JsonDecision; body: Record<string, unknown> } {
+  private decide(v: Verified<Scope>): { decision: JsonDecision | Promise<JsonDecision>; body: Record<string, unknown> } {
     const { spec } = this;
     if (!/^[A-Za-z]{1,64}$/.test(v.operation)) {
       const hint = spec.explainUnknownTarget?.(v.target);
@@ -249,7 +253,8 @@ class JsonFrontStages<RC, Scope, LC> {
 
   /** Stage 4, record the outcome (durable before the client sees it), then relay. */
   private async relay(v: Verified<Scope>, exchange: AuditExchange, decision: JsonDecision, res: UpstreamResponse, ms: number): Promise<Response> {
-    const answer = inspectAnswer(res, decision.onSuccess);
+    const inspected = inspectAnswer(res, decision.onSuccess);
+    const answer = inspected instanceof Promise ? await inspected : inspected;
     const errorType = errorTypeOf(res);
     await exchange.finish(res.status < 400 && answer.withheld === undefined ? 'ok' : 'error', {
       service: this.spec.service,

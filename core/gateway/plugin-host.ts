@@ -6,6 +6,8 @@ import type { GrantService } from '../grants/service.ts';
 import { authenticatorFor } from '../grants/authenticator.ts';
 import type { Recorder } from '../audit/recorder.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
+import type { PluginStateStore } from '../store/types.ts';
+import { namespacedState } from './plugin-state.ts';
 
 export interface PluginHostParts {
   plugin: RegisteredPlugin;
@@ -16,6 +18,7 @@ export interface PluginHostParts {
   sessions: SessionRegistry;
   recorder: Recorder;
   aws: <S>(grants: GrantAuthenticator<S>) => AwsContext<S>;
+  state: PluginStateStore;
   log: Logger;
   mount: (prefix: string, app: Hono) => void;
 }
@@ -30,6 +33,7 @@ export function buildPluginHost(parts: PluginHostParts): PluginHost {
     sessions: () => parts.sessions.opener(),
     audit: parts.recorder,
     aws: (grants) => parts.aws(grants),
+    state: namespacedState(parts.state, type),
     log: parts.log.child({ plugin: type }),
     mount: (prefix, app) => {
       if (!/^\/[a-z0-9][a-z0-9/_-]*$/.test(prefix) || prefix.startsWith('/v1') || prefix.startsWith('/.well-known')) {

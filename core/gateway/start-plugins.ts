@@ -10,6 +10,7 @@ import type { AirlockConfig } from '../config/schema.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
 import type { Recorder } from '../audit/recorder.ts';
+import type { PluginStateStore } from '../store/types.ts';
 import { buildPluginHost } from './plugin-host.ts';
 
 export interface StartedPlugins {
@@ -27,6 +28,8 @@ export async function startPlugins(parts: {
   sessions: SessionRegistry;
   recorder: Recorder;
   aws: <S>(grants: GrantAuthenticator<S>) => AwsContext<S>;
+  /** The store's plugin state; each plugin sees its own namespace. */
+  state: PluginStateStore;
   app: Hono;
   log: Logger;
   /** Called with each plugin as soon as it has started (before the next one starts). */
@@ -51,6 +54,7 @@ export async function startPlugins(parts: {
         sessions: parts.sessions,
         recorder: parts.recorder,
         aws: parts.aws,
+        state: parts.state,
         log: parts.log,
         mount: (prefix, sub) => parts.app.route(prefix, sub),
       });

@@ -110,8 +110,17 @@ function commandIdOf(body: Record<string, unknown>, required: boolean): string |
   return id;
 }
 
-function requireOwn(ledger: CommandLedger, grant: Grant<SsmScope>, commandId: string): void {
-  if (!ledger.owns(grant.id, commandId)) throw denied(`command ${commandId} was not sent with this grant`);
+/** The decision, once the shared ledger confirms the command is the grant's own. */
+async function ownedThen(ledger: CommandLedger, grant: Grant<SsmScope>, commandId: string, decision: JsonDecision): Promise<JsonDecision> {
+  if (!(await ledger.owns(grant.id, commandId))) throw denied(`command ${commandId} was not sent with this grant`);
+  return decision;
+}
+
+/** The commands a listing may show: the one asked for (once confirmed the grant's own), or all of the grant's. */
+async function listedCommands(ledger: CommandLedger, grant: Grant<SsmScope>, commandId: string | undefined): Promise<ReadonlySet<string>> {
+  if (commandId === undefined) return ledger.commandsOf(grant.id);
+  if (!(await ledger.owns(grant.id, commandId))) throw denied(`command ${commandId} was not sent with this grant`);
+  return new Set([commandId]);
 }
 
 function parseJson(body: Buffer): Record<string, unknown> {
@@ -177,7 +186,7 @@ export function describeSsm(input: AuthorizeInput<SsmResource, SsmScope>): { typ
 }
 
 export function createSsmAuthorizer(ledger: CommandLedger) {
-  return function authorizeSsm(input: AuthorizeInput<SsmResource, SsmScope>): JsonDecision {
+  return function authorizeSsm(input: AuthorizeInput<SsmResource, SsmScope>): JsonDecision | Promise<JsonDecision> {
     const { operation, body, grant, resource } = input;
     if (SESSION_OPERATIONS.has(operation)) {
       throw new AwsWireError(
@@ -242,7 +251,9 @@ export function createSsmAuthorizer(ledger: CommandLedger) {
             },
           },
           sessionPolicy,
-          onSuccess: (responseBody) => {
+          // The id is in the shared ledger before the client learns it, so its next call
+          // (GetCommandInvocation) may reach any replica.
+          onSuccess: async (responseBody) => {
             let commandId: unknown;
             try {
               commandId = (parseJson(responseBody)['Command'] as { CommandId?: unknown } | undefined)?.CommandId;
@@ -250,42 +261,40 @@ export function createSsmAuthorizer(ledger: CommandLedger) {
               commandId = undefined;
             }
             if (typeof commandId !== 'string') return { data: { commandId: null } };
-            ledger.remember(grant.id, commandId, grantEnds);
+            await ledger.remember(grant.id, commandId, grantEnds);
             return { data: { commandId } };
           },
         };
       }
       case 'GetCommandInvocation': {
         const commandId = commandIdOf(body, true) as string;
-        requireOwn(ledger, grant, commandId);
         const instance = body['InstanceId'];
         if (typeof instance !== 'string') throw unresolvable('InstanceId is required');
         requireInstances([instance], scope, 'InstanceId');
-        return { record: { type: 'aws.request', data: { ...base, commandId, instances: [instance] } }, sessionPolicy };
+        return ownedThen(ledger, grant, commandId, { record: { type: 'aws.request', data: { ...base, commandId, instances: [instance] } }, sessionPolicy });
       }
       case 'CancelCommand': {
         const commandId = commandIdOf(body, true) as string;
-        requireOwn(ledger, grant, commandId);
         const instances = body['InstanceIds'] === undefined ? [] : stringList(body['InstanceIds'], 'InstanceIds');
         requireInstances(instances, scope, 'InstanceIds');
-        return { record: { type: 'aws.request', data: { ...base, commandId, instances } }, sessionPolicy };
+        return ownedThen(ledger, grant, commandId, { record: { type: 'aws.request', data: { ...base, commandId, instances } }, sessionPolicy });
       }
       case 'ListCommands':
       case 'ListCommandInvocations': {
         const commandId = commandIdOf(body, false);
-        if (commandId !== undefined) requireOwn(ledger, grant, commandId);
         const instance = body['InstanceId'];
         if (instance !== undefined) {
           if (typeof instance !== 'string') throw unresolvable('InstanceId must be a string');
           requireInstances([instance], scope, 'InstanceId');
         }
         const listKey = operation === 'ListCommands' ? 'Commands' : 'CommandInvocations';
-        return {
-          record: { type: 'aws.request', data: { ...base, ...(commandId ? { commandId } : {}), ...(typeof instance === 'string' ? { instances: [instance] } : {}) } },
+        const record = { type: 'aws.request', data: { ...base, ...(commandId ? { commandId } : {}), ...(typeof instance === 'string' ? { instances: [instance] } : {}) } };
+        // Without a CommandId the listing spans every command in the account: show only ours.
+        return listedCommands(ledger, grant, commandId).then((own) => ({
+          record,
           sessionPolicy,
-          // Without a CommandId the listing spans every command in the account: show only ours.
-          onSuccess: filtered(listKey, (e) => typeof e['CommandId'] === 'string' && ledger.owns(grant.id, e['CommandId'])),
-        };
+          onSuccess: filtered(listKey, (e) => typeof e['CommandId'] === 'string' && own.has(e['CommandId'])),
+        }));
       }
       case 'DescribeInstanceInformation':
         return {

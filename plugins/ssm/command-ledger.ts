@@ -1,62 +1,68 @@
 /**
  * Which SSM command ids each grant created, so GetCommandInvocation, ListCommands,
- * ListCommandInvocations and CancelCommand reach only the grant's own commands. Kept in
- * memory and appended to `<dataDir>/ssm-commands.jsonl`, so a gateway restart keeps them for
- * grants that are still alive.
+ * ListCommandInvocations and CancelCommand reach only the grant's own commands. Kept in the
+ * plugin's shared state (one entry per command, expiring when its grant ends), so another
+ * replica — or this gateway after a restart — knows a command sent here; a local cache
+ * answers repeat checks without a store round trip.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type { PluginState } from '../../core/public.ts';
 
-interface Entry {
-  grant: string;
-  commandId: string;
-  /** Epoch ms after which the entry is useless (the grant has ended). */
-  until: number;
+const PREFIX = 'command/';
+
+function keyOf(grant: string, commandId: string): string {
+  return `${PREFIX}${grant}/${commandId}`;
 }
 
 export class CommandLedger {
-  private readonly byGrant = new Map<string, { ids: Set<string>; until: number }>();
+  /** What this process has seen (written or read), by grant. */
+  private readonly known = new Map<string, { ids: Set<string>; until: number }>();
 
-  constructor(private readonly file: string | undefined, private readonly now: () => number = Date.now) {
-    if (file === undefined || !existsSync(file)) return;
-    const live: Entry[] = [];
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (line === '') continue;
-      try {
-        const e = JSON.parse(line) as Entry;
-        if (typeof e.grant === 'string' && typeof e.commandId === 'string' && typeof e.until === 'number' && e.until > this.now()) {
-          this.remember(e.grant, e.commandId, e.until, false);
-          live.push(e);
-        }
-      } catch {
-        // A torn last line after a crash: skip it.
-      }
-    }
-    // Compact: keep only entries of grants that can still be used.
-    writeFileSync(file, live.map((e) => JSON.stringify(e) + '\n').join(''), { mode: 0o600 });
+  constructor(private readonly state: PluginState, private readonly now: () => number = Date.now) {}
+
+  /** Durable in the shared state when it resolves: another replica can check it at once. */
+  async remember(grant: string, commandId: string, until: number): Promise<void> {
+    await this.state.put(keyOf(grant, commandId), { until }, { expiresAt: until });
+    this.cache(grant, commandId, until);
   }
 
-  remember(grant: string, commandId: string, until: number, persist = true): void {
-    let entry = this.byGrant.get(grant);
+  async owns(grant: string, commandId: string): Promise<boolean> {
+    if (this.known.get(grant)?.ids.has(commandId)) return true;
+    const entry = await this.state.get(keyOf(grant, commandId));
+    if (entry === undefined) return false;
+    this.cache(grant, commandId, untilOf(entry, this.now()));
+    return true;
+  }
+
+  /** Every command of `grant` (for filtering listings that span the account). */
+  async commandsOf(grant: string): Promise<ReadonlySet<string>> {
+    const prefix = `${PREFIX}${grant}/`;
+    const ids = new Set(this.known.get(grant)?.ids);
+    for (const { key, value } of await this.state.list(prefix)) {
+      const id = key.slice(prefix.length);
+      ids.add(id);
+      this.cache(grant, id, untilOf(value, this.now()));
+    }
+    return ids;
+  }
+
+  /** Forget the cache of grants that have ended (their shared entries expire by themselves). */
+  sweep(): void {
+    const now = this.now();
+    for (const [grant, entry] of this.known) if (entry.until < now) this.known.delete(grant);
+  }
+
+  private cache(grant: string, commandId: string, until: number): void {
+    let entry = this.known.get(grant);
     if (entry === undefined) {
       entry = { ids: new Set(), until };
-      this.byGrant.set(grant, entry);
+      this.known.set(grant, entry);
     }
     entry.ids.add(commandId);
     entry.until = Math.max(entry.until, until);
-    if (persist && this.file !== undefined) {
-      mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-      appendFileSync(this.file, JSON.stringify({ grant, commandId, until } satisfies Entry) + '\n', { mode: 0o600 });
-    }
   }
+}
 
-  owns(grant: string, commandId: string): boolean {
-    return this.byGrant.get(grant)?.ids.has(commandId) ?? false;
-  }
-
-  /** Drop grants that have ended. */
-  sweep(): void {
-    const now = this.now();
-    for (const [grant, entry] of this.byGrant) if (entry.until < now) this.byGrant.delete(grant);
-  }
+function untilOf(value: unknown, fallback: number): number {
+  const until = typeof value === 'object' && value !== null && 'until' in value ? value.until : undefined;
+  return typeof until === 'number' ? until : fallback;
 }

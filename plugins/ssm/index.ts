@@ -9,7 +9,6 @@
  * StartSession is refused with a clear error: relaying the Session Manager data channel
  * (and recording it) is later work.
  */
-import { join } from 'node:path';
 import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import { awsConnectInfo, createJsonFront, narrowList } from '../../core/public.ts';
 import { definePlugin, type PluginContext } from '../../core/plugin.ts';
@@ -36,7 +35,7 @@ export default definePlugin<SsmResource, SsmScope>({
   resolveScope,
   awsBinding: (resource) => ({ region: resource.region, roleArn: resource.roleArn }),
   async start(ctx: PluginContext<SsmResource, SsmScope>) {
-    const ledger = new CommandLedger(join(ctx.gateway.dataDir, 'ssm-commands.jsonl'));
+    const ledger = new CommandLedger(ctx.state);
     const sweeper = setInterval(() => ledger.sweep(), 60_000);
     sweeper.unref();
     const front = createJsonFront(ctx, {

@@ -127,6 +127,14 @@ before(async () => {
       },
     },
     aws: fakeAws(KEYS),
+    // The EKS plugin keeps no shared state: any use of it fails this test.
+    state: {
+      get: () => Promise.reject(new Error('unused')),
+      put: () => Promise.reject(new Error('unused')),
+      putIfAbsent: () => Promise.reject(new Error('unused')),
+      delete: () => Promise.reject(new Error('unused')),
+      list: () => Promise.reject(new Error('unused')),
+    },
     log: pino({ level: 'silent' }),
     mount: (_prefix, sub) => {
       app = sub;

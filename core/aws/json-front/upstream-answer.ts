@@ -45,23 +45,43 @@ export interface InspectedAnswer {
   withheld: unknown;
 }
 
-/** Run the plugin's `onSuccess` over a 2xx answer (filtering, command ids, capacity). */
-export function inspectAnswer(res: UpstreamResponse, onSuccess: ((body: Buffer) => { body?: Buffer | undefined; data?: Record<string, unknown> | undefined }) | undefined): InspectedAnswer {
+export interface SuccessOutcome {
+  body?: Buffer | undefined;
+  data?: Record<string, unknown> | undefined;
+}
+
+/** A plugin's look at a 2xx answer; a promise when it must store something first (a command id). */
+export type SuccessInspector = (body: Buffer) => SuccessOutcome | Promise<SuccessOutcome>;
+
+/**
+ * Run the plugin's `onSuccess` over a 2xx answer (filtering, command ids, capacity). Stays
+ * synchronous when the inspector is, so the DynamoDB hot path takes no extra promise hop.
+ */
+export function inspectAnswer(res: Pick<UpstreamResponse, 'status' | 'body'>, onSuccess: SuccessInspector | undefined): InspectedAnswer | Promise<InspectedAnswer> {
   const answer: InspectedAnswer = { body: res.body, replaced: false, extra: undefined, withheld: undefined };
   if (res.status >= 300 || onSuccess === undefined) return answer;
   try {
     const out = onSuccess(res.body);
-    if (out.body !== undefined) {
-      answer.body = out.body;
-      answer.replaced = true;
-    }
-    answer.extra = out.data;
+    if (out instanceof Promise) return out.then((o) => applied(answer, o), (e: unknown) => withheld(answer, e));
+    return applied(answer, out);
   } catch (e) {
-    // AWS did the work but airlock cannot vouch for the answer (e.g. cannot filter it):
-    // the client gets an error, and the record says so.
-    answer.withheld = e;
-    answer.extra = { withheld: toAwsJsonError(e).message };
+    return withheld(answer, e);
   }
+}
+
+function applied(answer: InspectedAnswer, out: SuccessOutcome): InspectedAnswer {
+  if (out.body !== undefined) {
+    answer.body = out.body;
+    answer.replaced = true;
+  }
+  answer.extra = out.data;
+  return answer;
+}
+
+/** AWS did the work but airlock cannot vouch for the answer (e.g. cannot filter it): the client gets an error, and the record says so. */
+function withheld(answer: InspectedAnswer, e: unknown): InspectedAnswer {
+  answer.withheld = e;
+  answer.extra = { withheld: toAwsJsonError(e).message };
   return answer;
 }
 
