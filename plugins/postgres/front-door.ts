@@ -71,7 +71,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
     });
     if (startup === null) return;
     const { grant, serverFinal } = await authenticate(h, deps.ctx);
-    const access = checkAccess(deps.ctx, deps.roles, grant, h.user ?? '', startup.params);
+    const access = await checkAccess(deps.ctx, deps.roles, grant, h.user ?? '', startup.params);
     const session = (progress.session = openSession(h, deps, access, progress));
     const { upstream, target } = await connectUpstream(h, deps, access, session, startup.params, progress.abortUpstream.signal);
     progress.upstream = upstream;

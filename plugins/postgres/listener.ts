@@ -8,6 +8,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { ConnectInfo, Grant, PluginInstance } from '../../core/plugin.ts';
 import { GrantRoles } from './provision/grant-roles.ts';
+import { sharedRoleDirectory } from './provision/role-directory.ts';
 import { CancelRegistry } from './cancel-registry.ts';
 import { postgresListenerSchema, type PostgresContext, type PostgresListenerConfig, type PostgresScope } from './config.ts';
 import { passwordKey, serveConnection } from './front-door.ts';
@@ -105,6 +106,7 @@ async function startGrantRoles(ctx: PostgresContext): Promise<GrantRoles> {
     env: process.env,
     aws: ctx.aws,
     defaultConnectionLimit: DEFAULT_ROLE_CONNECTION_LIMIT,
+    directory: sharedRoleDirectory(ctx.state),
     record: (type, resource, data) => {
       const grantId = typeof data.grant === 'string' ? data.grant : undefined;
       const grant = grantId === undefined ? undefined : ctx.grants.get(grantId);

@@ -123,7 +123,7 @@ test('end() terminates the live backends of the role and drops it', async () => 
   assert.equal(await q(`select count(*) from pg_roles where rolname = '${made.role}'`), '0');
   assert.equal(await q(`select count(*) from pg_stat_activity where usename = '${made.role}'`), '0');
   assert.deepEqual(rec.records.at(-1), { type: 'pg.role.dropped', data: { role: made.role, reason: 'revoked', grant: g.id } });
-  assert.equal(prov.credentials(g.id), undefined);
+  assert.equal(await prov.credentials(g.id), undefined);
   assert.equal(await prov.end(g, 'revoked'), false, 'a second end is a no-op');
 });
 
@@ -201,9 +201,9 @@ test('GrantRoles: the lifecycle glue makes, serves and drops the role of a provi
     const provisioned = { ...base, ...p, access: 'read' };
     const staticGrant = { ...base, id: makeGrant(r, 'read').id, access: 'ops', expiresAt: p.expiresAt, scope: { database: 'reporting', user: 'agent_rw' } };
     await roles.onGrantActive(staticGrant);
-    assert.equal(roles.credentials(staticGrant), undefined);
+    assert.equal(await roles.credentials(staticGrant), undefined);
     await roles.onGrantActive(provisioned, { connectionLimit: 5 });
-    const creds = roles.credentials(provisioned);
+    const creds = await roles.credentials(provisioned);
     assert.equal(creds?.role, `airlock_${p.id.toLowerCase()}`);
     assert.equal(await q(`select rolconnlimit from pg_roles where rolname = '${creds!.role}'`), '5');
     assert.deepEqual(records.map(([t, n]) => [t, n]), [['pg.role.created', 'reporting']]);
@@ -211,7 +211,7 @@ test('GrantRoles: the lifecycle glue makes, serves and drops the role of a provi
     const again = new GrantRoles(new Map([['reporting', { ...r, port: cluster.port }]]), { env: { ADMIN_PW: ADMIN_PASSWORD }, aws: { region: 'us-east-1', credentials: async () => ({ accessKeyId: 'x', secretAccessKey: 'y' }), presign: async () => { throw new Error('no IAM'); } }, record: () => {} });
     try {
       await again.sweep([provisioned, staticGrant]);
-      const fresh = again.credentials(provisioned);
+      const fresh = await again.credentials(provisioned);
       assert.equal(fresh?.role, creds!.role);
       const sql = connectAs(cluster, fresh!.role, fresh!.password!);
       try {

@@ -15,8 +15,8 @@ let A: Replica, B: Replica, C: Replica;
 let agent: string;
 let admin: string;
 
-async function grantOn(r: Replica, ttl = '5m'): Promise<{ id: string; env: Record<string, string> }> {
-  const res = await api(r, 'POST', '/v1/grants', agent, { resource: 'reporting', access: 'read', ttl, task: 'replica test' });
+async function grantOn(r: Replica, ttl = '5m', access = 'read'): Promise<{ id: string; env: Record<string, string> }> {
+  const res = await api(r, 'POST', '/v1/grants', agent, { resource: 'reporting', access, ttl, task: 'replica test' });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const connect = res.body.connect as { env: Record<string, string> };
   return { id: String(res.body.id), env: connect.env };
@@ -69,6 +69,26 @@ describe('three replicas on one store', () => {
       return r.code === 0 ? r : undefined;
     });
     assert.equal(res.stdout.trim(), '50');
+  });
+
+  test('a per-grant role made on A serves the grant on B and C; revoked on B, the role is gone for all', async () => {
+    const g = await grantOn(A, '5m', 'revenue-only');
+    const role = `airlock_${g.id.toLowerCase()}`;
+    for (const r of [B, C, A]) {
+      const res = await collect(spawnPsql(pgEnv(g.env, r), ['-v', 'ON_ERROR_STOP=1', '-c', 'select current_user, count(*) from revenue']));
+      assert.equal(res.code, 0, `${r.name}: ${res.stderr}`);
+      assert.equal(res.stdout.trim(), `${role}|50`, `${r.name} logs in as the grant's own role`);
+    }
+    const other = await collect(spawnPsql(pgEnv(g.env, C), ['-c', 'select count(*) from notes']));
+    assert.match(other.stderr, /permission denied for table notes/, 'the role is narrowed to its table on every replica');
+    const created = stack.records().filter((r) => r.type === 'pg.role.created' && r.grant === g.id);
+    assert.deepEqual(created.map((r) => r.replica), ['a'], 'the role is made once, by the replica that activated the grant');
+
+    assert.equal((await api(B, 'DELETE', `/v1/grants/${g.id}`, admin)).status, 200);
+    await waitFor('the role dropped', async () => ((await stack.upstream.sql(`select count(*) from pg_roles where rolname = '${role}'`)).trim() === '0' ? true : undefined));
+    const after = await collect(spawnPsql(pgEnv(g.env, C), ['-c', 'select 1']));
+    assert.notEqual(after.code, 0);
+    assert.match(after.stderr, /revoked/);
   });
 
   test('a revocation on C cuts a live psql session on B and B says why', async (t) => {

@@ -16,6 +16,9 @@ import { sinks } from '../../audit-sinks/index.ts';
 export const APPROVAL_AGENT = 'needs-approval';
 export const ADMIN = 'ops';
 export const SECOND_ADMIN = 'ops2';
+/** The upstream admin that makes per-grant roles (a CREATEROLE non-superuser, as on RDS). */
+export const PROVISION_ADMIN = 'airlock_admin';
+const PROVISION_ADMIN_PASSWORD = 'airlock-admin-replicas-pw';
 
 export interface Replica {
   readonly name: string;
@@ -60,10 +63,12 @@ resources:
     database: reporting
     tls: require
     auth: { type: password, passwordEnv: AIRLOCK_TEST_PG_PW }
+    provision: { user: ${PROVISION_ADMIN}, passwordEnv: AIRLOCK_TEST_ADMIN_PW }
     access:
       read: { user: agent_ro }
+      revenue-only: { privileges: [SELECT], tables: [public.revenue] }
 policies:
-  - { agents: ['${AGENT}'], resources: [reporting], access: [read], maxTtl: 15m, approval: none, maxSessions: 1000 }
+  - { agents: ['${AGENT}'], resources: [reporting], access: [read, revenue-only], maxTtl: 15m, approval: none, maxSessions: 1000 }
   - { agents: ['local:${APPROVAL_AGENT}'], resources: [reporting], access: [read], maxTtl: 15m, approval: required }
 audit:
   durability: buffered
@@ -85,11 +90,19 @@ export async function startStack(o: { maxStaleness?: string } = {}): Promise<Sta
   try {
     const upstream = await startCluster();
     cleanups.push(() => upstream.stop());
+    await upstream.sql(`create role ${PROVISION_ADMIN} login createrole password '${PROVISION_ADMIN_PASSWORD}'`);
+    await upstream.sql(
+      `grant connect on database reporting to ${PROVISION_ADMIN} with grant option;
+       grant usage on schema public to ${PROVISION_ADMIN} with grant option;
+       grant all on all tables in schema public to ${PROVISION_ADMIN} with grant option;`,
+      'reporting',
+    );
     const store = await startPostgresCluster({ ssl: false });
     cleanups.push(() => store.stop());
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       AIRLOCK_TEST_PG_PW: ROLE_PASSWORD,
+      AIRLOCK_TEST_ADMIN_PW: PROVISION_ADMIN_PASSWORD,
       AIRLOCK_STORE_URL: store.connectionString(store.superuser, store.superuserPassword, 'postgres'),
       AIRLOCK_DRAIN_TIMEOUT: '1s',
     };
@@ -108,7 +121,7 @@ export async function startStack(o: { maxStaleness?: string } = {}): Promise<Sta
       env,
       token: async (replica, agent) => {
         // `airlock token --config` as the CLI runs it, with the replica's environment.
-        const keys = ['AIRLOCK_STORE_URL', 'AIRLOCK_TEST_PG_PW'] as const;
+        const keys = ['AIRLOCK_STORE_URL', 'AIRLOCK_TEST_PG_PW', 'AIRLOCK_TEST_ADMIN_PW'] as const;
         const saved = keys.map((k) => process.env[k]);
         for (const k of keys) process.env[k] = env[k];
         try {

@@ -41,7 +41,7 @@ export class GrantRoles {
     await this.provisionerOf(grant)?.end(grant, reason);
   }
 
-  /** Start-up: drop leftovers, then (re)activate the active grants so this process knows their passwords. */
+  /** Start-up: drop leftovers, then (re)activate the active grants (their roles exist with their published passwords). */
   async sweep(active: readonly Grant[]): Promise<void> {
     for (const [name, p] of this.byResource) {
       const mine = active.filter((g) => g.resource === name && isProvisionedScope(g.scope));
@@ -50,9 +50,9 @@ export class GrantRoles {
     }
   }
 
-  /** The role a session of `grant` logs in as, or undefined for a static level (or a role not made here yet). */
-  credentials(grant: Pick<Grant, 'id' | 'resource' | 'scope'>): ProvisionedRole | undefined {
-    return this.provisionerOf(grant)?.credentials(grant.id);
+  /** The role a session of `grant` logs in as, or undefined for a static level (or a role not made yet). */
+  async credentials(grant: Pick<Grant, 'id' | 'resource' | 'scope'>): Promise<ProvisionedRole | undefined> {
+    return await this.provisionerOf(grant)?.credentials(grant.id);
   }
 
   async close(): Promise<void> {

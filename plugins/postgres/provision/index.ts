@@ -10,7 +10,8 @@ import { rdsIamToken } from '../rds-iam.ts';
 import { RoleProvisioner, type ProvisionerOptions } from './provisioner.ts';
 import { isProvisionedScope } from './scope.ts';
 
-export { RoleProvisioner, ProvisionError, type ProvisionedRole, type ProvisionGrant, type RoleRecordType } from './provisioner.ts';
+export { RoleProvisioner, ProvisionError, type ProvisionedRole, type ProvisionGrant, type RoleDirectory, type RoleRecordType } from './provisioner.ts';
+export { sharedRoleDirectory } from './role-directory.ts';
 export { isProvisionedScope, resolvePostgresScope, type ProvisionedScope, type StaticScope, type PostgresScope } from './scope.ts';
 export { roleNameFor } from './role-names.ts';
 
@@ -18,6 +19,7 @@ export interface ProvisionerDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly aws: Pick<AwsContext, 'presign' | 'credentials' | 'region'>;
   readonly record: ProvisionerOptions['record'];
+  readonly directory?: ProvisionerOptions['directory'];
   readonly defaultConnectionLimit?: number;
 }
 
@@ -48,6 +50,7 @@ export function provisionerForResource(resourceName: string, resource: PostgresR
     },
     rdsIam,
     record: deps.record,
+    directory: deps.directory,
     ...(deps.defaultConnectionLimit ? { defaultConnectionLimit: deps.defaultConnectionLimit } : {}),
   });
 }

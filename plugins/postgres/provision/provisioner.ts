@@ -31,12 +31,26 @@ export interface AdminConnection {
 
 export type RoleRecordType = 'pg.role.created' | 'pg.role.dropped';
 
+/**
+ * Where every replica finds a grant's role: the replica that activates a grant makes the role
+ * and publishes how to log in as it; a session of that grant on another replica looks it up.
+ * (The plugin backs it with its shared state; kept an interface so this module knows nothing
+ * of core.)
+ */
+export interface RoleDirectory {
+  publish(grantId: string, role: ProvisionedRole, expiresAt: number): Promise<void>;
+  lookup(grantId: string): Promise<ProvisionedRole | undefined>;
+  remove(grantId: string): Promise<void>;
+}
+
 export interface ProvisionerOptions {
   readonly admin: AdminConnection;
   /** Grant roles log in with RDS IAM (membership of rds_iam, no password). */
   readonly rdsIam: boolean;
   /** Audit hook, kept a callback so this module knows nothing of core's recorder. */
   readonly record: (type: RoleRecordType, data: Record<string, unknown>) => void;
+  /** Shared with the other replicas; without one, roles are known to this process only. */
+  readonly directory?: RoleDirectory | undefined;
   /** CONNECTION LIMIT when activate is not told one (policies[].maxSessions default). */
   readonly defaultConnectionLimit?: number;
   /** How long end() waits for each terminated backend to exit (ms). */
@@ -115,9 +129,13 @@ export class RoleProvisioner {
     return next;
   }
 
-  /** What the connect path logs in with, while the grant is active on this process. */
-  credentials(grantId: string): ProvisionedRole | undefined {
-    return this.active.get(grantId);
+  /** What the connect path logs in with: made here, or published by the replica that made it. */
+  async credentials(grantId: string): Promise<ProvisionedRole | undefined> {
+    const known = this.active.get(grantId);
+    if (known !== undefined || this.options.directory === undefined) return known;
+    // Not cached: one store read per session opened here for a grant made elsewhere, and
+    // nothing to go stale when the grant ends on another replica.
+    return await this.options.directory.lookup(grantId);
   }
 
   activate(grant: ProvisionGrant, opts: { connectionLimit?: number } = {}): Promise<ProvisionedRole> {
@@ -128,7 +146,10 @@ export class RoleProvisioner {
     const role = roleNameFor(grant.id);
     if (!grant.expiresAt) throw new ProvisionError(`grant ${grant.id} has no expiry yet (pending): no role before it is active`);
     const { privileges, tables } = scopeOf(grant);
-    const password = this.options.rdsIam ? undefined : newRolePassword();
+    // A role already published (this grant re-activated after a restart, on any replica)
+    // keeps its password, so the sessions other replicas open with it go on working.
+    const published = this.active.get(grant.id) ?? (await this.options.directory?.lookup(grant.id));
+    const password = this.options.rdsIam ? undefined : (published?.password ?? newRolePassword());
     const resolved = await this.sql.begin(async (tx) => {
       await lockGrants(tx);
       const found = await resolveTables(tx, tables);
@@ -139,6 +160,7 @@ export class RoleProvisioner {
       return found;
     });
     const result: ProvisionedRole = { role, password, privileges, tables: resolved.tables.map((t) => formatTableName({ schema: t.schema, table: t.table })) };
+    await this.options.directory?.publish(grant.id, result, Date.parse(grant.expiresAt));
     this.active.set(grant.id, result);
     this.options.record('pg.role.created', { role, tables: result.tables, privileges, grant: grant.id });
     return result;
@@ -150,7 +172,10 @@ export class RoleProvisioner {
 
   /** Returns whether a role was dropped (false when there was none). */
   private async drop(role: string, reason: string, grantId: string | undefined): Promise<boolean> {
-    if (grantId) this.active.delete(grantId);
+    if (grantId) {
+      this.active.delete(grantId);
+      await this.options.directory?.remove(grantId);
+    }
     const [{ exists } = { exists: false }] = await this.sql<{ exists: boolean }[]>`select exists (select 1 from pg_roles where rolname = ${role}) as exists`;
     if (!exists) return false;
     // No new logins first, then end the live ones, then drop: a session cannot slip in between.

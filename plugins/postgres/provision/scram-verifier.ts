@@ -17,7 +17,7 @@ export function scramVerifier(password: string): string {
   return `SCRAM-SHA-256$${ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
-/** 256 bits, URL-safe: the role's password, held only in airlock's memory. */
+/** 256 bits, URL-safe: the role's password, held in airlock's memory and the shared store (for the other replicas). */
 export function newRolePassword(): string {
   return randomBytes(32).toString('base64url');
 }

@@ -27,7 +27,7 @@ export interface Access {
   readOnly: boolean;
 }
 
-export function checkAccess(ctx: PostgresContext, roles: GrantRoles, proved: Grant<PostgresScope>, user: string, params: ReadonlyMap<string, string>): Access {
+export async function checkAccess(ctx: PostgresContext, roles: GrantRoles, proved: Grant<PostgresScope>, user: string, params: ReadonlyMap<string, string>): Promise<Access> {
   let grant: Grant<PostgresScope>;
   try {
     grant = ctx.grants.requireActive(proved.id);
@@ -44,7 +44,13 @@ export function checkAccess(ctx: PostgresContext, roles: GrantRoles, proved: Gra
   if (level) return { grant, resource, database, login: { kind: 'static', user: level.user }, readOnly: level.readOnly === true };
   const provisioned = Object.hasOwn(resource.provisioned, grant.access) ? resource.provisioned[grant.access] : undefined;
   if (!provisioned) throw new Refusal(new AirlockError(ErrorCodes.GRANT_DENIED, `access level "${grant.access}" no longer exists on ${grant.resource}`), user, grant.resource);
-  const role = roles.credentials(grant);
+  let role: Awaited<ReturnType<GrantRoles['credentials']>>;
+  try {
+    role = await roles.credentials(grant);
+  } catch (e) {
+    ctx.log.warn({ err: (e as Error).message, grant: grant.id }, 'the database role of a grant could not be looked up');
+    role = undefined;
+  }
   // Fail closed: without its own role a provisioned grant has nobody to log in as.
   if (!role) throw new Refusal(new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the database role of grant ${grant.id} is not ready on this gateway`), user, grant.resource);
   return { grant, resource, database, login: { kind: 'provisioned', user: role.role, password: role.password }, readOnly: isSelectOnly(provisioned.privileges) };
