@@ -9,6 +9,7 @@ import { postgresListenerSchema, postgresResourceSchema, postgresScopeSchema, ty
 import { startListener } from './listener.ts';
 import { loadStatementParser } from './split-statements.ts';
 import { resolvePostgresScope } from './provision/scope.ts';
+import { DEFAULT_ROLE_CONNECTION_LIMIT, startGrantRoles } from './provision/start-grant-roles.ts';
 import { postgresTools } from './tools.ts';
 
 export default definePlugin<PostgresResource, PostgresScope, PostgresListenerConfig>({
@@ -27,6 +28,23 @@ export default definePlugin<PostgresResource, PostgresScope, PostgresListenerCon
 
   start: async (ctx) => {
     await loadStatementParser();
-    return { ...(await startListener(ctx)), tools: postgresTools(ctx) };
+    // One set of per-grant roles for both ways in (the wire listener and the MCP tool).
+    const roles = await startGrantRoles(ctx);
+    try {
+      const listener = await startListener(ctx, roles);
+      return {
+        ...listener,
+        tools: postgresTools(ctx, roles),
+        onGrantActive: (grant) => roles.onGrantActive(grant, { connectionLimit: DEFAULT_ROLE_CONNECTION_LIMIT }),
+        onGrantEnded: (grant, reason) => roles.onGrantEnded(grant, reason),
+        async close() {
+          await listener.close();
+          await roles.close();
+        },
+      };
+    } catch (e) {
+      await roles.close();
+      throw e;
+    }
   },
 });

@@ -7,8 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { ConnectInfo, Grant, PluginInstance } from '../../core/plugin.ts';
-import { GrantRoles } from './provision/grant-roles.ts';
-import { sharedRoleDirectory } from './provision/role-directory.ts';
+import type { GrantRoles } from './provision/grant-roles.ts';
 import { CancelRegistry } from './cancel-registry.ts';
 import { postgresListenerSchema, type PostgresContext, type PostgresListenerConfig, type PostgresScope } from './config.ts';
 import { passwordKey, serveConnection } from './front-door.ts';
@@ -23,7 +22,8 @@ async function secureContextFor(ctx: PostgresContext, listener: PostgresListener
   return createSecureContext({ cert: readFileSync(listener.tls.cert), key: readFileSync(listener.tls.key), minVersion: 'TLSv1.2' });
 }
 
-export async function startListener(ctx: PostgresContext): Promise<PluginInstance<PostgresScope>> {
+/** The Postgres wire listener; the per-grant roles are the plugin's (index.ts), shared with the MCP tool. */
+export async function startListener(ctx: PostgresContext, roles: GrantRoles): Promise<PluginInstance<PostgresScope>> {
   const listener = ctx.listener ?? postgresListenerSchema.parse({});
   const secureContext = await secureContextFor(ctx, listener);
   const passwords = new Map<string, string>();
@@ -40,7 +40,6 @@ export async function startListener(ctx: PostgresContext): Promise<PluginInstanc
     }
     if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
   }
-  const roles = await startGrantRoles(ctx);
   const cancels = new CancelRegistry();
   const sockets = new Set<Socket>();
   const relays = new Set<Promise<void>>();
@@ -63,7 +62,7 @@ export async function startListener(ctx: PostgresContext): Promise<PluginInstanc
 
   const { host, port } = parseListen(listener.listen);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => void roles.close().finally(() => reject(e)));
+    server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
@@ -78,49 +77,14 @@ export async function startListener(ctx: PostgresContext): Promise<PluginInstanc
   return {
     listening: [display],
     connectInfo: ({ grant, secret }) => postgresConnectInfo({ ...advertised, tls: secureContext !== null }, grant, secret),
-    onGrantActive: (grant) => roles.onGrantActive(grant, { connectionLimit: DEFAULT_ROLE_CONNECTION_LIMIT }),
-    onGrantEnded: (grant, reason) => roles.onGrantEnded(grant, reason),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
       await Promise.race([Promise.all(relays), new Promise((r) => setTimeout(r, 1000).unref())]);
-      await roles.close();
     },
   };
-}
-
-/**
- * CONNECTION LIMIT of a grant role. A grant's live sessions are capped by the core at the
- * policy's maxSessions (default 10), which the plugin cannot see; the role takes that default.
- */
-const DEFAULT_ROLE_CONNECTION_LIMIT = 10;
-
-/**
- * The per-grant roles of provisioned levels, with their records in the audit; on start every
- * leftover `airlock_*` role whose grant is no longer active is dropped (a crash leaves nothing).
- */
-async function startGrantRoles(ctx: PostgresContext): Promise<GrantRoles> {
-  const roles = new GrantRoles(ctx.resources, {
-    env: process.env,
-    aws: ctx.aws,
-    defaultConnectionLimit: DEFAULT_ROLE_CONNECTION_LIMIT,
-    directory: sharedRoleDirectory(ctx.state),
-    record: (type, resource, data) => {
-      const grantId = typeof data.grant === 'string' ? data.grant : undefined;
-      const grant = grantId === undefined ? undefined : ctx.grants.get(grantId);
-      // Nothing waits on it (receipts never reject unhandled): a record never holds back a drop.
-      ctx.audit.record({ type, grant, resource, data, outcome: 'ok' });
-    },
-  });
-  try {
-    await roles.sweep(ctx.grants.listActive());
-  } catch (e) {
-    await roles.close();
-    throw e;
-  }
-  return roles;
 }
 
 /** `host` or `host:port` (IPv6 in brackets); without a port, the listener's own. */

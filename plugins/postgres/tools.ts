@@ -2,8 +2,9 @@
  * MCP tool of the Postgres plugin: `query_postgres {sql, params?, max_rows?}` runs one
  * statement as a session of the grant: `session.opened`, `pg.query` (before the statement
  * leaves airlock), `pg.result`, `session.closed`, the same records a psql session writes,
- * logged in upstream as the access level's database user with the same credentials (the
- * resource's password or an RDS IAM token). postgres.js is the client: it parses rows and
+ * logged in upstream as the same role a psql session of the grant would be (login.ts: the
+ * static level's user, or the grant's own role; a password or an RDS IAM token), with the
+ * same guardrail rules. postgres.js is the client: it parses rows and
  * column types, and its cancel request stops a running statement when the grant ends.
  */
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { AirlockError, ErrorCodes, isAirlockError, type AuditRecorder, type Sess
 import type { PostgresContext, PostgresResource, PostgresScope } from './config.ts';
 import { rdsIamToken } from './rds-iam.ts';
 import { decideQuery } from './guard/index.ts';
+import { loginOf, type UpstreamLogin } from './login.ts';
+import type { GrantRoles } from './provision/grant-roles.ts';
 
 /** Longest SQL text kept in a record, as for psql sessions. */
 const MAX_RECORDED_SQL = 64 * 1024;
@@ -32,7 +35,7 @@ interface Connection {
   cut(): void;
 }
 
-export function postgresTools(ctx: PostgresContext): ToolContribution<PostgresScope>[] {
+export function postgresTools(ctx: PostgresContext, roles: GrantRoles): ToolContribution<PostgresScope>[] {
   const passwords = new Map<string, string>();
   const caBundles = new Map<string, string>();
   for (const [name, r] of ctx.resources) {
@@ -45,9 +48,14 @@ export function postgresTools(ctx: PostgresContext): ToolContribution<PostgresSc
     if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
   }
 
-  function connect(resourceName: string, resource: PostgresResource, access: string, user: string): Connection {
+  function connect(resourceName: string, resource: PostgresResource, access: string, login: UpstreamLogin): Connection {
+    const user = login.user;
     const password = async (): Promise<string> => {
       if (resource.auth.type === 'rds-iam') return rdsIamToken(ctx.aws, { resource: resourceName, host: resource.host, port: resource.port, user, region: resource.region ?? ctx.aws.region });
+      if (login.kind === 'provisioned') {
+        if (login.password === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the role of this grant has no password`);
+        return login.password;
+      }
       const pw = passwords.get(`${resourceName}\0${access}`);
       if (pw === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the password for ${resourceName} is not set`);
       return pw;
@@ -93,24 +101,24 @@ export function postgresTools(ctx: PostgresContext): ToolContribution<PostgresSc
     async run(call, input) {
       const grant = call.grant;
       const resource = ctx.resources.get(grant.resource);
-      const level = resource?.access[grant.access];
-      if (!resource || !level) throw new AirlockError(ErrorCodes.WRONG_RESOURCE, `grant ${grant.id} names a resource or access level this gateway no longer serves`);
+      if (!resource) throw new AirlockError(ErrorCodes.WRONG_RESOURCE, `grant ${grant.id} names a resource this gateway no longer serves`);
+      const { login, readOnly } = await loginOf(resource, grant, roles, (message, err) => ctx.log.warn({ err: (err as Error).message, grant: grant.id }, message));
       const text = String(input.sql);
       const params = (input.params as (string | number | boolean | null)[] | undefined) ?? [];
       const maxRows = Math.min(Number(input.max_rows ?? call.limits.maxRows), call.limits.maxRows);
 
       // The same guardrail as the wire path, before anything opens or runs: a refusal is a
       // `pg.query` record with outcome denied, and the tool call fails naming the rule.
-      const decision = decideQuery(text, { readOnly: level.readOnly === true });
+      const decision = decideQuery(text, { readOnly });
       if (!decision.allowed) {
         await ctx.audit.exchange(grant, { type: 'pg.query', data: { sql: text, via: 'mcp' } }).refuse(ErrorCodes.FORBIDDEN, decision.message, { rule: decision.rule, sqlstate: decision.sqlstate });
         throw new AirlockError(ErrorCodes.FORBIDDEN, decision.message);
       }
 
-      const conn = connect(grant.resource, resource, grant.access, level.user);
+      const conn = connect(grant.resource, resource, grant.access, login);
       let session: Session<PostgresScope>;
       try {
-        session = ctx.sessions.open(grant, { source: 'mcp', data: { database: resource.database, dbUser: level.user, via: 'mcp' }, onClose: () => conn.cut() });
+        session = ctx.sessions.open(grant, { source: 'mcp', data: { database: resource.database, dbUser: login.user, via: 'mcp' }, onClose: () => conn.cut() });
       } catch (e) {
         conn.cut();
         throw e;
