@@ -38,37 +38,43 @@ function cellName(c: PgCell): string {
   return `${c.script} · ${c.protocol} · ${c.clients} client${c.clients === 1 ? '' : 's'}`;
 }
 
+/** One row: `measured` undefined when the part was not run. */
+function row(target: string, goal: string, measured: number | undefined, unit: '×' | 'ms' | 'µs' | 'KiB', met: (v: number) => boolean): TargetRow {
+  const digits = unit === '×' ? 2 : unit === 'ms' ? 3 : 1;
+  const shown = measured === undefined || !Number.isFinite(measured) ? '–' : unit === '×' ? `${fmt(measured, digits)}×` : `${fmt(measured, digits)} ${unit}`;
+  return { target, goal, measured: shown, met: measured === undefined || !Number.isFinite(measured) ? undefined : met(measured) };
+}
+
+/** The targets of issue 13 ("Hot paths"), in its order. */
 function targets(r: BenchResults): TargetRow[] {
-  const rows: TargetRow[] = [];
-  for (const protocol of ['simple', 'prepared'] as const) {
-    const cell = r.pg?.cells.find((c) => c.script === 'select-only' && c.clients === 8 && c.protocol === protocol);
-    rows.push({
-      target: `Postgres select-only, 8 clients, ${protocol}: strict vs pgbouncer TPS`,
-      goal: '≥ 0.80×',
-      measured: cell ? `${fmt(cell.ratios.strictVsPgbouncer, 2)}×` : '–',
-      met: cell ? cell.ratios.strictVsPgbouncer >= 0.8 : undefined,
-    });
-    rows.push({
-      target: `Postgres select-only, 8 clients, ${protocol}: buffered vs pgbouncer TPS`,
-      goal: '≥ 0.90×',
-      measured: cell ? `${fmt(cell.ratios.bufferedVsPgbouncer, 2)}×` : '–',
-      met: cell ? cell.ratios.bufferedVsPgbouncer >= 0.9 : undefined,
-    });
-  }
-  const h = r.http;
-  for (const mode of ['buffered', 'strict'] as const) {
-    const vs = mode === 'buffered' ? h?.ratios.bufferedVsNginx : h?.ratios.strictVsNginx;
-    const added = mode === 'buffered' ? h?.ratios.bufferedAddedP50Ms : h?.ratios.strictAddedP50Ms;
-    rows.push({ target: `HTTP GetItem, 8 connections, ${mode}: airlock vs nginx req/s`, goal: '≥ 0.50×', measured: vs === undefined ? '–' : `${fmt(vs, 2)}×`, met: vs === undefined ? undefined : vs >= 0.5 });
-    rows.push({ target: `HTTP GetItem, 8 connections, ${mode}: added p50 over direct`, goal: '≤ 0.5 ms', measured: added === undefined ? '–' : `${fmt(added, 3)} ms`, met: added === undefined ? undefined : added <= 0.5 });
-  }
-  for (const mode of ['buffered', 'strict'] as const) {
-    const added = mode === 'buffered' ? h?.ratios.bufferedAddedP50MsOneConnection : h?.ratios.strictAddedP50MsOneConnection;
-    rows.push({ target: `(for reference) HTTP GetItem, 1 connection, ${mode}: added p50 over direct`, goal: '≤ 0.5 ms', measured: added === undefined ? '–' : `${fmt(added, 3)} ms`, met: added === undefined ? undefined : added <= 0.5 });
-  }
+  const cell = (protocol: 'simple' | 'prepared', clients: number) => r.pg?.cells.find((c) => c.script === 'select-only' && c.clients === clients && c.protocol === protocol);
+  const simple8 = cell('simple', 8);
+  const prepared8 = cell('prepared', 8);
+  const simple1 = cell('simple', 1);
+  const fsyncP50 = r.pg?.fdatasync?.p50Ms;
+  const strictOverBuffered = simple1 ? simple1.median['airlock-strict'].meanMs - simple1.median['airlock-buffered'].meanMs : undefined;
+  const h = r.http?.ratios;
   const idle = r.cost?.idleSessions.airlock;
-  rows.push({ target: 'Resident memory per idle Postgres session', goal: '≤ 64 KiB', measured: idle ? `${fmt(idle.kibPerSession)} KiB` : '–', met: idle ? idle.kibPerSession <= 64 : undefined });
-  return rows;
+  return [
+    row('pg select-only, 8 clients, simple: buffered / pgbouncer TPS', '≥ 0.80×', simple8?.ratios.bufferedVsPgbouncer, '×', (v) => v >= 0.8),
+    row('pg select-only, 8 clients, prepared: buffered / pgbouncer TPS', '≥ 0.80×', prepared8?.ratios.bufferedVsPgbouncer, '×', (v) => v >= 0.8),
+    row('pg select-only, 8 clients, simple: strict / pgbouncer TPS', '≥ 0.65×', simple8?.ratios.strictVsPgbouncer, '×', (v) => v >= 0.65),
+    row('pg select-only, 8 clients, prepared: strict / pgbouncer TPS', '≥ 0.65×', prepared8?.ratios.strictVsPgbouncer, '×', (v) => v >= 0.65),
+    row('pg select-only, 1 client, simple: buffered added mean latency over pgbouncer', '≤ 0.05 ms', simple1 ? simple1.median['airlock-buffered'].meanMs - simple1.median.pgbouncer.meanMs : undefined, 'ms', (v) => v <= 0.05),
+    row(
+      `pg select-only, 1 client, simple: strict added mean over buffered`,
+      `≤ one fdatasync p50 (${fsyncP50 === undefined ? '–' : `${fmt(fsyncP50, 3)} ms`}, same run)`,
+      strictOverBuffered,
+      'ms',
+      (v) => fsyncP50 !== undefined && v <= fsyncP50,
+    ),
+    row('CPU per statement, select-only, 8 clients, simple, buffered', '≤ 40 µs', simple8?.median['airlock-buffered'].cpuUsPerStatement, 'µs', (v) => v <= 40),
+    row('DynamoDB GetItem, 8 connections: buffered / Node floor req/s', '≥ 0.70×', h?.bufferedVsNodeFloor, '×', (v) => v >= 0.7),
+    row('DynamoDB GetItem, 8 connections: strict / Node floor req/s', '≥ 0.55×', h?.strictVsNodeFloor, '×', (v) => v >= 0.55),
+    row('GetItem, 1 connection, buffered: added p50 over direct', '≤ 0.20 ms', h?.bufferedAddedP50MsOneConnection, 'ms', (v) => v <= 0.2),
+    row('GetItem, 1 connection, strict: added p50 over direct', '≤ 0.35 ms', h?.strictAddedP50MsOneConnection, 'ms', (v) => v <= 0.35),
+    row('Resident memory per idle Postgres session', '≤ 24 KiB', idle?.kibPerSession, 'KiB', (v) => v <= 24),
+  ];
 }
 
 function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
@@ -81,6 +87,9 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
       `run in turn (${names.join(', ')}) for ${s.rounds} rounds; medians shown. TLS ${s.tls}; auth ${s.auth}. ` +
       `airlock records every statement (two records: the statement and its result) with a file sink draining the spool in the same process; pgbouncer runs in session pooling mode. ` +
       '`node-relay` is the floor of airlock\'s runtime: a bare Node TCP relay (`socket.pipe`) doing none of airlock\'s work.',
+    ...(pg.fdatasync
+      ? ['', `One append + \`fdatasync\` on the spool's disk (${pg.fdatasync.samples} samples, probed before and after the cells, the slower kept): p50 ${fmt(pg.fdatasync.p50Ms, 3)} ms, p99 ${fmt(pg.fdatasync.p99Ms, 3)} ms.`]
+      : []),
     '',
     '### Throughput (TPS)',
     '',

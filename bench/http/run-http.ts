@@ -57,6 +57,7 @@ export interface HttpPartResult {
     nginxAddedP50Ms: number;
     nodeFloorVsNginx: number;
     bufferedVsNodeFloor: number;
+    strictVsNodeFloor: number;
     /** p50 over direct's, both at one connection. */
     bufferedAddedP50MsOneConnection: number;
     strictAddedP50MsOneConnection: number;
@@ -166,6 +167,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
         nginxAddedP50Ms: round(med.nginx.p50Ms - med.direct.p50Ms, 3),
         nodeFloorVsNginx: ratio(med['node-floor'].rps, med.nginx.rps),
         bufferedVsNodeFloor: ratio(med['airlock-buffered'].rps, med['node-floor'].rps),
+        strictVsNodeFloor: ratio(med['airlock-strict'].rps, med['node-floor'].rps),
         bufferedAddedP50MsOneConnection: round(single['airlock-buffered'].p50Ms - single.direct.p50Ms, 3),
         strictAddedP50MsOneConnection: round(single['airlock-strict'].p50Ms - single.direct.p50Ms, 3),
       },

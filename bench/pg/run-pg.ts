@@ -17,6 +17,7 @@ import { median, ratio, round } from '../lib/stats.ts';
 import { startBenchDatabase, postgresGatewayConfig, PASSWORD_ENV, BENCH_DB, BENCH_USER, type BenchDatabase } from './database.ts';
 import { startPgbouncer, type Pgbouncer } from './pgbouncer.ts';
 import { runPgbench, STATEMENTS_PER_TX, type PgTarget, type Protocol, type Script } from './pgbench.ts';
+import { probeFdatasync, type FdatasyncProbe } from '../lib/fdatasync-probe.ts';
 
 export const PG_TARGETS = ['direct', 'pgbouncer', 'node-relay', 'airlock-buffered', 'airlock-strict'] as const;
 export type PgTargetName = (typeof PG_TARGETS)[number];
@@ -54,6 +55,8 @@ export interface PgCell {
 export interface PgPartResult {
   settings: { seconds: number; rounds: number; scale: number; pgbenchThreads: number; tls: string; auth: string; auditSink: string };
   cells: PgCell[];
+  /** One append + fdatasync on the spool's disk, probed between the cells (the strict yardstick). */
+  fdatasync?: FdatasyncProbe | undefined;
 }
 
 export interface PgPartOptions {
@@ -115,6 +118,9 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
     for (const name of PG_TARGETS) await runPgbench(o.pgbench, targets[name].target, { script: 'select-only', protocol: 'simple', clients: 8, seconds: 1 });
 
     const cells: PgCell[] = [];
+    // Probed before and after the cells; the report takes the larger p50 (the disk at its busier).
+    const fsyncBefore = probeFdatasync();
+    o.progress(`pg: fdatasync p50 ${fsyncBefore.p50Ms} ms, p99 ${fsyncBefore.p99Ms} ms (before the cells)`);
     for (const script of SCRIPTS) {
       for (const protocol of PROTOCOLS) {
         for (const clients of CLIENTS) {
@@ -179,10 +185,15 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
         auditSink: 'file sink (the spool drained to a JSONL file by the same process)',
       },
       cells,
+      fdatasync: larger(fsyncBefore, probeFdatasync()),
     };
   } finally {
     for (const s of started.reverse()) await s.stop().catch((e: unknown) => o.progress(`pg: stop failed: ${String(e)}`));
   }
+}
+
+function larger(a: FdatasyncProbe, b: FdatasyncProbe): FdatasyncProbe {
+  return a.p50Ms >= b.p50Ms ? a : b;
 }
 
 function medianOf(runs: PgRunMeasure[]): PgRunMeasure {
