@@ -87,7 +87,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     checkpointEvery: config.audit.checkpointEvery,
     checkpointIntervalMs: parseDuration(config.audit.checkpointInterval),
     spoolMaxBytes: config.audit.spoolMaxBytes,
-    signingKey: { privateKey: identity.key.privateKey, kid: identity.key.kid },
+    signingKey: { privateKey: identity.key.signingKey, kid: identity.key.kid },
     log: log.child({ part: 'audit' }),
   });
   const recorder = new Recorder(audit, { authFailureSummaryMs: parseDuration(config.audit.authFailureSummaryInterval ?? '60s') });

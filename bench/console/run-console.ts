@@ -69,7 +69,7 @@ async function fillSpool(dataDir: string, ids: string[]): Promise<void> {
     dataDir,
     durability: 'buffered',
     gatewayId: identity.gatewayId,
-    signingKey: { privateKey: identity.key.privateKey, kid: identity.key.kid },
+    signingKey: { privateKey: identity.key.signingKey, kid: identity.key.kid },
     log: pino({ level: 'silent' }),
   });
   const types = ['pg.query', 'pg.result', 'pg.query', 'pg.result', 'aws.request', 'session.opened', 'session.closed', 'grant.issued'];

@@ -8,7 +8,7 @@
  * here would stall seq allocation. The output is a standard compact JWS; verification
  * uses jose.
  */
-import { KeyObject, sign as cryptoSign, type webcrypto } from 'node:crypto';
+import { sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { compactVerify, importJWK, type JWK } from 'jose';
 
 export interface CheckpointPayload {
@@ -30,8 +30,8 @@ export interface CheckpointSigner {
   signJson(payload: object): string;
 }
 
-export function checkpointSigner(key: { privateKey: webcrypto.CryptoKey | KeyObject; kid: string }): CheckpointSigner {
-  const privateKey = key.privateKey instanceof KeyObject ? key.privateKey : KeyObject.from(key.privateKey);
+export function checkpointSigner(key: { privateKey: KeyObject; kid: string }): CheckpointSigner {
+  const { privateKey } = key;
   if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519') {
     throw new TypeError('audit signing key must be an Ed25519 private key');
   }

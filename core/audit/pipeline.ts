@@ -11,7 +11,7 @@
  */
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KeyObject, webcrypto } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditReceipt, AuditSink } from '../plugin.ts';
 import { AirlockError, ErrorCodes } from '../errors.ts';
@@ -42,7 +42,8 @@ export interface AuditPipelineOptions {
   /** The previous run did not stop cleanly (kill -9, power loss): said in `gateway.started`. */
   uncleanStop?: boolean;
   /** Ed25519; checkpoints are compact JWS (alg EdDSA) with this kid. */
-  signingKey: { privateKey: webcrypto.CryptoKey | KeyObject; kid: string };
+  /** A node:crypto key: checkpoints are signed synchronously, inside seq allocation. */
+  signingKey: { privateKey: KeyObject; kid: string };
   log: Logger;
   /** Segment roll size (default 64 MiB). */
   segmentMaxBytes?: number;

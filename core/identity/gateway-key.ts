@@ -4,12 +4,17 @@
  * /.well-known/jwks.json and written to keys/gateway.pub.jwk for `airlock audit verify`.
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, type JWK, type CryptoKey } from 'jose';
 
 export interface GatewayKey {
   readonly privateKey: CryptoKey;
+  /**
+   * The same private key as a node:crypto KeyObject, for the audit's synchronous checkpoint
+   * signing (made from the JWK: converting jose's non-extractable CryptoKey is deprecated).
+   */
+  readonly signingKey: KeyObject;
   readonly publicKey: CryptoKey;
   readonly publicJwk: JWK & { kid: string };
   readonly kid: string;
@@ -40,7 +45,8 @@ export async function loadOrCreateGatewayIdentity(dataDir: string): Promise<Gate
   writeAtomic(pubFile, JSON.stringify(publicJwk) + '\n', 0o644);
   const privateKey = (await importJWK({ ...privJwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
   const publicKey = (await importJWK(publicJwk, 'EdDSA')) as CryptoKey;
-  return { gatewayId, key: { privateKey, publicKey, publicJwk, kid: privJwk.kid } };
+  const signingKey = createPrivateKey({ key: { kty: privJwk.kty!, crv: privJwk.crv!, x: privJwk.x!, d: privJwk.d! }, format: 'jwk' });
+  return { gatewayId, key: { privateKey, publicKey, signingKey, publicJwk, kid: privJwk.kid } };
 }
 
 function writeAtomic(path: string, content: string, mode: number): void {

@@ -5,7 +5,7 @@
  * key because the issuer URL must be the same everywhere too (each replica keeps its own
  * gateway id for its audit chain).
  */
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { SharedStore } from './types.ts';
 import type { GatewayIdentity } from '../identity/gateway-key.ts';
@@ -17,6 +17,7 @@ export interface IssuerKey {
   readonly issuerId: string;
   readonly kid: string;
   readonly privateKey: CryptoKey;
+  readonly signingKey: KeyObject;
   readonly publicJwk: JWK & { kid: string };
 }
 
@@ -31,7 +32,8 @@ export async function loadOrCreateIssuerKey(store: SharedStore): Promise<IssuerK
   const { kty, crv, x, kid } = stored.jwk;
   const publicJwk: JWK & { kid: string } = { kty: kty!, crv: crv!, x: x!, kid, alg: 'EdDSA', use: 'sig' };
   const privateKey = (await importJWK({ ...stored.jwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
-  return { issuerId: stored.issuerId, kid, privateKey, publicJwk };
+  const signingKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: stored.jwk.x!, d: stored.jwk.d! }, format: 'jwk' });
+  return { issuerId: stored.issuerId, kid, privateKey, signingKey, publicJwk };
 }
 
 async function createIssuerKey(): Promise<string> {
@@ -62,5 +64,5 @@ export async function localIssuerIdentity(store: SharedStore, gateway: GatewayId
   if (store.type === 'file') return gateway;
   const k = await loadOrCreateIssuerKey(store);
   const publicKey = (await importJWK(k.publicJwk, 'EdDSA')) as CryptoKey;
-  return { gatewayId: k.issuerId, key: { privateKey: k.privateKey, publicKey, publicJwk: k.publicJwk, kid: k.kid } };
+  return { gatewayId: k.issuerId, key: { privateKey: k.privateKey, publicKey, signingKey: k.signingKey, publicJwk: k.publicJwk, kid: k.kid } };
 }

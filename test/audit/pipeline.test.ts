@@ -272,16 +272,16 @@ describe('audit pipeline', () => {
     assert.equal(p.full, true);
   });
 
-  it('signs checkpoints with a jose-generated WebCrypto key as the gateway does', async () => {
-    const { generateKeyPair, exportJWK } = await import('jose');
-    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-    const jwk = { ...(await exportJWK(publicKey)), kid: 'webcrypto' };
+  it('signs checkpoints with the gateway key as loaded from its JWK, verifiable with the published public JWK', async () => {
+    const { loadOrCreateGatewayIdentity } = await import('../../core/identity/gateway-key.ts');
+    const identity = await loadOrCreateGatewayIdentity(await temp.make());
+    const jwk = identity.key.publicJwk;
     const dataDir = await temp.make();
     const p = await (await import('../../core/audit/pipeline.ts')).AuditPipeline.open({
       dataDir,
       durability: 'buffered',
       gatewayId: 'gw-web',
-      signingKey: { privateKey, kid: 'webcrypto' },
+      signingKey: { privateKey: identity.key.signingKey, kid: identity.key.kid },
       log: (await import('./helpers.ts')).silentLog,
     });
     await appendMany(p, 3);

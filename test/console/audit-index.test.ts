@@ -25,7 +25,7 @@ async function spoolWith(count: number, segmentMaxBytes?: number) {
     durability: 'buffered',
     gatewayId: identity.gatewayId,
     checkpointEvery: 40,
-    signingKey: { privateKey: identity.key.privateKey, kid: identity.key.kid },
+    signingKey: { privateKey: identity.key.signingKey, kid: identity.key.kid },
     log: pino({ level: 'silent' }),
     ...(segmentMaxBytes ? { segmentMaxBytes, spoolMaxBytes: 1024 ** 3 } : {}),
   });
