@@ -73,7 +73,7 @@ export function postgresGatewayConfig(db: BenchDatabase, durability: 'strict' | 
         access: { write: { user: BENCH_USER } },
       },
     },
-    policies: [{ agents: [`local:${agent}`], resources: ['bench'], access: ['write'], maxTtl: '4h', approval: 'none' }],
+    policies: [{ agents: [`local:${agent}`], resources: ['bench'], access: ['write'], maxTtl: '4h', approval: 'none', maxSessions: 2000 }],
     audit: { durability, sinks: [{ type: 'file', path: '{dataDir}/audit/audit.jsonl' }] },
   };
 }

@@ -227,6 +227,22 @@ test('EXECUTE is allowed only for statements this session prepared read-only', (
   assert.equal(s.decide('PREPARE q AS SELECT 1; EXECUTE q').allowed, true);
 });
 
+test('a repeated text is answered from the decision cache exactly as the parser first decided it, per level', () => {
+  const texts = ['select * from sales where id = 1', "insert into sales (month, amount) values ('x', 1)", "ALTER ROLE agent_ro PASSWORD 'x'", 'select pg_sleep(1)', 'selec broken'];
+  const first = texts.map((sql) => [JSON.stringify(ro(sql)), JSON.stringify(rw(sql))]);
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual(texts.map((sql) => [JSON.stringify(ro(sql)), JSON.stringify(rw(sql))]), first);
+  }
+  // The same text is refused under a read-only level and allowed under a write level: the
+  // cache of one level never answers for the other.
+  assert.equal(ro(texts[1]!).allowed, false);
+  assert.equal(rw(texts[1]!).allowed, true);
+  // A cached allowed decision hands back the session's own prepared statements, unchanged.
+  const mine = new Set(['p1']);
+  const d = decideQuery(texts[0]!, { readOnly: true, preparedReadOnly: mine });
+  assert.ok(d.allowed && d.preparedReadOnly === mine);
+});
+
 test('a hostile, deeply nested query is refused, not a crash', () => {
   const deep = 'SELECT ' + '('.repeat(5000) + '1' + ')'.repeat(5000);
   // Deep but a plain read: decided (allowed), not thrown.

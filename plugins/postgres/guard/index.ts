@@ -10,6 +10,7 @@
 import { parseSync } from 'libpg-query';
 import { everyLevel, readOnly, type RuleHit } from './rules.ts';
 import { field, isRecord, isString, nodes, TreeTooLarge, type ParsedNode } from './walk.ts';
+import { cachedDecision, cacheable, rememberDecision } from './decision-cache.ts';
 
 export interface GuardPolicy {
   /** The level's privileges are only SELECT: refuse everything that could write. */
@@ -68,6 +69,18 @@ function firstHit(stmt: unknown, check: (n: ParsedNode) => RuleHit | undefined):
 }
 
 export function decideQuery(sql: string, policy: GuardPolicy): GuardDecision {
+  if (!cacheable(sql)) return decideAfresh(sql, policy);
+  const known = cachedDecision(sql, policy.readOnly);
+  // A cacheable text neither reads nor changes the prepared statements: they stay as they were.
+  if (known !== undefined) return known.allowed ? { ...known, preparedReadOnly: policy.preparedReadOnly ?? NONE } : known;
+  const decision = decideAfresh(sql, policy);
+  rememberDecision(sql, policy.readOnly, decision);
+  return decision;
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+function decideAfresh(sql: string, policy: GuardPolicy): GuardDecision {
   const stmts = parse(sql);
   if (!Array.isArray(stmts)) return refuse(stmts, 0, 1, '42601');
   const prepared = new Set(policy.preparedReadOnly ?? []);
@@ -108,7 +121,7 @@ export class SessionGuard {
 
   decide(sql: string): GuardDecision {
     const d = decideQuery(sql, { readOnly: this.readOnlyLevel, preparedReadOnly: this.prepared });
-    if (d.allowed) this.prepared = new Set(d.preparedReadOnly);
+    if (d.allowed && d.preparedReadOnly !== this.prepared) this.prepared = new Set(d.preparedReadOnly);
     return d;
   }
 
