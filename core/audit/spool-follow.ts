@@ -15,6 +15,8 @@ export function followSpool(opts: {
   batch: number;
   intervalMs: number;
   onRecords: (records: AuditRecord[], missed: TailRead['missed']) => Promise<void>;
+  /** Each time a read finds nothing new: the follower has caught up with the spool. */
+  onCaughtUp?: () => void;
   log: Logger;
 }): Follower {
   const tail = new SpoolTail(opts.dir, opts.nextSeq);
@@ -43,6 +45,7 @@ export function followSpool(opts: {
         continue;
       }
       if (read.records.length === 0 && !read.missed) {
+        opts.onCaughtUp?.();
         await idle(opts.intervalMs);
         continue;
       }

@@ -57,6 +57,7 @@ export function consoleApp(parts: ConsoleParts, sessions = new ConsoleSessions()
       return c.redirect('/console/signin', 303);
     }
     c.set('session', session);
+    await parts.warmUp?.();
     await next();
   });
   signedIn.route('/', actionRoutes(parts));

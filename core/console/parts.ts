@@ -31,6 +31,11 @@ export interface ConsoleParts {
   issuers: readonly IssuerConfig[];
   admins: readonly string[];
   audit: AuditIndex;
+  /**
+   * Called before every signed-in page: starts the audit index on first use and waits (a
+   * bounded time) until it has caught up with the spool. Absent: the index is always current.
+   */
+  warmUp?: () => Promise<void>;
   recorder: AuditRecorder;
   log: Logger;
   env?: NodeJS.ProcessEnv;

@@ -136,13 +136,21 @@ export class SessionRegistry {
     private readonly auditAvailable: () => boolean,
     private readonly grants: ActiveGrants,
   ) {
+    // Runs for every record of a session (twice per statement): the time text is made once per millisecond.
+    let lastMs = NaN;
+    let lastTs = '';
     recorder.observe((e) => {
       if (!e.session) return;
       const s = this.byId.get(e.session);
       if (!s) return;
       const events = s.info.events;
       if (events.length >= MAX_EVENTS_PER_SESSION) events.shift();
-      events.push({ seq: e.seq, ts: new Date().toISOString(), type: e.type, outcome: e.outcome, data: e.data });
+      const now = Date.now();
+      if (now !== lastMs) {
+        lastMs = now;
+        lastTs = new Date(now).toISOString();
+      }
+      events.push({ seq: e.seq, ts: lastTs, type: e.type, outcome: e.outcome, data: e.data });
     });
   }
 

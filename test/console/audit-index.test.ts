@@ -15,6 +15,7 @@ import { loadOrCreateGatewayIdentity } from '../../core/identity/gateway-key.ts'
 import { AuditIndex } from '../../core/console/audit-index.ts';
 import { ChainState } from '../../core/console/chain-state.ts';
 import { SpoolTail } from '../../core/audit/spool-tail.ts';
+import { startConsole } from '../../core/console/index.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 
 async function spoolWith(count: number, segmentMaxBytes?: number) {
@@ -107,6 +108,38 @@ test('a tampered record is named as the first failure', async () => {
     assert.match(index.chain.status.failure?.reason ?? '', /hash does not match/);
     assert.ok(index.size > 200, 'later records are still indexed');
   } finally {
+    s.cleanup();
+  }
+});
+
+test('the console indexes nothing until it is first used, then catches up with the whole spool', async () => {
+  const s = await spoolWith(500);
+  const unused = () => {
+    throw new Error('not used by this test');
+  };
+  const started = startConsole({
+    publicUrl: () => 'http://127.0.0.1:1',
+    grants: { list: () => [], publicView: () => undefined, approve: unused, deny: unused, revoke: unused },
+    sessions: { list: () => [], get: () => undefined },
+    verifyToken: unused,
+    issuers: [],
+    admins: [],
+    recorder: { record: unused, authFailed: unused, authRefused: unused, exchange: unused },
+    log: pino({ level: 'silent' }),
+    dataDir: s.dataDir,
+    gatewayId: s.identity.gatewayId,
+    publicKeys: [s.identity.key.publicJwk],
+  });
+  try {
+    const all = await readAll(s.spool);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(started.index.lastSeq, undefined, 'nothing indexed before the first use');
+    await started.warmUp();
+    assert.equal(started.index.lastSeq, all.at(-1)!.seq, 'caught up with the spool on first use');
+    assert.equal(started.index.chain.status.failure, undefined);
+    assert.equal(started.index.chain.status.records, all.length);
+  } finally {
+    await started.close();
     s.cleanup();
   }
 });
