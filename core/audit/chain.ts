@@ -15,6 +15,8 @@ export interface AuditInput {
   task?: string | undefined;
   data?: Record<string, unknown> | undefined;
   outcome: AuditOutcome;
+  /** Not part of the record: nobody awaits its `durable` (strict syncs it with the next group commit). */
+  lazy?: boolean | undefined;
 }
 
 const OUTCOMES: ReadonlySet<string> = new Set(['ok', 'denied', 'error']);

@@ -11,7 +11,8 @@
 import { auditUnavailable, ErrorCodes, type ErrorCode } from '../errors.ts';
 import type { AuditExchange, AuditOutcome, AuditReceipt, ExchangeEvent } from '../plugin.ts';
 
-type Write = (type: string, data: Record<string, unknown>, outcome: AuditOutcome) => AuditReceipt;
+/** `lazy`: nothing will await the record's `durable` (strict mode may sync it with the next group commit). */
+type Write = (type: string, data: Record<string, unknown>, outcome: AuditOutcome, lazy: boolean) => AuditReceipt;
 
 /** Codes that mean airlock (not the client) failed: the record's outcome is `error`. */
 const AIRLOCK_FAILURES: ReadonlySet<ErrorCode> = new Set([ErrorCodes.INTERNAL, ErrorCodes.UPSTREAM_FAILED, ErrorCodes.AUDIT_UNAVAILABLE, ErrorCodes.STORE_UNAVAILABLE]);
@@ -45,7 +46,7 @@ export class AuditExchangeImpl implements AuditExchange {
     if (this.request) return settled(this.request.spooled);
     let receipt: AuditReceipt;
     try {
-      receipt = this.write(this.event.type, this.event.data, 'ok');
+      receipt = this.write(this.event.type, this.event.data, 'ok', false);
     } catch (e) {
       throw auditUnavailable(e);
     }
@@ -58,7 +59,8 @@ export class AuditExchangeImpl implements AuditExchange {
     const request = this.request;
     let result: AuditReceipt;
     try {
-      result = this.write(resultTypeOf(this.event), { ...data, requestSeq: request.seq }, outcome);
+      // Only spooled is awaited below: the outcome rides on the next group commit.
+      result = this.write(resultTypeOf(this.event), { ...data, requestSeq: request.seq }, outcome, true);
     } catch (e) {
       throw auditUnavailable(e);
     }
@@ -75,8 +77,8 @@ export class AuditExchangeImpl implements AuditExchange {
     const outcome: AuditOutcome = AIRLOCK_FAILURES.has(code) ? 'error' : 'denied';
     try {
       const receipt = this.request
-        ? this.write(resultTypeOf(this.event), { requestSeq: this.request.seq, code, reason, ...data }, outcome)
-        : this.write(this.event.type, { ...this.event.data, code, reason, ...data }, outcome);
+        ? this.write(resultTypeOf(this.event), { requestSeq: this.request.seq, code, reason, ...data }, outcome, false)
+        : this.write(this.event.type, { ...this.event.data, code, reason, ...data }, outcome, false);
       await receipt.durable;
     } catch {
       // The refusal stands whether or not it could be recorded; a full spool is visible in /metrics.

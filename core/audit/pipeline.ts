@@ -392,7 +392,7 @@ export class AuditPipeline {
   private appendRecord(input: AuditInput, now: number): AuditReceipt {
     const { record, line } = this.chain.next(input, new Date(now));
     this.recent.push(record, line);
-    const batch = this.writer.enqueue(line, record.seq, record.hash);
+    const batch = this.writer.enqueue(line, record.seq, record.hash, input.lazy !== true);
     return { seq: record.seq, spooled: batch.spooled, durable: batch.durable };
   }
 

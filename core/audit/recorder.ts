@@ -73,6 +73,11 @@ export class Recorder implements AuditRecorder {
   }
 
   record(event: AuditEventInput): AuditReceipt {
+    return this.write(event, false);
+  }
+
+  /** `lazy`: nobody awaits the record's `durable` (an exchange's outcome), so strict need not sync for it alone. */
+  private write(event: AuditEventInput, lazy: boolean): AuditReceipt {
     // Built field by field, not with spreads: this runs once or twice per statement.
     const g: Grant<unknown> | undefined = event.grant;
     const input: AuditInput = { type: event.type, outcome: event.outcome };
@@ -86,6 +91,7 @@ export class Recorder implements AuditRecorder {
     if (event.resource !== undefined) input.resource = event.resource;
     if (event.session !== undefined) input.session = event.session;
     if (event.data !== undefined) input.data = event.data;
+    if (lazy) input.lazy = true;
     const receipt = this.pipeline.append(input);
     if (this.observers.length > 0 && event.session !== undefined) {
       const seen = { seq: receipt.seq, type: event.type, session: event.session, grant: input.grant, outcome: event.outcome, data: event.data };
@@ -121,6 +127,6 @@ export class Recorder implements AuditRecorder {
   exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange {
     const session = 'openedAt' in on ? on : undefined;
     const grant = 'openedAt' in on ? on.grant : on;
-    return new AuditExchangeImpl((type, data, outcome) => this.record({ type, grant, session: session?.id, data, outcome }), event);
+    return new AuditExchangeImpl((type, data, outcome, lazy) => this.write({ type, grant, session: session?.id, data, outcome }, lazy), event);
   }
 }

@@ -8,6 +8,11 @@
  *   One fdatasync serves every batch waiting when it starts (group commit); batches
  *   written while it runs wait for the next one.
  * - buffered: fdatasync every 100 ms; `durable` is `spooled`.
+ * - strict, records nobody waits on to be durable (an exchange's outcome: the client was
+ *   already held until its request record was synced): written at once like the others,
+ *   synced by the next group commit or within LAZY_SYNC_MS, never by a sync of their own.
+ *   At one client this halves the fsyncs per statement (the outcome no longer delays the
+ *   next statement's sync).
  * - A failed write or sync rejects the affected batches and every later one: the writer
  *   stays failed (fail closed) until the gateway restarts and recovers the tail.
  *
@@ -31,6 +36,8 @@ export interface SpoolBatch {
 
 interface PendingBatch extends SpoolBatch {
   lines: string[];
+  /** Some record of the batch is waited on to be durable: start a sync for it at once. */
+  urgent: boolean;
   lastSeq: number;
   lastHash: string;
   resolveSpooled(): void;
@@ -56,6 +63,7 @@ export interface SpoolWriterOptions {
 }
 
 const BUFFERED_SYNC_MS = 100;
+const LAZY_SYNC_MS = 20;
 const HEAD_SAVE_MIN_MS = 1000;
 
 export class SpoolWriter {
@@ -86,6 +94,7 @@ export class SpoolWriter {
   /** fds retired by a segment roll while a sync on them was still running. */
   private retired: number[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private lazyTimer: NodeJS.Timeout | undefined;
   private readonly doFsync: (fd: number) => Promise<void>;
 
   constructor(private readonly opts: SpoolWriterOptions) {
@@ -121,7 +130,8 @@ export class SpoolWriter {
     return total;
   }
 
-  enqueue(line: string, seq: number, hash: string): SpoolBatch {
+  /** `urgent: false`: nobody awaits this record's `durable` (strict syncs it with the next group commit). */
+  enqueue(line: string, seq: number, hash: string, urgent = true): SpoolBatch {
     if (this.failure) return rejectedBatch(this.failure);
     let batch = this.pending;
     if (!batch) {
@@ -129,6 +139,7 @@ export class SpoolWriter {
       this.pending = batch;
       setImmediate(() => this.flush());
     }
+    if (urgent) batch.urgent = true;
     batch.lines.push(line);
     batch.lastSeq = seq;
     batch.lastHash = hash;
@@ -164,10 +175,21 @@ export class SpoolWriter {
     batch.resolveSpooled();
     if (this.opts.durability === 'strict') {
       this.awaitingSync.push(batch);
-      this.startSync();
+      if (batch.urgent) this.startSync();
+      else this.syncLazily();
     } else {
       batch.resolveDurable();
     }
+  }
+
+  /** A sync within LAZY_SYNC_MS for batches nobody waits on, unless a group commit takes them first. */
+  private syncLazily(): void {
+    if (this.lazyTimer !== undefined) return;
+    this.lazyTimer = setTimeout(() => {
+      this.lazyTimer = undefined;
+      this.startSync();
+    }, LAZY_SYNC_MS);
+    this.lazyTimer.unref();
   }
 
   /** Starts an fdatasync unless one is running; it covers everything written so far. */
@@ -193,7 +215,9 @@ export class SpoolWriter {
         }
         if (this.headWanted) this.writeHeadNow();
         for (const b of covered) b.resolveDurable();
-        if (this.awaitingSync.length > 0) this.startSync();
+        // Waiting batches that someone awaits start the next sync now; lazy ones keep their timer.
+        if (this.awaitingSync.some((b) => b.urgent)) this.startSync();
+        else if (this.awaitingSync.length > 0) this.syncLazily();
       },
       (e: unknown) => {
         this.syncing = false;
@@ -300,6 +324,8 @@ export class SpoolWriter {
     this.flush();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     while (this.syncing) await this.inflight;
     this.headWanted = false;
     if (this.headTimer !== undefined) clearTimeout(this.headTimer);
@@ -345,7 +371,7 @@ function newBatch(durableIsSpooled = false): PendingBatch {
   // rejection; callers that await it still see the error.
   spooled.catch(NOOP);
   if (durableIsSpooled) {
-    return { spooled, durable: spooled, lines: [], lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
+    return { spooled, durable: spooled, lines: [], urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
   }
   let resolveDurable!: () => void;
   let rejectDurable!: (e: Error) => void;
@@ -354,7 +380,7 @@ function newBatch(durableIsSpooled = false): PendingBatch {
     rejectDurable = rej;
   });
   durable.catch(NOOP);
-  return { spooled, durable, lines: [], lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
+  return { spooled, durable, lines: [], urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
 }
 
 function failBatch(batch: PendingBatch, error: Error): void {

@@ -116,6 +116,28 @@ describe('audit pipeline', () => {
     await p.close();
   });
 
+  it('in strict mode an outcome nobody waits on starts no fsync of its own: the next group commit (or a short timer) covers it', async () => {
+    const dataDir = await temp.make();
+    let calls = 0;
+    const p = await openPipeline(dataDir, key, { fsync: async (fd) => (calls++, realFdatasync(fd)) });
+    const start = calls;
+    const outcome = p.append({ type: 'pg.result', data: { rows: 1 }, outcome: 'ok', lazy: true });
+    await outcome.spooled;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, start, 'a lazy record alone starts no fsync at once');
+    // The next request record (someone awaits its durable) starts one sync covering both.
+    const request = p.append({ type: 'pg.query', data: { sql: 'select 1' }, outcome: 'ok' });
+    await request.durable;
+    await outcome.durable;
+    assert.equal(calls, start + 1, 'one fsync for the request and the outcome before it');
+    assert.ok(p.metrics().syncedSeq >= request.seq);
+    // Alone, a lazy record is still synced soon, by the timer.
+    const later = p.append({ type: 'pg.result', data: { rows: 2 }, outcome: 'ok', lazy: true });
+    await until(() => p.metrics().syncedSeq >= later.seq, 'the lazy sync');
+    assert.equal(calls, start + 2);
+    await p.close();
+  });
+
   it('in buffered mode resolves durable at spool time and syncs in the background', async () => {
     const dataDir = await temp.make();
     let calls = 0;
