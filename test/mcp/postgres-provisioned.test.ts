@@ -9,33 +9,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgresCluster, type PostgresCluster } from '../harness/postgres-cluster.ts';
 import { eventually, startTestGateway, type TestGateway } from '../harness/gateway.ts';
-import { ADMIN, ADMIN_PASSWORD, prepareDatabase } from '../postgres/provision-fixture.ts';
+import { ADMIN_PASSWORD, prepareDatabase, provisionedGatewayYaml } from '../postgres/provision-fixture.ts';
 import { connectClient, type McpTestClient } from './clients.ts';
 
 const AGENT_NAME = 'mcp-roles-bot';
-
-function yaml(cluster: PostgresCluster): string {
-  return `
-gateway:
-  postgres: { listen: 127.0.0.1:0, tls: self-signed }
-aws: { region: us-east-1 }
-resources:
-  reporting:
-    type: postgres
-    host: 127.0.0.1
-    port: ${cluster.port}
-    database: reporting
-    tls: require
-    auth: { type: password, passwordEnv: AIRLOCK_TEST_UNUSED_PW }
-    provision: { user: ${ADMIN}, passwordEnv: AIRLOCK_TEST_ADMIN_PW }
-    access:
-      read: { privileges: [SELECT], tables: ["public.*"] }
-policies:
-  - { agents: ['local:${AGENT_NAME}'], resources: [reporting], access: [read], maxTtl: 15m, approval: none }
-audit:
-  durability: buffered
-`;
-}
 
 let cluster: PostgresCluster;
 let gw: TestGateway;
@@ -44,7 +21,7 @@ let client: McpTestClient | undefined;
 before(async () => {
   cluster = await startPostgresCluster();
   await prepareDatabase(cluster);
-  gw = await startTestGateway({ yaml: yaml(cluster), env: { AIRLOCK_TEST_ADMIN_PW: ADMIN_PASSWORD, AIRLOCK_TEST_UNUSED_PW: 'unused' } });
+  gw = await startTestGateway({ yaml: provisionedGatewayYaml(cluster.port, `local:${AGENT_NAME}`), env: { AIRLOCK_TEST_ADMIN_PW: ADMIN_PASSWORD, AIRLOCK_TEST_PG_PW: 'static levels unused here' } });
   client = await connectClient('client-2.x-2026-07-28', `${gw.url}/mcp`, await gw.tokenFor(AGENT_NAME));
 });
 after(async () => {

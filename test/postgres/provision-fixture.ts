@@ -80,3 +80,36 @@ export async function errorOf(p: Promise<unknown>): Promise<{ code?: string; mes
   }
   throw new Error('expected the statement to fail');
 }
+
+/**
+ * A gateway config with one `reporting` resource on `port`: provisioned levels `read` (every
+ * public table) and `write` (sales), static levels `static` and `static-ro` (agent_ro), all
+ * granted to `agent` without approval. `gatewayExtra` is added inside `gateway:`. Needs
+ * AIRLOCK_TEST_PG_PW (the static levels' password) and AIRLOCK_TEST_ADMIN_PW.
+ */
+export function provisionedGatewayYaml(port: number, agent: string, gatewayExtra = ''): string {
+  return `
+gateway:
+  postgres: { listen: 127.0.0.1:0, tls: self-signed }
+${gatewayExtra}
+aws: { region: us-east-1 }
+resources:
+  reporting:
+    type: postgres
+    host: 127.0.0.1
+    port: ${port}
+    database: reporting
+    tls: require
+    auth: { type: password, passwordEnv: AIRLOCK_TEST_PG_PW }
+    provision: { user: ${ADMIN}, passwordEnv: AIRLOCK_TEST_ADMIN_PW }
+    access:
+      read: { privileges: [SELECT], tables: ["public.*"] }
+      write: { privileges: [SELECT, INSERT, UPDATE], tables: [public.sales] }
+      static: { user: agent_ro }
+      static-ro: { user: agent_ro, readOnly: true }
+policies:
+  - { agents: ['${agent}'], resources: [reporting], access: [read, write, static, static-ro], maxTtl: 15m, approval: none }
+audit:
+  durability: buffered
+`;
+}

@@ -18,35 +18,8 @@ import { startTestGateway, eventually, type TestGateway } from '../harness/gatew
 import { spawnGateway, type Child } from '../core/fixtures/child.ts';
 import { loadOrCreateGatewayIdentity } from '../../core/identity/gateway-key.ts';
 import { mintAgentToken } from '../../core/identity/local-issuer.ts';
-import { ADMIN, ADMIN_PASSWORD, prepareDatabase } from './provision-fixture.ts';
+import { ADMIN, ADMIN_PASSWORD, prepareDatabase, provisionedGatewayYaml } from './provision-fixture.ts';
 import { AGENT, AGENT_NAME, collectWithin, psql, ROLE_PASSWORD, spawnPsql } from './fixture.ts';
-
-function configYaml(cluster: PostgresCluster, extra = ''): string {
-  return `
-gateway:
-  postgres: { listen: 127.0.0.1:0, tls: self-signed }
-${extra}
-aws: { region: us-east-1 }
-resources:
-  reporting:
-    type: postgres
-    host: 127.0.0.1
-    port: ${cluster.port}
-    database: reporting
-    tls: require
-    auth: { type: password, passwordEnv: AIRLOCK_TEST_PG_PW }
-    provision: { user: ${ADMIN}, passwordEnv: AIRLOCK_TEST_ADMIN_PW }
-    access:
-      read: { privileges: [SELECT], tables: ["public.*"] }
-      write: { privileges: [SELECT, INSERT, UPDATE], tables: [public.sales] }
-      static: { user: agent_ro }
-      static-ro: { user: agent_ro, readOnly: true }
-policies:
-  - { agents: ['${AGENT}'], resources: [reporting], access: [read, write, static, static-ro], maxTtl: 15m, approval: none }
-audit:
-  durability: buffered
-`;
-}
 
 const ENV = { AIRLOCK_TEST_PG_PW: ROLE_PASSWORD, AIRLOCK_TEST_ADMIN_PW: ADMIN_PASSWORD };
 
@@ -59,7 +32,7 @@ before(async () => {
   await prepareDatabase(cluster);
   await cluster.sql(`create role agent_ro login password '${ROLE_PASSWORD}'`);
   await cluster.sql('grant select on all tables in schema public to agent_ro', 'reporting');
-  gw = await startTestGateway({ yaml: configYaml(cluster), env: ENV });
+  gw = await startTestGateway({ yaml: provisionedGatewayYaml(cluster.port, AGENT), env: ENV });
   token = await gw.tokenFor(AGENT_NAME);
 });
 after(async () => {
@@ -246,7 +219,7 @@ test('a grant that expires while airlock is down (kill -9) leaves no role after 
   const configPath = join(dir, 'airlock.yaml');
   writeFileSync(
     configPath,
-    configYaml(cluster, `  http: { listen: 127.0.0.1:0 }\n  dataDir: ${join(dir, 'data')}`) + `identity: { issuers: [{ name: local, type: local }], admins: ['local:ops'] }\n`,
+    provisionedGatewayYaml(cluster.port, AGENT, `  http: { listen: 127.0.0.1:0 }\n  dataDir: ${join(dir, 'data')}`) + `identity: { issuers: [{ name: local, type: local }], admins: ['local:ops'] }\n`,
   );
   const entry = join(process.cwd(), 'test/core/fixtures/serve-with-echo.ts');
   const env = { ...process.env, ...ENV };
