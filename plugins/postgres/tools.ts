@@ -150,11 +150,14 @@ async function runStatement(
   await exchange.ready();
   const started = performance.now();
   const ms = () => Math.round((performance.now() - started) * 1000) / 1000;
-  let result: postgres.RowList<postgres.Row[]>;
+  // Rows are streamed (forEach), kept up to the caps and only counted beyond them: a SELECT
+  // of a huge table costs airlock one row at a time, never the whole result in memory.
+  const kept = new KeptRows(q.maxRows, q.maxBytes);
+  let result: Awaited<ReturnType<postgres.PendingQuery<postgres.Row[]>['forEach']>>;
   try {
-    const pending = conn.sql.unsafe(q.text, q.params);
-    conn.track(pending);
-    result = await pending;
+    const query = conn.sql.unsafe(q.text, q.params);
+    conn.track(query);
+    result = await query.forEach((row) => kept.add(row));
     conn.track(undefined);
   } catch (e) {
     const error = pgError(e, session);
@@ -162,8 +165,36 @@ async function runStatement(
     if (session.cut) throw new AirlockError(ErrorCodes.GRANT_REVOKED, session.cut.message);
     return { structured: { error, rows: [], columns: [] }, text: `ERROR ${error.code}: ${error.message}`, isError: true };
   }
-  await exchange.finish('ok', { query: exchange.seq, rows: result.count ?? result.length, ms: ms(), commands: [result.command] });
-  return shape(result, q.maxRows, q.maxBytes);
+  const total = result.count ?? kept.seen;
+  await exchange.finish('ok', { query: exchange.seq, rows: total, ms: ms(), commands: [result.command] });
+  return shape(result, kept, total);
+}
+
+/** The rows a tool result carries: up to max_rows and max_bytes of JSON; the rest only counted. */
+class KeptRows {
+  /** As postgres.js parsed them; turned into value arrays once the columns are known (shape). */
+  readonly rows: postgres.Row[] = [];
+  seen = 0;
+  cutBy: 'max_rows' | 'max_bytes' | undefined;
+  private bytes = 0;
+
+  constructor(readonly maxRowsCap: number, readonly maxBytesCap: number) {}
+
+  add(row: postgres.Row): void {
+    this.seen++;
+    if (this.cutBy) return;
+    if (this.rows.length >= this.maxRowsCap) {
+      this.cutBy = 'max_rows';
+      return;
+    }
+    const size = Buffer.byteLength(JSON.stringify(Object.values(row)));
+    if (this.bytes + size > this.maxBytesCap) {
+      this.cutBy = 'max_bytes';
+      return;
+    }
+    this.bytes += size;
+    this.rows.push(row);
+  }
 }
 
 function pgError(e: unknown, session: Session<PostgresScope>): { code: string; message: string } {
@@ -174,30 +205,14 @@ function pgError(e: unknown, session: Session<PostgresScope>): { code: string; m
 }
 
 /** Columns with types, rows up to the caps; the caps and whether they cut are stated. */
-function shape(result: postgres.RowList<postgres.Row[]>, maxRows: number, maxBytes: number): ToolResult {
+function shape(result: { readonly command: string; readonly columns: postgres.ColumnList<string> }, kept: KeptRows, total: number): ToolResult {
   const columns = (result.columns ?? []).map((c) => ({ name: c.name, type: TYPE_NAMES[c.type] ?? `oid:${c.type}` }));
-  const rows: unknown[][] = [];
-  let bytes = 0;
-  let cutBy: 'max_rows' | 'max_bytes' | undefined;
-  for (const row of result) {
-    if (rows.length >= maxRows) {
-      cutBy = 'max_rows';
-      break;
-    }
-    const values = columns.map((c) => row[c.name]);
-    const size = Buffer.byteLength(JSON.stringify(values));
-    if (bytes + size > maxBytes) {
-      cutBy = 'max_bytes';
-      break;
-    }
-    bytes += size;
-    rows.push(values);
-  }
-  const total = result.count ?? result.length;
-  const caps = { maxRows, maxBytes, returnedRows: rows.length, totalRows: result.length, truncated: cutBy !== undefined, ...(cutBy ? { cutBy } : {}) };
+  const { cutBy } = kept;
+  const rows = kept.rows.map((row) => columns.map((c) => row[c.name]));
+  const caps = { maxRows: kept.maxRowsCap, maxBytes: kept.maxBytesCap, returnedRows: rows.length, totalRows: kept.seen, truncated: cutBy !== undefined, ...(cutBy ? { cutBy } : {}) };
   const header = columns.map((c) => `${c.name} (${c.type})`).join(' | ');
   const lines = rows.slice(0, 50).map((r) => r.map((v) => (v === null ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v))).join(' | '));
-  const note = cutBy ? `\n(${rows.length} of ${result.length} rows returned: cut by ${cutBy})` : rows.length > 50 ? `\n(${rows.length - 50} more rows in structuredContent)` : '';
+  const note = cutBy ? `\n(${rows.length} of ${kept.seen} rows returned: cut by ${cutBy})` : rows.length > 50 ? `\n(${rows.length - 50} more rows in structuredContent)` : '';
   const text = columns.length ? `${result.command} ${total}\n${header}\n${lines.join('\n')}${note}` : `${result.command} ${total}`;
   return { structured: { command: result.command, rowCount: total, columns, rows, caps }, text };
 }

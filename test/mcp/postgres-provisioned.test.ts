@@ -59,3 +59,17 @@ test('query_postgres under a provisioned level runs as the grant\'s own role, na
   const after = await c.call('query_postgres', { grant_id: id, sql: 'select 1' });
   assert.equal(after.isError, true);
 });
+
+test('query_postgres streams a large result: the rows past max_rows are counted, not kept', async () => {
+  const c = client!;
+  const issued = await c.call('request_grant', { resource: 'reporting', access: 'read', ttl: '5m', task: 'mcp large result' });
+  assert.equal(issued.isError, false, issued.text);
+  const id = String((issued.structured.grant as Record<string, unknown>).id);
+  const r = await c.call('query_postgres', { grant_id: id, sql: 'select g as n from generate_series(1, 200000) g', max_rows: 3 });
+  assert.equal(r.isError, false, r.text);
+  assert.deepEqual(r.structured.rows, [[1], [2], [3]]);
+  assert.equal(r.structured.rowCount, 200000);
+  assert.deepEqual(r.structured.caps, { maxRows: 3, maxBytes: 256 * 1024, returnedRows: 3, totalRows: 200000, truncated: true, cutBy: 'max_rows' });
+  const result = gw.auditRecords().find((x) => x.type === 'pg.result' && x.grant === id);
+  assert.equal(result?.data?.rows, 200000, 'the outcome record counts every row the server sent');
+});
