@@ -174,7 +174,9 @@ export class RoleProvisioner {
   private async drop(role: string, reason: string, grantId: string | undefined): Promise<boolean> {
     if (grantId) {
       this.active.delete(grantId);
-      await this.options.directory?.remove(grantId);
+      // Best effort: the entry expires with the grant, and no replica looks it up for a grant
+      // that is no longer active. A store outage must not keep the role itself from going.
+      await this.options.directory?.remove(grantId).catch(() => undefined);
     }
     const [{ exists } = { exists: false }] = await this.sql<{ exists: boolean }[]>`select exists (select 1 from pg_roles where rolname = ${role}) as exists`;
     if (!exists) return false;
