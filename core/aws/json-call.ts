@@ -4,11 +4,8 @@
  * its signature check, with the plugin's own `authorize`, so the scope checks and the
  * `aws.request` / `aws.response` records are the ones an SDK client gets.
  *
- *   authorize (refusal → aws.request denied) → record, await spooled → sign with airlock's
- *   credentials → forward → aws.response → await durable → the parsed answer.
- *
- * merge: json-front.ts could run its stages 2-3 through this (the lead decides once the
- * contract helper's json-front refactor lands).
+ *   authorize (refusal → aws.request denied) → exchange.ready (request spooled) → sign with
+ *   airlock's credentials → forward → exchange.finish (aws.response) → the parsed answer.
  */
 import { AirlockError, ErrorCodes, isAirlockError } from '../errors.ts';
 import type { Grant, PluginContext } from '../plugin.ts';
@@ -35,14 +32,6 @@ type Spec<RC, Scope> = Pick<JsonFrontSpec<RC, Scope>, 'service' | 'targetPrefix'
 export function createJsonCall<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>, spec: Spec<RC, Scope>): JsonCaller {
   const upstream = new AwsUpstream();
 
-  async function durable(p: Promise<void>): Promise<void> {
-    try {
-      await p;
-    } catch (e) {
-      throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'airlock cannot record this request (audit unavailable); refused', { cause: e });
-    }
-  }
-
   /** The plugin decides; a refusal is recorded as the JSON front records it, then thrown. */
   async function decide(grant: Grant<Scope>, operation: string, body: Record<string, unknown>): Promise<JsonDecision> {
     try {
@@ -58,7 +47,7 @@ export function createJsonCall<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>,
         data: { service: spec.service, operation: operation.slice(0, 64), via: 'mcp', code, reason: isAirlockError(e) ? e.message : 'internal error' },
         outcome: code === ErrorCodes.INTERNAL ? 'error' : 'denied',
       });
-      await durable(receipt.durable).catch(() => {});
+      await receipt.durable.catch(() => {}); // the refusal stands whether or not it could be recorded
       throw e;
     }
   }
@@ -67,10 +56,13 @@ export function createJsonCall<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>,
     const grant = ctx.grants.requireActive(input.grant.id);
     const { operation, body } = input;
     const decision = await decide(grant, operation, body);
-    const request = ctx.audit.record({ type: decision.record.type, grant, data: { ...decision.record.data, via: 'mcp' }, outcome: 'ok' });
-    await durable(request.spooled);
+    // The same audited exchange as the JSON front: the request spooled before AWS sees it,
+    // the outcome (`aws.response`, with requestSeq) spooled and the request durable before
+    // the tool answers.
+    const exchange = ctx.audit.exchange(grant, { type: decision.record.type, data: { ...decision.record.data, via: 'mcp' }, resultType: 'aws.response' });
+    await exchange.ready();
     if (decision.local !== undefined) {
-      await durable(request.durable);
+      await exchange.durable();
       return { status: 200, body: decision.local.body };
     }
     if (input.signal.aborted) throw input.signal.reason;
@@ -86,26 +78,15 @@ export function createJsonCall<RC, Scope, LC>(ctx: PluginContext<RC, Scope, LC>,
       status = res.status;
       answer = res.body;
     } catch (e) {
-      const failed = ctx.audit.record({ type: 'aws.response', grant, data: { service: spec.service, operation, requestSeq: request.seq, error: toAwsJsonError(e).message, ms: ms(started) }, outcome: 'error' });
-      await durable(request.durable);
-      await durable(failed.spooled);
+      await exchange.finish('error', { service: spec.service, operation, error: toAwsJsonError(e).message, ms: ms(started) });
       throw e;
     }
-    return finish({ grant, operation, decision, requestSeq: request.seq, requestDurable: request.durable, status, answer, started });
-  }
-
-  async function finish(r: { grant: Grant<Scope>; operation: string; decision: JsonDecision; requestSeq: number; requestDurable: Promise<void>; status: number; answer: Buffer; started: number }): Promise<JsonCallResult> {
-    const { body: answer, extra, withheld } = await inspectAnswer({ status: r.status, body: r.answer }, r.decision.onSuccess);
-    const parsed = parseAnswer(answer, r.status);
-    const result = ctx.audit.record({
-      type: 'aws.response',
-      grant: r.grant,
-      data: { service: spec.service, operation: r.operation, requestSeq: r.requestSeq, status: r.status, ms: ms(r.started), ...(parsed.errorType ? { errorType: parsed.errorType } : {}), ...extra },
-      outcome: r.status < 400 && withheld === undefined ? 'ok' : 'error',
+    const inspected = await inspectAnswer({ status, body: answer }, decision.onSuccess);
+    const parsed = parseAnswer(inspected.body, status);
+    await exchange.finish(status < 400 && inspected.withheld === undefined ? 'ok' : 'error', {
+      service: spec.service, operation, status, ms: ms(started), ...(parsed.errorType ? { errorType: parsed.errorType } : {}), ...inspected.extra,
     });
-    await durable(r.requestDurable);
-    await durable(result.spooled);
-    if (withheld !== undefined) throw withheld;
+    if (inspected.withheld !== undefined) throw inspected.withheld;
     return parsed;
   }
 
