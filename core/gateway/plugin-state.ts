@@ -11,9 +11,8 @@ export function namespacedState(store: PluginStateStore, namespace: string): Plu
     put: (key, value, options) => store.put(namespace, key, value, options),
     putIfAbsent: (key, value, options) => store.putIfAbsent(namespace, key, value, options),
     delete: (key) => store.delete(namespace, key),
-    async list(prefix = '') {
-      const entries = await store.list(namespace);
-      return entries.filter((e) => e.key.startsWith(prefix)).map((e) => ({ key: e.key, value: e.value }));
+    async list(prefix) {
+      return (await store.list(namespace, prefix)).map((e) => ({ key: e.key, value: e.value }));
     },
   };
 }

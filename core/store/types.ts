@@ -95,7 +95,8 @@ export interface PluginStateStore {
   putIfAbsent(namespace: string, key: string, value: JsonValue, options?: { expiresAt?: number }): Promise<boolean>;
   /** True when an entry was deleted. */
   delete(namespace: string, key: string): Promise<boolean>;
-  list(namespace: string): Promise<StateEntry[]>;
+  /** Live entries of `namespace`, in key order; only those whose key starts with `prefix` when given. */
+  list(namespace: string, prefix?: string): Promise<StateEntry[]>;
 }
 
 /**

@@ -263,6 +263,12 @@ export function storeConformance(backend: StoreBackend): void {
       assert.equal(await b.get('ssm-commands', 'old'), undefined);
       assert.equal(await b.putIfAbsent('ssm-commands', 'old', 'fresh'), true, 'an expired entry can be taken');
       assert.deepEqual((await b.list('ssm-commands')).map((e) => [e.key, e.value]), [['c1', { grant: 'AG1', until: 1 }], ['old', 'fresh']]);
+      // A prefix is matched literally: LIKE's wildcards are nothing special in it.
+      await a.put('ssm-commands', 'c_%x', 'odd key');
+      assert.deepEqual((await b.list('ssm-commands', 'c')).map((e) => e.key), ['c1', 'c_%x']);
+      assert.deepEqual((await b.list('ssm-commands', 'c_%')).map((e) => e.key), ['c_%x']);
+      assert.deepEqual(await b.list('ssm-commands', 'none/'), []);
+      await a.delete('ssm-commands', 'c_%x');
       assert.equal(await b.delete('ssm-commands', 'c1'), true);
       assert.equal(await a.delete('ssm-commands', 'c1'), false);
       assert.equal(await a.get('ssm-commands', 'c1'), undefined);

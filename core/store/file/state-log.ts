@@ -60,9 +60,9 @@ export class StateLog {
     return e && (e.expiresAt === undefined || e.expiresAt > now) ? e : undefined;
   }
 
-  list(ns: string, now: number): StateEntry[] {
+  list(ns: string, now: number, prefix = ''): StateEntry[] {
     return [...(this.entries.get(ns) ?? new Map<string, Entry>())]
-      .filter(([, e]) => e.expiresAt === undefined || e.expiresAt > now)
+      .filter(([key, e]) => key.startsWith(prefix) && (e.expiresAt === undefined || e.expiresAt > now))
       .map(([key, e]) => ({ key, value: e.value, expiresAt: e.expiresAt }));
   }
 

@@ -169,9 +169,9 @@ export class FileSharedStore implements SharedStore {
         await write(ns, key, null, undefined);
         return true;
       },
-      list: async (ns): Promise<StateEntry[]> => {
+      list: async (ns, prefix): Promise<StateEntry[]> => {
         assertStateKey(ns, '-');
-        return this.stateLog.list(ns, Date.now());
+        return this.stateLog.list(ns, Date.now(), prefix);
       },
     };
   }

@@ -76,12 +76,12 @@ export class PostgresPluginState implements PluginStateStore {
     );
   }
 
-  async list(namespace: string): Promise<StateEntry[]> {
+  async list(namespace: string, prefix = ''): Promise<StateEntry[]> {
     check(namespace, '-');
     return await this.guard(async () => {
       const rows = await this.pool()<{ key: string; value: JsonValue; expires_at: string | null }[]>`
         select key, value, expires_at from ${this.pool()(this.schema)}.state
-        where namespace = ${namespace} and (expires_at is null or expires_at > ${Date.now()}::bigint) order by key`;
+        where namespace = ${namespace} and starts_with(key, ${prefix}) and (expires_at is null or expires_at > ${Date.now()}::bigint) order by key`;
       return rows.map((r) => ({ key: r.key, value: r.value, expiresAt: r.expires_at === null ? undefined : Number(r.expires_at) }));
     });
   }
