@@ -9,7 +9,6 @@ import type { AuditExchange, AuditOutcome, AuditRecorder, Session } from '../../
 
 /** A statement's request record, written: forward only after `ready`, release results only after `settled`. */
 export interface RecordedStatement {
-  readonly seq: number;
   readonly ready: Promise<void>;
   readonly settled: Promise<void>;
   readonly exchange: AuditExchange;
@@ -18,7 +17,7 @@ export interface RecordedStatement {
 export function recordStatement(audit: AuditRecorder, session: Session, data: Record<string, unknown>): RecordedStatement {
   const exchange = audit.exchange(session, { type: 'pg.query', data, resultType: 'pg.result' });
   const ready = exchange.ready(); // writes the record now (the seq is known at once)
-  return { seq: exchange.seq ?? -1, ready, settled: exchange.durable(), exchange };
+  return { ready, settled: exchange.durable(), exchange };
 }
 
 /**

@@ -33,8 +33,7 @@ type PendingKind = 'query' | 'execute' | 'call' | 'sync' | 'parse' | 'bind' | 'c
 
 interface Pending {
   kind: PendingKind;
-  seq: number;
-  /** The statement's audited exchange (its pg.query), when it has one. */
+  /** The statement's audited exchange (its pg.query, whose seq the pg.result names), when it has one. */
   exchange: AuditExchange | undefined;
   startedAt: number;
   rows: number;
@@ -131,7 +130,7 @@ export class StatementTracker {
   /** Statements forwarded but not yet answered (for the session's closing record). */
   get inFlight(): number {
     let n = 0;
-    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i]!.seq >= 0) n++;
+    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i]!.exchange?.seq !== undefined) n++;
     return n;
   }
 
@@ -153,9 +152,11 @@ export class StatementTracker {
   }
 
   private finish(p: Pending, extra?: Record<string, unknown>): void {
-    if (p.seq < 0 || p.exchange === undefined) return;
+    // No exchange (Parse, Bind, …), or its request record could not be written.
+    const seq = p.exchange?.seq;
+    if (p.exchange === undefined || seq === undefined) return;
     const data: Record<string, unknown> = {
-      query: p.seq,
+      query: seq,
       rows: p.rows,
       ms: Math.round((performance.now() - p.startedAt) * 1000) / 1000,
     };
@@ -203,7 +204,7 @@ export class StatementTracker {
 
   private enqueue(kind: PendingKind, exchange: AuditExchange | undefined, extra?: Partial<Pending>): void {
     this.queue.push({
-      kind, seq: exchange?.seq ?? -1, exchange, startedAt: performance.now(), rows: 0, commands: undefined, error: undefined,
+      kind, exchange, startedAt: performance.now(), rows: 0, commands: undefined, error: undefined,
       op: undefined, portal: undefined, unconfirmed: false, ...extra,
     });
   }
