@@ -10,7 +10,6 @@ export { createJsonFront, type AuthorizeInput, type JsonDecision, type JsonFront
 export { createJsonCall, type JsonCaller, type JsonCallResult } from './aws/json-call.ts';
 export { AwsWireError } from './aws/errors.ts';
 export { partitionOf } from './aws/endpoints.ts';
-export { FailureLimiter } from './audit/failure-limiter.ts';
 export { awsRegionSchema, roleArnSchema, accountIdSchema, narrowList, awsConnectInfo } from './aws/plugin-kit.ts';
 export { listenAddress } from './config/schema.ts';
 export { parseListen, formatHostPort } from './gateway/listen.ts';

@@ -59,7 +59,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
   raw.on('error', () => {}); // reported through the reader; never crash the gateway
   const h: Handshake = {
     raw, socket: raw, reader: new MessageReader(raw, MAX_HANDSHAKE_MESSAGE),
-    address: raw.remoteAddress ?? '?', source: `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`,
+    source: `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`,
     user: undefined, earlyClose: undefined,
   };
   const timer = setTimeout(() => h.socket.destroy(), deps.listener.handshakeTimeoutMs);

@@ -14,8 +14,7 @@ export interface Handshake {
   /** The raw socket, or the TLS socket over it once negotiated. */
   socket: Socket | TLSSocket;
   reader: MessageReader;
-  readonly address: string;
-  /** `address:port`, for records. */
+  /** `address:port`, for records (the recorder's failure limiter counts by its address part). */
   readonly source: string;
   /** The user name of the startup message (the claimed grant id). */
   user: string | undefined;
