@@ -12,21 +12,20 @@ import type { TLSSocket, SecureContext } from 'node:tls';
 import { AirlockError, ErrorCodes, isAirlockError } from '../../core/errors.ts';
 import type { CloseReason, Session } from '../../core/plugin.ts';
 import type { CancelRegistry } from './cancel-registry.ts';
-import type { PostgresContext, PostgresListenerConfig, PostgresResource } from './config.ts';
+import type { PostgresContext, PostgresListenerConfig } from './config.ts';
 import { recordEvent } from './audit-step.ts';
 import type { GrantRoles } from './provision/grant-roles.ts';
 import { Relay } from './relay.ts';
 import { fatalFor, terminationFor } from './sqlstate.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { checkAccess, type Access } from './stages/check-access.ts';
-import { connectUpstream, passwordKey } from './stages/connect-upstream.ts';
+import { connectUpstream } from './stages/connect-upstream.ts';
+import type { UpstreamSecrets } from './upstream-secrets.ts';
 import { handleStartup } from './stages/handle-startup.ts';
 import { EarlyClose, MAX_HANDSHAKE_MESSAGE, Refusal, type Handshake } from './stages/handshake.ts';
 import { sendUpstreamCancel, type UpstreamConnection, type UpstreamTarget } from './upstream.ts';
 import { serializeAuthOk, serializeAuthSASLFinal, serializeBackendKeyData, serializeError, serializeErrorFields, type ErrorFields } from './wire/backend.ts';
 import { MessageReader, PeerClosed } from './wire/message-reader.ts';
-
-export { passwordKey };
 
 /** A credential that did not verify: past its address's failure budget it is answered as rate limited. */
 const CREDENTIAL_FAILURES: ReadonlySet<string> = new Set([ErrorCodes.BAD_CREDENTIAL, ErrorCodes.GRANT_UNKNOWN, ErrorCodes.WRONG_RESOURCE]);
@@ -36,10 +35,8 @@ export interface FrontDoorDeps {
   listener: PostgresListenerConfig;
   secureContext: SecureContext | null;
   cancels: CancelRegistry;
-  /** Passwords of `auth.type: password` resources by `passwordKey(resource, level)`, read from the environment at start. */
-  passwords: ReadonlyMap<string, string>;
-  /** CA bundles of `tls: verify-full` resources, read at start. */
-  caBundles: ReadonlyMap<string, string>;
+  /** Static levels' passwords and CA bundles, read at start. */
+  secrets: UpstreamSecrets;
   /** The per-grant roles of provisioned levels (whom their sessions log in as). */
   roles: GrantRoles;
   /** Registers a live relay so the listener can tear it down on close. */

@@ -11,6 +11,7 @@ import { loadStatementParser } from './split-statements.ts';
 import { resolvePostgresScope } from './provision/scope.ts';
 import { DEFAULT_ROLE_CONNECTION_LIMIT, startGrantRoles } from './provision/start-grant-roles.ts';
 import { postgresTools } from './tools.ts';
+import { readUpstreamSecrets } from './upstream-secrets.ts';
 
 export default definePlugin<PostgresResource, PostgresScope, PostgresListenerConfig>({
   type: 'postgres',
@@ -28,13 +29,15 @@ export default definePlugin<PostgresResource, PostgresScope, PostgresListenerCon
 
   start: async (ctx) => {
     await loadStatementParser();
-    // One set of per-grant roles for both ways in (the wire listener and the MCP tool).
+    // Read once, before anything starts: a missing password variable fails the start.
+    const secrets = readUpstreamSecrets(ctx.resources);
+    // One set of per-grant roles and secrets for both ways in (the wire listener and the MCP tool).
     const roles = await startGrantRoles(ctx);
     try {
-      const listener = await startListener(ctx, roles);
+      const listener = await startListener(ctx, roles, secrets);
       return {
         ...listener,
-        tools: postgresTools(ctx, roles),
+        tools: postgresTools(ctx, roles, secrets),
         onGrantActive: (grant) => roles.onGrantActive(grant, { connectionLimit: DEFAULT_ROLE_CONNECTION_LIMIT }),
         onGrantEnded: (grant, reason) => roles.onGrantEnded(grant, reason),
         async close() {

@@ -10,7 +10,8 @@ import type { ConnectInfo, Grant, PluginInstance } from '../../core/plugin.ts';
 import type { GrantRoles } from './provision/grant-roles.ts';
 import { CancelRegistry } from './cancel-registry.ts';
 import { postgresListenerSchema, type PostgresContext, type PostgresListenerConfig, type PostgresScope } from './config.ts';
-import { passwordKey, serveConnection } from './front-door.ts';
+import { serveConnection } from './front-door.ts';
+import type { UpstreamSecrets } from './upstream-secrets.ts';
 import { formatHostPort, parseListen } from '../../core/public.ts';
 
 async function secureContextFor(ctx: PostgresContext, listener: PostgresListenerConfig): Promise<SecureContext | null> {
@@ -22,24 +23,10 @@ async function secureContextFor(ctx: PostgresContext, listener: PostgresListener
   return createSecureContext({ cert: readFileSync(listener.tls.cert), key: readFileSync(listener.tls.key), minVersion: 'TLSv1.2' });
 }
 
-/** The Postgres wire listener; the per-grant roles are the plugin's (index.ts), shared with the MCP tool. */
-export async function startListener(ctx: PostgresContext, roles: GrantRoles): Promise<PluginInstance<PostgresScope>> {
+/** The Postgres wire listener; the per-grant roles and upstream secrets are the plugin's (index.ts), shared with the MCP tool. */
+export async function startListener(ctx: PostgresContext, roles: GrantRoles, secrets: UpstreamSecrets): Promise<PluginInstance<PostgresScope>> {
   const listener = ctx.listener ?? postgresListenerSchema.parse({});
   const secureContext = await secureContextFor(ctx, listener);
-  const passwords = new Map<string, string>();
-  const caBundles = new Map<string, string>();
-  for (const [name, r] of ctx.resources) {
-    if (r.auth.type === 'password') {
-      for (const [level, a] of Object.entries(r.access)) {
-        const env = a.passwordEnv ?? r.auth.passwordEnv;
-        const pw = process.env[env];
-        // Read once at start and fail early, not at the first agent's connection.
-        if (pw === undefined || pw === '') throw new Error(`resources.${name}: environment variable ${env} (password of access level ${level}) is not set`);
-        passwords.set(passwordKey(name, level), pw);
-      }
-    }
-    if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
-  }
   const cancels = new CancelRegistry();
   const sockets = new Set<Socket>();
   const relays = new Set<Promise<void>>();
@@ -48,7 +35,7 @@ export async function startListener(ctx: PostgresContext, roles: GrantRoles): Pr
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     serveConnection(socket, {
-      ctx, listener, secureContext, cancels, passwords, caBundles, roles,
+      ctx, listener, secureContext, cancels, secrets, roles,
       onRelay: (_relay, done) => {
         relays.add(done);
         void done.then(() => relays.delete(done));

@@ -7,12 +7,11 @@
  * same guardrail rules. postgres.js is the client: it parses rows and
  * column types, and its cancel request stops a running statement when the grant ends.
  */
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { z } from 'zod';
-import { AirlockError, ErrorCodes, isAirlockError, type AuditRecorder, type Session, type ToolContribution, type ToolResult } from '../../core/public.ts';
+import { AirlockError, ErrorCodes, isAirlockError, type AuditRecorder, type Grant, type Session, type ToolContribution, type ToolResult } from '../../core/public.ts';
 import type { PostgresContext, PostgresResource, PostgresScope } from './config.ts';
-import { rdsIamToken } from './rds-iam.ts';
+import { upstreamPassword, type UpstreamSecrets } from './upstream-secrets.ts';
 import { decideQuery } from './guard/index.ts';
 import { loginOf, type UpstreamLogin } from './login.ts';
 import type { GrantRoles } from './provision/grant-roles.ts';
@@ -35,39 +34,16 @@ interface Connection {
   cut(): void;
 }
 
-export function postgresTools(ctx: PostgresContext, roles: GrantRoles): ToolContribution<PostgresScope>[] {
-  const passwords = new Map<string, string>();
-  const caBundles = new Map<string, string>();
-  for (const [name, r] of ctx.resources) {
-    if (r.auth.type === 'password') {
-      for (const [level, a] of Object.entries(r.access)) {
-        const pw = process.env[a.passwordEnv ?? r.auth.passwordEnv];
-        if (pw) passwords.set(`${name}\0${level}`, pw);
-      }
-    }
-    if (r.caFile) caBundles.set(name, readFileSync(r.caFile, 'utf8'));
-  }
-
-  function connect(resourceName: string, resource: PostgresResource, access: string, login: UpstreamLogin): Connection {
-    const user = login.user;
-    const password = async (): Promise<string> => {
-      if (resource.auth.type === 'rds-iam') return rdsIamToken(ctx.aws, { resource: resourceName, host: resource.host, port: resource.port, user, region: resource.region ?? ctx.aws.region });
-      if (login.kind === 'provisioned') {
-        if (login.password === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the role of this grant has no password`);
-        return login.password;
-      }
-      const pw = passwords.get(`${resourceName}\0${access}`);
-      if (pw === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the password for ${resourceName} is not set`);
-      return pw;
-    };
-    const ca = caBundles.get(resourceName);
+export function postgresTools(ctx: PostgresContext, roles: GrantRoles, secrets: UpstreamSecrets): ToolContribution<PostgresScope>[] {
+  function connect(grant: Grant<PostgresScope>, resource: PostgresResource, login: UpstreamLogin): Connection {
+    const ca = secrets.caBundles.get(grant.resource);
     const ssl = resource.tls === 'disable' ? false : resource.tls === 'require' ? { rejectUnauthorized: false } : { rejectUnauthorized: true, ...(ca ? { ca } : {}) };
     const sql = postgres({
       host: resource.host,
       port: resource.port,
       database: resource.database,
-      username: user,
-      password,
+      username: login.user,
+      password: upstreamPassword(ctx, secrets, resource, grant, login),
       ssl,
       max: 1,
       prepare: false,
@@ -115,7 +91,7 @@ export function postgresTools(ctx: PostgresContext, roles: GrantRoles): ToolCont
         throw new AirlockError(ErrorCodes.FORBIDDEN, decision.message);
       }
 
-      const conn = connect(grant.resource, resource, grant.access, login);
+      const conn = connect(grant, resource, login);
       let session: Session<PostgresScope>;
       try {
         session = ctx.sessions.open(grant, { source: 'mcp', data: { database: resource.database, dbUser: login.user, via: 'mcp' }, onClose: () => conn.cut() });

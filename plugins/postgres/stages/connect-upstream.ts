@@ -7,10 +7,10 @@
  */
 import { AirlockError, ErrorCodes, isAirlockError } from '../../../core/errors.ts';
 import type { Session } from '../../../core/plugin.ts';
-import type { PostgresContext, PostgresResource } from '../config.ts';
+import type { PostgresContext } from '../config.ts';
 import { recordRefusal } from '../audit-step.ts';
 import { LEXING_REFUSAL_SQLSTATE } from '../lexing-guard.ts';
-import { rdsIamToken } from '../rds-iam.ts';
+import { upstreamPassword, type UpstreamSecrets } from '../upstream-secrets.ts';
 import { connectUpstream as login, UpstreamRefusal, type UpstreamConnection, type UpstreamTarget } from '../upstream.ts';
 import { EarlyClose, Refusal, type Handshake } from './handshake.ts';
 import type { Access } from './check-access.ts';
@@ -20,12 +20,7 @@ const RELAYED_DETAIL = 'airlock relayed this error from the upstream server';
 
 export interface UpstreamDeps {
   ctx: PostgresContext;
-  passwords: ReadonlyMap<string, string>;
-  caBundles: ReadonlyMap<string, string>;
-}
-
-export function passwordKey(resource: string, level: string): string {
-  return `${resource}\0${level}`;
+  secrets: UpstreamSecrets;
 }
 
 export async function connectUpstream(
@@ -69,33 +64,15 @@ function upstreamTarget(deps: UpstreamDeps, access: Access, clientParams: Readon
   const { grant, resource, login } = access;
   const params: Record<string, string> = {};
   for (const [k, v] of clientParams) if (!NOT_FORWARDED.has(k)) params[k] = v;
-  const auth = resource.auth;
   return {
     host: resource.host,
     port: resource.port,
     tls: resource.tls,
-    ca: deps.caBundles.get(grant.resource),
+    ca: deps.secrets.caBundles.get(grant.resource),
     user: login.user,
     database: resource.database,
     params,
     timeoutMs: resource.connectTimeoutMs,
-    password: async () => {
-      if (auth.type === 'rds-iam') {
-        return await rdsIamToken(deps.ctx.aws, {
-          resource: grant.resource,
-          host: resource.host,
-          port: resource.port,
-          user: login.user,
-          region: resource.region ?? deps.ctx.aws.region,
-        });
-      }
-      if (login.kind === 'provisioned') {
-        if (login.password === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `grant ${grant.id} has no role password`);
-        return login.password;
-      }
-      const pw = deps.passwords.get(passwordKey(grant.resource, grant.access));
-      if (pw === undefined) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `the password for ${grant.resource} is not set`);
-      return pw;
-    },
+    password: upstreamPassword(deps.ctx, deps.secrets, resource, grant, login),
   };
 }
