@@ -9,16 +9,12 @@
  */
 import { Hono, type Context } from 'hono';
 import type { PluginContext } from '../../core/plugin.ts';
-import { ClusterResolver } from './cluster.ts';
 import type { EksResource, EksScope } from './config.ts';
 import { admit, failed, forwardHttp, forwardWebSocket, type Upstreams } from './forward.ts';
 import { authenticate, inspect, route } from './inspect.ts';
-import { EksTokenCache } from './token.ts';
 
-export function eksApp(ctx: PluginContext<EksResource, EksScope>): { app: Hono; close(): Promise<void> } {
-  const resolvers = new Map<string, ClusterResolver>();
-  for (const [name, resource] of ctx.resources) resolvers.set(name, new ClusterResolver(name, resource, ctx.aws));
-  const upstreams: Upstreams = { resolvers, tokens: new EksTokenCache(ctx.aws) };
+/** The front over `upstreams` (forward.ts `clusterUpstreams`; their owner closes them). */
+export function eksApp(ctx: PluginContext<EksResource, EksScope>, upstreams: Upstreams): Hono {
 
   const handle = async (c: Context): Promise<Response> => {
     const routed = route(ctx, c);
@@ -38,10 +34,5 @@ export function eksApp(ctx: PluginContext<EksResource, EksScope>): { app: Hono; 
 
   const app = new Hono();
   app.all('/*', handle);
-  return {
-    app,
-    close: async () => {
-      await Promise.all([...resolvers.values()].map((r) => r.close()));
-    },
-  };
+  return app;
 }

@@ -8,12 +8,12 @@ import { AirlockError, ErrorCodes } from '../../core/errors.ts';
 import type { AuditOutcome, PluginContext, Session } from '../../core/plugin.ts';
 import { clusterStatus, offeredProtocols } from './attributes.ts';
 import type { AdmittedCall, InspectedCall } from './call.ts';
-import type { ClusterResolver } from './cluster.ts';
+import { ClusterResolver } from './cluster.ts';
 import type { EksResource, EksScope } from './config.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { callUpstream, discard, plainResponse, readCappedBody, sessionStreamResponse } from './http-relay.ts';
 import { kubeStatus, statusForError, statusResponse } from './status.ts';
-import type { EksTokenCache } from './token.ts';
+import { EksTokenCache } from './token.ts';
 import { connectUpstream, refuseOverWebSocket, relayToClient } from './ws-relay.ts';
 
 type Ctx = PluginContext<EksResource, EksScope>;
@@ -21,6 +21,22 @@ type Ctx = PluginContext<EksResource, EksScope>;
 export interface Upstreams {
   resolvers: ReadonlyMap<string, ClusterResolver>;
   tokens: EksTokenCache;
+}
+
+/**
+ * One set per plugin instance, shared by the HTTP front and the MCP tool: each cluster is
+ * described once, its connection pool and EKS tokens serve both ways in.
+ */
+export function clusterUpstreams(ctx: Ctx): Upstreams & { close(): Promise<void> } {
+  const resolvers = new Map<string, ClusterResolver>();
+  for (const [name, resource] of ctx.resources) resolvers.set(name, new ClusterResolver(name, resource, ctx.aws));
+  return {
+    resolvers,
+    tokens: new EksTokenCache(ctx.aws),
+    close: async () => {
+      await Promise.all([...resolvers.values()].map((r) => r.close()));
+    },
+  };
 }
 
 /** Stage 4: a stream becomes a session; the request record is spooled before anything is sent. */

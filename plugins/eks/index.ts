@@ -11,6 +11,7 @@ import { eksResourceSchema, eksScopeSchema, type EksResource, type EksScope } fr
 import { eksConnectInfo, MOUNT_PREFIX } from './kubeconfig.ts';
 import { resolveEksScope } from './scope.ts';
 import { eksTools } from './tools.ts';
+import { clusterUpstreams } from './forward.ts';
 
 export const eksPlugin = definePlugin<EksResource, EksScope>({
   type: 'eks',
@@ -29,18 +30,14 @@ export const eksPlugin = definePlugin<EksResource, EksScope>({
   awsBinding: (resource) => ({ region: resource.region, roleArn: resource.roleArn }),
 
   async start(ctx) {
-    const { app, close } = eksApp(ctx);
-    ctx.mount(MOUNT_PREFIX, app);
+    const upstreams = clusterUpstreams(ctx);
+    ctx.mount(MOUNT_PREFIX, eksApp(ctx, upstreams));
     if (!ctx.gateway.httpCaPem) {
       ctx.log.warn('gateway.http.tls is not set: kubectl sends bearer tokens only over https, so eks grants need TLS on the HTTP listener');
     }
-    const mcp = eksTools(ctx);
     return {
-      tools: mcp.tools,
-      close: async () => {
-        await close();
-        await mcp.close();
-      },
+      tools: eksTools(ctx, upstreams),
+      close: () => upstreams.close(),
       connectInfo: ({ grant, secret }) => eksConnectInfo({ grant, secret, gateway: ctx.gateway }) };
   },
 });

@@ -7,12 +7,11 @@
  */
 import { z } from 'zod';
 import { AirlockError, ErrorCodes, jsonToolResult, type PluginContext, type ToolContribution } from '../../core/public.ts';
-import { ClusterResolver } from './cluster.ts';
 import type { EksResource, EksScope } from './config.ts';
+import type { Upstreams } from './forward.ts';
 import { callUpstream, discard } from './http-relay.ts';
 import { requestInfo, type RequestInfo } from './request-info.ts';
 import { authorize } from './scope.ts';
-import { EksTokenCache } from './token.ts';
 
 const METHOD_OF: Readonly<Record<string, string>> = { get: 'GET', list: 'GET', create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE', deletecollection: 'DELETE' };
 const CHANNELS = new Set(['exec', 'attach', 'portforward', 'proxy']);
@@ -43,10 +42,9 @@ function classify(verb: string, path: string): { info: RequestInfo; method: stri
   return { info, method, k8sPath, rawQuery };
 }
 
-export function eksTools(ctx: PluginContext<EksResource, EksScope>): { tools: ToolContribution<EksScope>[]; close(): Promise<void> } {
-  const tokens = new EksTokenCache(ctx.aws);
-  const resolvers = new Map<string, ClusterResolver>();
-  for (const [name, resource] of ctx.resources) resolvers.set(name, new ClusterResolver(name, resource, ctx.aws));
+/** The tool over the plugin's `upstreams` (shared with the HTTP front; closed by their owner). */
+export function eksTools(ctx: PluginContext<EksResource, EksScope>, upstreams: Upstreams): ToolContribution<EksScope>[] {
+  const { tokens, resolvers } = upstreams;
 
   const tool: ToolContribution<EksScope> = {
     name: 'kubernetes_request',
@@ -109,12 +107,7 @@ export function eksTools(ctx: PluginContext<EksResource, EksScope>): { tools: To
       return jsonToolResult(`Kubernetes ${verb} ${k8sPath}: HTTP ${status}`, answer, call.limits, { status }, status >= 400);
     },
   };
-  return {
-    tools: [tool],
-    close: async () => {
-      await Promise.all([...resolvers.values()].map((r) => r.close()));
-    },
-  };
+  return [tool];
 }
 
 async function readCapped(body: AsyncIterable<unknown> & { destroy(): void }, max: number): Promise<string> {

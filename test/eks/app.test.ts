@@ -13,6 +13,7 @@ import type { AuditEventInput, AuditReceipt, CloseReason, Grant, PluginContext, 
 import { AuditExchangeImpl } from '../../core/audit/exchange.ts';
 import { eksResourceSchema, type EksResource, type EksScope } from '../../plugins/eks/config.ts';
 import { eksApp } from '../../plugins/eks/app.ts';
+import { clusterUpstreams } from '../../plugins/eks/forward.ts';
 import { resolveEksScope } from '../../plugins/eks/scope.ts';
 import { makeTestCa, startEksApiServer, type EksApiServer } from '../stand-ins/eks-api-server.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -140,9 +141,9 @@ before(async () => {
       app = sub;
     },
   };
-  const front = eksApp(ctx);
-  app = front.app;
-  closePlugin = () => front.close();
+  const upstreams = clusterUpstreams(ctx);
+  app = eksApp(ctx, upstreams);
+  closePlugin = () => upstreams.close();
 });
 
 beforeEach(() => {
