@@ -13,4 +13,4 @@ export { partitionOf } from './aws/endpoints.ts';
 export { awsRegionSchema, roleArnSchema, accountIdSchema, narrowList, awsConnectInfo } from './aws/plugin-kit.ts';
 export { listenAddress } from './config/schema.ts';
 export { parseListen, formatHostPort } from './gateway/listen.ts';
-export { jsonToolResult } from './mcp/tool-kit.ts';
+export { awsCallToolResult, jsonToolResult } from './mcp/tool-kit.ts';

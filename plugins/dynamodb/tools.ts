@@ -4,7 +4,7 @@
  * access level, implied item operations) and the same `aws.request` / `aws.response` records.
  */
 import { z } from 'zod';
-import { createJsonCall, jsonToolResult, type PluginContext, type ToolContribution } from '../../core/public.ts';
+import { awsCallToolResult, createJsonCall, type PluginContext, type ToolContribution } from '../../core/public.ts';
 import { authorizeDynamodb } from './authorize.ts';
 import type { DynamodbResource, DynamodbScope } from './schema.ts';
 
@@ -21,10 +21,7 @@ export function dynamodbTools(ctx: PluginContext<DynamodbResource, DynamodbScope
     async run(call, input) {
       const operation = String(input.operation);
       const answer = await caller.call({ grant: call.grant, operation, body: input.input as Record<string, unknown>, signal: call.signal });
-      if (answer.status >= 400) {
-        return jsonToolResult(`DynamoDB ${operation} failed: ${answer.errorType ?? answer.status}`, answer.body, call.limits, { operation, status: answer.status, errorType: answer.errorType }, true);
-      }
-      return jsonToolResult(`DynamoDB ${operation} on ${call.grant.resource}`, answer.body, call.limits, { operation, status: answer.status });
+      return awsCallToolResult(answer.status >= 400 ? `DynamoDB ${operation}` : `DynamoDB ${operation} on ${call.grant.resource}`, answer, call.limits, { operation });
     },
   };
   return { tools: [tool], close: () => caller.close() };

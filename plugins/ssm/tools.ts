@@ -5,15 +5,10 @@
  * (`ssm.command`, `aws.request`, `aws.response`) as SDK requests.
  */
 import { z } from 'zod';
-import { createJsonCall, jsonToolResult, type JsonCallResult, type PluginContext, type ToolContribution, type ToolResult } from '../../core/public.ts';
+import { awsCallToolResult, createJsonCall, type PluginContext, type ToolContribution } from '../../core/public.ts';
 import { createSsmAuthorizer } from './authorize.ts';
 import type { CommandLedger } from './command-ledger.ts';
 import type { SsmResource, SsmScope } from './schema.ts';
-
-function asResult(what: string, answer: JsonCallResult, limits: { maxBytes: number }, extra: Record<string, unknown>): ToolResult {
-  if (answer.status >= 400) return jsonToolResult(`${what} failed: ${answer.errorType ?? answer.status}`, answer.body, limits, { ...extra, status: answer.status, errorType: answer.errorType }, true);
-  return jsonToolResult(what, answer.body, limits, { ...extra, status: answer.status });
-}
 
 export function ssmTools(ctx: PluginContext<SsmResource, SsmScope>, ledger: CommandLedger): { tools: ToolContribution<SsmScope>[]; close(): Promise<void> } {
   const caller = createJsonCall(ctx, { service: 'ssm', targetPrefix: 'AmazonSSM', contentType: 'application/x-amz-json-1.1', authorize: createSsmAuthorizer(ledger) });
@@ -29,7 +24,7 @@ export function ssmTools(ctx: PluginContext<SsmResource, SsmScope>, ledger: Comm
       const body = { InstanceIds: input.instance_ids, DocumentName: input.document, ...(input.parameters ? { Parameters: input.parameters } : {}) };
       const answer = await caller.call({ grant: call.grant, operation: 'SendCommand', body, signal: call.signal });
       const commandId = (answer.body.Command as { CommandId?: unknown } | undefined)?.CommandId;
-      return asResult(`SSM SendCommand ${String(input.document)}`, answer, call.limits, typeof commandId === 'string' ? { commandId } : {});
+      return awsCallToolResult(`SSM SendCommand ${String(input.document)}`, answer, call.limits, typeof commandId === 'string' ? { commandId } : {});
     },
   };
   const output: ToolContribution<SsmScope> = {
@@ -38,7 +33,7 @@ export function ssmTools(ctx: PluginContext<SsmResource, SsmScope>, ledger: Comm
     inputSchema: z.object({ command_id: z.string().min(1).max(64), instance_id: z.string().min(1).max(64) }),
     async run(call, input) {
       const answer = await caller.call({ grant: call.grant, operation: 'GetCommandInvocation', body: { CommandId: input.command_id, InstanceId: input.instance_id }, signal: call.signal });
-      return asResult(`SSM command ${String(input.command_id)} on ${String(input.instance_id)}`, answer, call.limits, {});
+      return awsCallToolResult(`SSM command ${String(input.command_id)} on ${String(input.instance_id)}`, answer, call.limits);
     },
   };
   return { tools: [send, output], close: () => caller.close() };
