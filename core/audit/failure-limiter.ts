@@ -27,38 +27,64 @@ export function addressOf(source: string | undefined): string {
   return source;
 }
 
-export class FailureLimiter {
-  private readonly failures = new Map<string, number[]>();
+/**
+ * Hits per key in a sliding window: `full` once a key has `limit` of them. The one counter
+ * behind the failure limiter and the MCP per-agent request budget.
+ */
+export class SlidingWindow {
+  private readonly hits = new Map<string, number[]>();
 
   constructor(
-    private readonly limit = AUTH_FAILURES_PER_WINDOW,
-    private readonly windowMs = AUTH_FAILURE_WINDOW_MS,
+    private readonly limit: number,
+    private readonly windowMs: number,
   ) {}
 
-  /** True when the source's address is past its failure budget. Consult only after a failure. */
-  blocked(source: string): boolean {
-    return this.recent(addressOf(source)).length >= this.limit;
+  full(key: string): boolean {
+    return this.recent(key).length >= this.limit;
   }
 
-  fail(source: string): void {
-    const address = addressOf(source);
-    const list = this.recent(address);
+  /** Count one; only the last `limit` hits matter for the window, so a key's list stays bounded. */
+  hit(key: string): void {
+    const list = this.recent(key);
     list.push(Date.now());
-    // Only the last `limit` matter for the sliding window: the list stays bounded.
     if (list.length > this.limit) list.splice(0, list.length - this.limit);
-    this.failures.set(address, list);
-    if (this.failures.size > 10_000) this.sweep();
+    this.hits.set(key, list);
+    if (this.hits.size > 10_000) this.sweep();
   }
 
-  private recent(address: string): number[] {
+  /** Count one unless the key is full; false then (and that one is not counted). */
+  take(key: string): boolean {
+    if (this.full(key)) return false;
+    this.hit(key);
+    return true;
+  }
+
+  private recent(key: string): number[] {
     const cutoff = Date.now() - this.windowMs;
-    const list = (this.failures.get(address) ?? []).filter((t) => t > cutoff);
-    if (list.length === 0) this.failures.delete(address);
-    else this.failures.set(address, list);
+    const list = (this.hits.get(key) ?? []).filter((t) => t > cutoff);
+    if (list.length === 0) this.hits.delete(key);
+    else this.hits.set(key, list);
     return list;
   }
 
   private sweep(): void {
-    for (const source of [...this.failures.keys()]) this.recent(source);
+    for (const key of [...this.hits.keys()]) this.recent(key);
+  }
+}
+
+export class FailureLimiter {
+  private readonly window: SlidingWindow;
+
+  constructor(limit = AUTH_FAILURES_PER_WINDOW, windowMs = AUTH_FAILURE_WINDOW_MS) {
+    this.window = new SlidingWindow(limit, windowMs);
+  }
+
+  /** True when the source's address is past its failure budget. Consult only after a failure. */
+  blocked(source: string): boolean {
+    return this.window.full(addressOf(source));
+  }
+
+  fail(source: string): void {
+    this.window.hit(addressOf(source));
   }
 }

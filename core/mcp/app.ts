@@ -29,12 +29,15 @@ import { grantTools, type HostTool } from './grant-tools.ts';
 import { GrantWatch } from './grant-watch.ts';
 import { metadataUrl, MCP_PATH, METADATA_PATH, protectedResourceMetadata } from './metadata.ts';
 import { DEFAULT_TOOL_LIMITS, pluginTools, type ToolLimits } from './plugin-tools.ts';
-import { AgentRateLimit } from './rate-limit.ts';
+import { SlidingWindow } from '../audit/failure-limiter.ts';
 import { buildServer, identityOf } from './server.ts';
 
 /** Largest JSON-RPC request body (a query with parameters, a DynamoDB item). */
 export const MAX_MCP_BODY_BYTES = 1024 * 1024;
-/** Requests per agent per minute at `/mcp` (per replica). */
+/**
+ * Requests per agent per minute at `/mcp`; over it, 429 with Retry-After. Per replica (a
+ * shared store would make it global, at the cost of a round trip per request).
+ */
 export const MCP_REQUESTS_PER_MINUTE = 600;
 
 export interface McpParts {
@@ -97,7 +100,7 @@ export function mcpHost(parts: McpParts): McpHost {
 function requestGate(parts: McpParts, log: Logger): (c: Context) => Promise<Identity | Response> {
   const ownOrigin = new URL(parts.publicUrl).origin;
   const challenge = metadataUrl(parts.publicUrl);
-  const rate = new AgentRateLimit(parts.requestsPerMinute ?? MCP_REQUESTS_PER_MINUTE);
+  const rate = new SlidingWindow(parts.requestsPerMinute ?? MCP_REQUESTS_PER_MINUTE, 60_000);
   const unauthorized = (reason: string, error?: string) =>
     Response.json(
       { error: error ?? 'invalid_request', error_description: reason },
