@@ -32,8 +32,9 @@ const WARM_UP_MS = 5_000;
 export function startConsole(parts: Omit<ConsoleParts, 'audit'> & { dataDir: string; gatewayId: string; publicKeys: JWK[] }): StartedConsole {
   const index = new AuditIndex(new ChainState(parts.publicKeys, parts.gatewayId));
   let follower: Follower | undefined;
+  let current = false;
   let caughtUp!: () => void;
-  const caughtUpOnce = new Promise<void>((resolve) => (caughtUp = resolve));
+  const caughtUpOnce = new Promise<void>((resolve) => (caughtUp = resolve)).then(() => void (current = true));
   const startIndexing = (): Follower => {
     let first = true;
     return followSpool({
@@ -51,6 +52,7 @@ export function startConsole(parts: Omit<ConsoleParts, 'audit'> & { dataDir: str
     });
   };
   const warmUp = async (): Promise<void> => {
+    if (current) return; // caught up once: from then on it follows within its poll interval
     follower ??= startIndexing();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([caughtUpOnce, new Promise<void>((resolve) => (timer = setTimeout(resolve, WARM_UP_MS)))]);
