@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
 import WebSocket from 'ws';
-import { startTestGateway, eventually, type TestGateway } from '../harness/gateway.ts';
+import { startTestGateway, eventually, type TestGateway, ownAwsIdentityEnv } from '../harness/gateway.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 import { startEksApiServer, type EksApiServer } from '../stand-ins/eks-api-server.ts';
 
@@ -34,7 +34,7 @@ before(async () => {
   cluster = await startEksApiServer({ cluster: 'prod', keys: KEYS, tickMs: 100 });
   const level = { verbs: ['get', 'list', 'watch', 'create'], resources: ['pods', 'pods/log', 'pods/exec'], namespaces: ['default'] };
   gw = await startTestGateway({
-    env: { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+    env: ownAwsIdentityEnv(KEYS),
     config: {
       gateway: { http: { listen: '127.0.0.1:0', tls: 'self-signed' } },
       aws: { region: 'us-east-1' },

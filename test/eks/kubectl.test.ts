@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import WebSocket from 'ws';
-import { startTestGateway, eventually, type TestGateway } from '../harness/gateway.ts';
+import { startTestGateway, eventually, type TestGateway, ownAwsIdentityEnv } from '../harness/gateway.ts';
 import { verifyAuditFiles } from '../../core/audit/verify.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 import { startEksApiServer, type EksApiServer } from '../stand-ins/eks-api-server.ts';
@@ -72,7 +72,7 @@ before(async () => {
   cluster = await startEksApiServer({ cluster: 'prod', keys: KEYS, tickMs: 150 });
   legacy = await startEksApiServer({ cluster: 'legacy', keys: KEYS, execProtocols: ['v4.channel.k8s.io'] });
   gw = await startTestGateway({
-    env: { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+    env: ownAwsIdentityEnv(KEYS),
     config: {
       gateway: { http: { listen: '127.0.0.1:0', tls: 'self-signed' } },
       aws: { region: 'us-east-1' },

@@ -165,3 +165,8 @@ function gatewayCaPem(dataDir: string, http: Record<string, unknown>): string | 
   if (!tls) return undefined;
   return readFileSync(typeof tls === 'string' ? join(dataDir, 'tls', 'self-signed.crt') : tls.cert, 'utf8');
 }
+
+/** The environment of a gateway whose own AWS identity is `keys`: nothing from this machine's profile or credential files. */
+export function ownAwsIdentityEnv(keys: { accessKeyId: string; secretAccessKey: string }): Record<string, string> {
+  return { AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+}

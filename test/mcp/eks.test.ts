@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestGateway, type TestGateway } from '../harness/gateway.ts';
+import { startTestGateway, type TestGateway, ownAwsIdentityEnv } from '../harness/gateway.ts';
 import { startEksApiServer, type EksApiServer } from '../stand-ins/eks-api-server.ts';
 import { connectClient, type McpTestClient } from './clients.ts';
 
@@ -20,7 +20,7 @@ describe('MCP with EKS', () => {
   before(async () => {
     cluster = await startEksApiServer({ cluster: 'prod', keys: KEYS });
     gw = await startTestGateway({
-      env: { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+      env: ownAwsIdentityEnv(KEYS),
       config: {
         aws: { region: 'us-east-1' },
         resources: {

@@ -5,7 +5,7 @@
 import { AirlockError, type ErrorCode } from '../../core/errors.ts';
 import { toAwsJsonError } from '../../core/aws/errors.ts';
 import { startMoto, type Moto } from '../harness/moto.ts';
-import { startTestGateway, type TestGateway } from '../harness/gateway.ts';
+import { startTestGateway, type TestGateway, ownAwsIdentityEnv } from '../harness/gateway.ts';
 import { UpstreamWatch, watchingRelay } from './conformance.ts';
 
 export const REGION = 'us-east-1';
@@ -28,7 +28,7 @@ export async function startAwsBed(service: 'dynamodb' | 'ssm', resources: Record
     relay = await watchingRelay({ host: '127.0.0.1', port: moto.port }, watch);
     const keys = moto.adminKeys();
     const gw = await startTestGateway({
-      env: { AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+      env: ownAwsIdentityEnv(keys),
       config: {
         aws: { region: REGION, endpoints: { [service]: `http://127.0.0.1:${relay.port}`, sts: moto.endpoint } },
         resources,

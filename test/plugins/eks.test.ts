@@ -8,7 +8,7 @@ import { Agent, fetch } from 'undici';
 import { AirlockError } from '../../core/errors.ts';
 import { statusForError } from '../../plugins/eks/status.ts';
 import { startEksApiServer } from '../stand-ins/eks-api-server.ts';
-import { startTestGateway } from '../harness/gateway.ts';
+import { startTestGateway, ownAwsIdentityEnv } from '../harness/gateway.ts';
 import { runPluginConformance, UpstreamWatch } from './conformance.ts';
 
 const KEYS = { accessKeyId: 'AKIAAIRLOCKEKSCONF01', secretAccessKey: 'airlock-eks-conformance-secret-00000000000' };
@@ -21,7 +21,7 @@ runPluginConformance({
     let gw;
     try {
       gw = await startTestGateway({
-        env: { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+        env: ownAwsIdentityEnv(KEYS),
         config: {
           gateway: { http: { listen: '127.0.0.1:0', tls: 'self-signed' } },
           aws: { region: 'us-east-1' },
