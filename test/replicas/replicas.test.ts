@@ -38,6 +38,14 @@ async function openSession(env: Record<string, string>, r: Replica): Promise<{ c
   return { child, done };
 }
 
+/** psql with `sql` on replica `r`, tried until it succeeds (a change may take a moment to reach `r`). */
+function psqlSucceeds(what: string, env: Record<string, string>, r: Replica, sql: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return waitFor(what, async () => {
+    const res = await collect(spawnPsql(pgEnv(env, r), ['-v', 'ON_ERROR_STOP=1', '-c', sql]));
+    return res.code === 0 ? res : undefined;
+  });
+}
+
 function sleepUndefined(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 }
@@ -64,10 +72,7 @@ describe('three replicas on one store', () => {
 
   test('a grant from A works on B', async () => {
     const g = await grantOn(A);
-    const res = await waitFor('psql on B', async () => {
-      const r = await collect(spawnPsql(pgEnv(g.env, B), ['-v', 'ON_ERROR_STOP=1', '-c', 'select count(*) from revenue']));
-      return r.code === 0 ? r : undefined;
-    });
+    const res = await psqlSucceeds('psql on B', g.env, B, 'select count(*) from revenue');
     assert.equal(res.stdout.trim(), '50');
   });
 
@@ -134,10 +139,7 @@ describe('three replicas on one store', () => {
     const onB = await collect(spawnPsql(pgEnv(g.env, B), ['-v', 'ON_ERROR_STOP=1', '-c', 'select 2']));
     assert.equal(onB.code, 0, onB.stderr);
     const later = await grantOn(C);
-    const r2 = await waitFor('the new grant on B', async () => {
-      const r = await collect(spawnPsql(pgEnv(later.env, B), ['-v', 'ON_ERROR_STOP=1', '-c', 'select 3']));
-      return r.code === 0 ? r : undefined;
-    });
+    const r2 = await psqlSucceeds('the new grant on B', later.env, B, 'select 3');
     assert.equal(r2.stdout.trim(), '3');
   });
 
