@@ -12,7 +12,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 import type { Page } from 'playwright-core';
 import { startTestGateway, eventually, type TestGateway } from '../harness/gateway.ts';
-import { launchBrowser, screenshot, type Browser } from './browser.ts';
+import { launchBrowser, screenshot, within, type Browser } from './browser.ts';
 
 let idp: Server;
 let issuer: string;
@@ -93,12 +93,14 @@ test('OIDC sign-in with PKCE (public client): an admin from identity.admins', as
     const session = cookies.find((c) => c.name === 'airlock_console');
     assert.ok(session?.httpOnly && session.sameSite === 'Strict');
     assert.equal(cookies.find((c) => c.name === 'airlock_console_oidc'), undefined, 'the flow cookie is gone');
-    const storage = (await page.evaluate('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } })')) as string;
+    const storage = (await within('reading the page storage', page.evaluate('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } })'))) as string;
     assert.equal(storage, JSON.stringify({ local: {}, session: {} }));
     await eventually(() => gw.auditRecords().some((r) => r.type === 'console.signin' && r.agent === 'corp:alice' && r.data?.method === 'oidc'), 5000, 'console.signin');
     await page.getByRole('button', { name: 'Sign out' }).click();
+    // Closing a page while its sign-out POST is still navigating could hang Chromium's close.
+    await page.waitForURL(/\/console\/signin$/);
   } finally {
-    await page.close();
+    await within('closing the page', page.close());
   }
 });
 
@@ -111,6 +113,8 @@ test('OIDC sign-in as a confidential client (clientSecretEnv): a non-admin', asy
     assert.equal(await page.locator('header .who span').textContent(), 'corp2:bob');
     assert.equal(await page.locator('nav a', { hasText: 'Audit' }).count(), 0);
     await page.getByRole('button', { name: 'Sign out' }).click();
+    // Closing a page while its sign-out POST is still navigating could hang Chromium's close.
+    await page.waitForURL(/\/console\/signin$/);
   } finally {
     await other.close();
   }
@@ -125,7 +129,7 @@ test('a callback not started in this browser is refused and recorded', async () 
     await page.goto(`${gw.url}/console`);
     assert.match(page.url(), /\/console\/signin$/);
   } finally {
-    await page.close();
+    await within('closing the page', page.close());
   }
   await eventually(() => gw.auditRecords().some((r) => r.type === 'auth.failed' && r.data?.code === 'BAD_IDENTITY' && String(r.data?.reason).includes('sign-in state')), 5000, 'auth.failed for a callback without sign-in state');
 });
