@@ -9,7 +9,7 @@
  */
 import { parseSync } from 'libpg-query';
 import { everyLevel, readOnly, type RuleHit } from './rules.ts';
-import { field, isRecord, isString, nodes, TreeTooLarge, type ParsedNode } from './walk.ts';
+import { field, firstNodeHit, isRecord, isString, TreeTooLarge, type ParsedNode } from './walk.ts';
 import { cachedDecision, cacheable, rememberDecision } from './decision-cache.ts';
 
 export interface GuardPolicy {
@@ -61,11 +61,7 @@ function parse(sql: string): RawStmt[] | RuleHit {
 
 /** First hit of `check` over every node of one statement. */
 function firstHit(stmt: unknown, check: (n: ParsedNode) => RuleHit | undefined): RuleHit | undefined {
-  for (const n of nodes(stmt)) {
-    const hit = check(n);
-    if (hit) return hit;
-  }
-  return undefined;
+  return firstNodeHit(stmt, check);
 }
 
 export function decideQuery(sql: string, policy: GuardPolicy): GuardDecision {

@@ -19,23 +19,43 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Every typed node under `root` (root included when it is one), in no particular order. */
-export function* nodes(root: unknown): Generator<ParsedNode> {
+/**
+ * The first hit of `check` over every typed node under `root` (root included when it is
+ * one), in no particular order, except that a node is checked before anything it holds.
+ * A plain loop over `Object.keys` (no generator, no entry pairs): this walk runs on every
+ * simple-protocol query, and the generator form cost as much as the parse itself.
+ */
+export function firstNodeHit<T>(root: unknown, check: (n: ParsedNode) => T | undefined): T | undefined {
   const stack: unknown[] = [root];
   let seen = 0;
   while (stack.length > 0) {
     const v = stack.pop();
     if (++seen > MAX_NODES) throw new TreeTooLarge(`query has more than ${MAX_NODES} parse nodes`);
+    if (typeof v !== 'object' || v === null) continue;
     if (Array.isArray(v)) {
-      for (const x of v) stack.push(x);
+      for (let i = 0; i < v.length; i++) stack.push(v[i]);
       continue;
     }
-    if (!isRecord(v)) continue;
-    for (const [key, value] of Object.entries(v)) {
-      if (/^[A-Z]/.test(key) && isRecord(value)) yield { type: key, body: value };
-      if (typeof value === 'object' && value !== null) stack.push(value);
+    const obj = v as Record<string, unknown>;
+    const keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = obj[key];
+      if (typeof value !== 'object' || value === null) continue;
+      if (isTypeName(key) && !Array.isArray(value)) {
+        const hit = check({ type: key, body: value as Record<string, unknown> });
+        if (hit !== undefined) return hit;
+      }
+      stack.push(value);
     }
   }
+  return undefined;
+}
+
+/** A node type key starts with a capital letter (`SelectStmt`, `A_Const`); field names do not. */
+function isTypeName(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return c >= 65 && c <= 90;
 }
 
 /** The string parts of a name list (`[{String: {sval}}]`), or undefined when one is not a string. */
