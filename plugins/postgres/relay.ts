@@ -65,7 +65,11 @@ export class Relay {
       parameters: o.parameters,
       onAuditFailure: (e) => this.auditFailed(e),
       // Reported mid-chunk: refuse once the splitter is done with it.
-      onLexingChanged: (reason) => queueMicrotask(() => this.refuse(reason, recordRefusal(o.audit, o.session, 'policy.violation', {}, reason))),
+      onLexingChanged: (reason) =>
+        queueMicrotask(() => {
+          this.tracker.closeOutcomes();
+          this.refuse(reason, recordRefusal(o.audit, o.session, 'policy.violation', {}, reason));
+        }),
     });
     this.clientSplitter = new FrameSplitter(this.tracker.frontend, o.maxMessageBytes);
     this.upstreamSplitter = new FrameSplitter(this.tracker.backend, MAX_BACKEND_MESSAGE);
@@ -244,6 +248,7 @@ export class Relay {
   private terminate(fields: ErrorFields, reason: 'error' | 'policy' | null, data: Record<string, unknown> | undefined): void {
     if (this.closed) return;
     this.closed = true;
+    this.tracker.closeOutcomes();
     const { client, upstream } = this.o;
     // A FATAL can only be understood between frames; mid-frame the client just sees the close.
     if (this.upstreamSplitter.atBoundary && !this.clientBusy) client.end(serializeError(fields));
@@ -260,6 +265,7 @@ export class Relay {
       return;
     }
     this.closed = true;
+    this.tracker.closeOutcomes();
     const { client, upstream } = this.o;
     if (reason === 'error' && message && this.upstreamSplitter.atBoundary && !this.clientBusy && !client.destroyed) {
       client.end(serializeError({ severity: 'FATAL', code: '08006', message: `airlock: ${message}` }));

@@ -2,7 +2,8 @@
  * Follows one session's conversation to audit it: every simple Query, every Execute of the
  * extended protocol and every FunctionCall becomes a `pg.query` record (with its SQL) written
  * before the statement is forwarded; its outcome (rows, command tag, error) becomes a
- * `pg.result` record when the server answers. Responses are matched to messages in order,
+ * `pg.result` when the server answers, folded into the session's next `pg.query` as
+ * `done` when one follows soon (outcome-fold.ts). Responses are matched to messages in order,
  * the way the protocol defines: ParseComplete / BindComplete / CloseComplete answer Parse /
  * Bind / Close, CommandComplete / EmptyQueryResponse / PortalSuspended / ErrorResponse end
  * an Execute, ReadyForQuery ends a Query, a FunctionCall or a Sync, and an error in the
@@ -12,11 +13,13 @@
  * statements count only once the server confirmed them (prepared-statements.ts); statements
  * that would change how the server lexes SQL are refused (lexing-guard.ts).
  *
- * Hot path: one record and two promise reactions per statement; DataRow and CopyData bodies
- * are never read (the frame splitter skips them).
+ * Hot path: one record and two promise reactions per statement on a busy session (its
+ * outcome rides on the next one); DataRow and CopyData bodies are never read (the frame
+ * splitter skips them).
  */
 import { performance } from 'node:perf_hooks';
-import { recordRefusal, recordResult, recordStatement } from './audit-step.ts';
+import { recordRefusal, recordStatement } from './audit-step.ts';
+import { OutcomeFolder } from './outcome-fold.ts';
 import type { AuditExchange, AuditRecorder, Session } from '../../core/plugin.ts';
 import { SessionGuard } from './guard/index.ts';
 import { lexingChangeIn, LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
@@ -86,6 +89,7 @@ export class StatementTracker {
   readonly settings = new SessionSettings();
   private readonly prepared = new PreparedStatements();
   private readonly sqlGuard: SessionGuard;
+  private readonly outcomes = new OutcomeFolder();
   private readonly queue: Pending[] = [];
   private head = 0;
   private dataRows = 0;
@@ -139,6 +143,8 @@ export class StatementTracker {
   // -------------------------------------------------------------------------------------
 
   private request(data: Record<string, unknown>): AuditExchange {
+    const done = this.outcomes.take();
+    if (done !== undefined) data.done = done;
     const statement = recordStatement(this.o.audit, this.o.session, data);
     this.chunkReady = statement.ready;
     statement.ready.then(undefined, this.o.onAuditFailure);
@@ -164,7 +170,15 @@ export class StatementTracker {
     if (p.error !== undefined) data.error = p.error;
     if (p.unconfirmed) Object.assign(data, this.ranStatement(p.portal ?? ''));
     if (extra) Object.assign(data, extra);
-    recordResult(p.exchange, data, p.error ? 'error' : 'ok');
+    this.outcomes.park(p.exchange, data, p.error ? 'error' : 'ok');
+  }
+
+  /**
+   * The session ends (or is refused): outcomes still parked are written as pg.result now,
+   * before the session's last records, and any later one at once.
+   */
+  closeOutcomes(): void {
+    this.outcomes.close();
   }
 
   /** For an Execute recorded while its statement was open: what the server really ran. */
@@ -179,6 +193,7 @@ export class StatementTracker {
     const reason = lexingChangeIn(text.sql);
     if (reason === null) return;
     const why = `${reason} is not allowed through airlock (the audit could not follow SQL lexed that way)`;
+    this.outcomes.close();
     throw new StatementRefused(why, recordRefusal(this.o.audit, this.o.session, 'pg.query', clip(text), why));
   }
 
@@ -194,6 +209,7 @@ export class StatementTracker {
   }
 
   private refuseStatement(message: string, rule: string, sqlstate: string, data: Record<string, unknown>): never {
+    this.outcomes.close();
     const recorded = recordRefusal(this.o.audit, this.o.session, 'pg.query', { ...data, rule, sqlstate }, message);
     throw new StatementRefused(message, recorded, sqlstate);
   }

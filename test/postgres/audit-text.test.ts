@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, startFixture, grant, psql, type PgFixture } from './fixture.ts';
+import { startCluster, startFixture, grant, psql, statementOutcomes, type PgFixture } from './fixture.ts';
 import type { PostgresCluster } from '../harness/postgres-cluster.ts';
 import { eventually } from '../harness/gateway.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
@@ -175,12 +175,12 @@ test('SHOW is recorded with its real row count', async () => {
   const r = await psql(g.env, ['-c', 'show timezone', '-c', 'show all']);
   assert.equal(r.code, 0, r.stderr);
   const results = await eventually(() => {
-    const res = recordsOf(g.id, 'pg.result');
+    const res = statementOutcomes(recordsOf(g.id));
     return res.length === 2 ? res : undefined;
-  }, 5000, 'two pg.result');
-  assert.equal(results[0]!.data?.rows, 1);
-  assert.ok(Number(results[1]!.data?.rows) > 100, `show all rows: ${String(results[1]!.data?.rows)}`);
-  assert.deepEqual(results.map((x) => x.data?.commands), [['SHOW'], ['SHOW']]);
+  }, 5000, 'two statement outcomes');
+  assert.equal(results[0]!.rows, 1);
+  assert.ok(Number(results[1]!.rows) > 100, `show all rows: ${String(results[1]!.rows)}`);
+  assert.deepEqual(results.map((x) => x.commands), [['SHOW'], ['SHOW']]);
 });
 
 test('a change the lexing check cannot see (setting name in a Bind parameter) never runs: the guardrail refuses it, the server report is the backstop', async () => {
@@ -233,8 +233,8 @@ test('an Execute whose statement is still open when forwarded is recorded as unc
   const q = recordsOf(g.id, 'pg.query')[0]!;
   assert.equal(q.data?.sql, null);
   assert.equal(q.data?.prepared, 'unconfirmed');
-  const res = await eventually(() => recordsOf(g.id, 'pg.result')[0], 3000, 'pg.result');
-  assert.equal(res.data?.query, q.seq);
-  assert.equal(res.data?.sql, 'select 41 + 1');
-  assert.equal(res.data?.rows, 1);
+  const res = await eventually(() => statementOutcomes(recordsOf(g.id))[0], 3000, 'the Execute\'s outcome');
+  assert.equal(res.query, q.seq);
+  assert.equal(res.sql, 'select 41 + 1');
+  assert.equal(res.rows, 1);
 });

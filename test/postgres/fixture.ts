@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startPostgresCluster, type PostgresCluster } from '../harness/postgres-cluster.ts';
 import { startTestGateway, type TestGateway } from '../harness/gateway.ts';
+import type { AuditRecord } from '../../core/plugin.ts';
 
 export const ROLE_PASSWORD = 'airlock-test-role-pw';
 export const AGENT_NAME = 'report-bot';
@@ -162,4 +163,28 @@ export async function collect(child: ChildProcess, input?: string): Promise<Psql
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     if (input !== undefined) child.stdin!.end(input);
   });
+}
+
+/** A statement's outcome as the audit holds it: a `pg.result` record, or folded into a later `pg.query` (`data.done`). */
+export interface StatementOutcome {
+  /** Seq of the statement's pg.query. */
+  query: number;
+  outcome: string;
+  rows?: number;
+  commands?: string[];
+  error?: { code: string; message: string };
+  /** True when it rode on the session's next pg.query instead of a record of its own. */
+  folded: boolean;
+  [key: string]: unknown;
+}
+
+/** Every statement outcome in `records`, both forms (plugins/postgres/outcome-fold.ts), in statement order. */
+export function statementOutcomes(records: readonly AuditRecord[]): StatementOutcome[] {
+  const out: StatementOutcome[] = [];
+  for (const r of records) {
+    if (r.type === 'pg.result') out.push({ ...r.data, query: Number(r.data?.query), outcome: r.outcome, folded: false });
+    const done = r.type === 'pg.query' ? r.data?.done : undefined;
+    if (Array.isArray(done)) for (const d of done as Array<Record<string, unknown>>) out.push({ ...d, query: Number(d.query), outcome: String(d.outcome), folded: true });
+  }
+  return out.sort((a, b) => a.query - b.query);
 }

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import postgres from 'postgres';
-import { startCluster, startFixture, grant, psql, type PgFixture } from './fixture.ts';
+import { startCluster, startFixture, grant, psql, statementOutcomes, type PgFixture, type StatementOutcome } from './fixture.ts';
 import type { PostgresCluster } from '../harness/postgres-cluster.ts';
 import { eventually } from '../harness/gateway.ts';
 import { verifyAuditFiles } from '../../core/audit/verify.ts';
@@ -36,6 +36,11 @@ function recordsOf(grantId: string, type?: string): AuditRecord[] {
   return f.gw.auditRecords().filter((r) => r.grant === grantId && (type === undefined || r.type === type));
 }
 
+/** The grant's statement outcomes, whether recorded as pg.result or folded into the next pg.query. */
+function outcomesOf(grantId: string): StatementOutcome[] {
+  return statementOutcomes(recordsOf(grantId));
+}
+
 test('psql simple queries run, and each statement has one pg.query record with its SQL', async () => {
   const g = await grant(f);
   const statements = ['select count(*) from revenue', "select month from revenue where id = 7", 'select sum(amount) from revenue'];
@@ -46,12 +51,12 @@ test('psql simple queries run, and each statement has one pg.query record with i
   assert.deepEqual(queries, statements);
   // Outcomes follow once the server answered: row counts from CommandComplete.
   const results = await eventually(() => {
-    const res = recordsOf(g.id, 'pg.result');
+    const res = outcomesOf(g.id);
     return res.length === 3 ? res : undefined;
-  }, 5000, 'three pg.result records');
-  assert.deepEqual(results.map((x) => x.data?.rows), [1, 1, 1]);
+  }, 5000, 'three statement outcomes');
+  assert.deepEqual(results.map((x) => x.rows), [1, 1, 1]);
   const qSeqs = recordsOf(g.id, 'pg.query').map((q) => q.seq);
-  assert.deepEqual(results.map((x) => x.data?.query), qSeqs);
+  assert.deepEqual(results.map((x) => x.query), qSeqs);
 });
 
 test('a query string with several statements gets one pg.query per statement (split by the PostgreSQL parser)', async () => {
@@ -61,9 +66,9 @@ test('a query string with several statements gets one pg.query per statement (sp
   const queries = recordsOf(g.id, 'pg.query');
   assert.deepEqual(queries.map((q) => q.data?.sql), ["select 'a;b' as x", 'select 2', 'select 3']);
   assert.deepEqual(queries.map((q) => q.data?.batch), [{ index: 0, of: 3 }, { index: 1, of: 3 }, { index: 2, of: 3 }]);
-  const result = await eventually(() => recordsOf(g.id, 'pg.result')[0], 5000, 'pg.result');
-  assert.equal(result.data?.query, queries[0]!.seq);
-  assert.deepEqual(result.data?.commands, ['SELECT', 'SELECT', 'SELECT']);
+  const result = await eventually(() => outcomesOf(g.id)[0], 5000, 'the query\'s outcome');
+  assert.equal(result.query, queries[0]!.seq);
+  assert.deepEqual(result.commands, ['SELECT', 'SELECT', 'SELECT']);
 });
 
 test('prepared statements with parameters (postgres.js, extended protocol)', async () => {
@@ -81,6 +86,44 @@ test('prepared statements with parameters (postgres.js, extended protocol)', asy
   const selects = queries.filter((q) => String(q.data?.sql).includes('from revenue where id = $1'));
   assert.equal(selects.length, 5, 'one pg.query per Execute');
   assert.equal(selects[0]!.data?.params, undefined, 'parameters are not recorded unless the resource asks');
+});
+
+test('a busy session folds each outcome into its next pg.query; an idle one writes it as pg.result, before session.closed', async () => {
+  const g = await grant(f);
+  const sql = client(g.url);
+  try {
+    await sql`select 1 as one`;
+    await sql`select 2 as two`;
+    // Idle now: the second outcome has no next statement to ride on.
+    const alone = await eventually(() => recordsOf(g.id, 'pg.result')[0], 3000, 'the idle session\'s last outcome as pg.result');
+    const [first, second] = recordsOf(g.id, 'pg.query').filter((q) => /^select [12] as/.test(String(q.data?.sql)));
+    assert.ok(first && second, 'both statements recorded');
+    assert.deepEqual(second.data?.done, [{ query: first.seq, rows: 1, ms: (second.data?.done as Array<{ ms: number }>)[0]!.ms, commands: ['SELECT'], outcome: 'ok' }]);
+    assert.equal(alone.data?.query, second.seq);
+    assert.equal(alone.data?.requestSeq, second.seq);
+    assert.equal(alone.data?.rows, 1);
+    assert.equal(recordsOf(g.id, 'session.closed').length, 0, 'written while the session is still open');
+  } finally {
+    await sql.end();
+  }
+  // Each statement has exactly one outcome, in one form or the other.
+  const outcomes = outcomesOf(g.id);
+  const seqs = recordsOf(g.id, 'pg.query').map((q) => q.seq);
+  assert.deepEqual(outcomes.map((o) => o.query), seqs);
+});
+
+test('outcomes still parked when a session ends are written before its session.closed', async () => {
+  const g = await grant(f);
+  // psql sends Terminate right after the last result: well within the fold window.
+  const r = await psql(g.env, ['-c', 'select 1', '-c', 'select 2']);
+  assert.equal(r.code, 0, r.stderr);
+  const closed = await eventually(() => recordsOf(g.id, 'session.closed')[0], 5000, 'session.closed');
+  const queries = recordsOf(g.id, 'pg.query');
+  const outcomes = outcomesOf(g.id);
+  assert.deepEqual(outcomes.map((o) => o.query), queries.map((q) => q.seq));
+  const last = recordsOf(g.id, 'pg.result').find((x) => x.data?.query === queries.at(-1)!.seq);
+  assert.ok(last, 'the last statement\'s outcome is a pg.result of its own');
+  assert.ok(last.seq < closed.seq, `pg.result ${last.seq} before session.closed ${closed.seq}`);
 });
 
 test('pipelined extended-protocol queries on one connection all answer in order', async () => {
@@ -117,7 +160,7 @@ test('large results stream through intact (20000 rows, ~5 MB)', async () => {
   } finally {
     await sql.end();
   }
-  const res = await eventually(() => recordsOf(g.id, 'pg.result').find((x) => x.data?.rows === 20000), 5000, 'pg.result with 20000 rows');
+  const res = await eventually(() => outcomesOf(g.id).find((x) => x.rows === 20000), 5000, 'an outcome with 20000 rows');
   assert.equal(res.outcome, 'ok');
 });
 
@@ -132,8 +175,8 @@ test('COPY in and out through psql', async () => {
   assert.equal(out.stdout, input);
   const copyRecord = recordsOf(g.id, 'pg.query').find((q) => /^copy\s+notes/i.test(String(q.data?.sql)));
   assert.ok(copyRecord, 'COPY FROM STDIN recorded');
-  const res = await eventually(() => recordsOf(g.id, 'pg.result').find((x) => x.data?.query === copyRecord.seq), 5000, 'COPY result');
-  assert.equal(res.data?.rows, 1000);
+  const res = await eventually(() => outcomesOf(g.id).find((x) => x.query === copyRecord.seq), 5000, 'COPY result');
+  assert.equal(res.rows, 1000);
 });
 
 test('LISTEN/NOTIFY is delivered through airlock', async () => {
@@ -168,9 +211,9 @@ test('a read grant cannot write: the upstream role refuses, the client and the a
   assert.match(r.stderr, /permission denied for table notes/);
   const q = recordsOf(g.id, 'pg.query').find((x) => String(x.data?.sql).startsWith('insert into notes'));
   assert.ok(q);
-  const res = await eventually(() => recordsOf(g.id, 'pg.result').find((x) => x.data?.query === q.seq), 5000, 'error result');
+  const res = await eventually(() => outcomesOf(g.id).find((x) => x.query === q.seq), 5000, 'error result');
   assert.equal(res.outcome, 'error');
-  assert.deepEqual((res.data?.error as { code: string }).code, '42501');
+  assert.deepEqual(res.error?.code, '42501');
   const count = await cluster.sql("select count(*) from notes where body = 'nope'", 'reporting');
   assert.equal(count.trim(), '0');
   // The same statement with a write grant succeeds (the refusal came from the role, not from airlock).
