@@ -85,7 +85,7 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
     '',
     `Measured ${pg.measuredAt}. Each run ${s.seconds} s, pgbench ${s.pgbenchThreads} thread, scale ${s.scale}, \`-n\`; within each cell the targets ` +
       `run in turn (${names.join(', ')}) for ${s.rounds} rounds; medians shown. TLS ${s.tls}; auth ${s.auth}. ` +
-      `airlock records every statement (its `pg.query`, written before it is forwarded, carries the outcome of the session's previous statement; an idle session's last outcome is a `pg.result` of its own) with a file sink draining the spool in the same process; pgbouncer runs in session pooling mode. ` +
+      `airlock records every statement (its pg.query, written before it is forwarded, carries the outcome of the session's previous statement; an idle session's last outcome is a pg.result of its own) with a file sink draining the spool in the same process; pgbouncer runs in session pooling mode. ` +
       '`node-relay` is the floor of airlock\'s runtime: a bare Node TCP relay (`socket.pipe`) doing none of airlock\'s work.',
     ...(pg.fdatasync
       ? ['', `One append + \`fdatasync\` on the spool's disk (${pg.fdatasync.samples} samples, probed before and after the cells, the slower kept): p50 ${fmt(pg.fdatasync.p50Ms, 3)} ms, p99 ${fmt(pg.fdatasync.p99Ms, 3)} ms.`]
