@@ -3,7 +3,9 @@
  *
  * `${dataDir}/spool/` holds append-only segment files named by the seq of their first
  * record, zero-padded to 12 digits (`000000000001.jsonl`), one record per line exactly as
- * sinks receive it. `head.json` remembers the chain head `{seq, hash}` at each segment roll
+ * sinks receive it. The segment being written may end in NUL bytes: space the writer
+ * preallocated (spool-writer.ts), cut off when it rolls or closes; every reader stops at
+ * the first NUL, and recovery cuts such a tail without counting it as torn. `head.json` remembers the chain head `{seq, hash}` at each segment roll
  * and at close, so the chain continues even when every segment behind the head was
  * delivered and deleted. `cursors/` holds one file per sink (see cursors.ts).
  */
@@ -126,11 +128,14 @@ export async function recoverSpool(dir: string, log: Logger): Promise<Recovery> 
   while (segments.length > 0 && !tail) {
     const segment = segments[segments.length - 1]!;
     const content = await fsp.readFile(segment.path);
-    const found = lastValidRecord(content, segment.firstSeq);
-    if (found.end < content.length) {
-      const cut = { file: segment.path, bytes: content.length - found.end, lines: found.droppedLines };
+    const written = endOfWritten(content);
+    const found = lastValidRecord(content.subarray(0, written), segment.firstSeq);
+    if (found.end < written) {
+      const cut = { file: segment.path, bytes: written - found.end, lines: found.droppedLines };
       truncated.push(cut);
       log.warn(cut, 'audit spool: cutting a torn or invalid tail left by a crash');
+    }
+    if (found.end < content.length) {
       await fsp.truncate(segment.path, found.end);
       segment.bytes = found.end;
     }
@@ -153,6 +158,13 @@ export async function recoverSpool(dir: string, log: Logger): Promise<Recovery> 
 }
 
 const NEWLINE = 0x0a;
+
+/** Where the written part of a segment ends: before the NUL bytes the writer preallocated, if any. */
+export function endOfWritten(content: Buffer): number {
+  let end = content.length;
+  while (end > 0 && content[end - 1] === 0) end--;
+  return end;
+}
 
 function lastValidRecord(
   content: Buffer,

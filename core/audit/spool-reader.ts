@@ -117,6 +117,7 @@ async function readSegment(
  * and the file offset just past it to `visit` until `visit` returns true (then resolves
  * true) or the complete lines run out (false). A line still being written is left for the
  * next read. The one line reader of the spool: sinks catching up and spool followers.
+ * The first NUL byte ends the written part (the writer's preallocated space, segments.ts).
  */
 export async function scanCompleteLines(fh: fsp.FileHandle, startOffset: number, visit: (line: string, lineEnd: number) => boolean): Promise<boolean> {
   let fileOffset = startOffset; // file offset of `pending[0]`
@@ -125,7 +126,9 @@ export async function scanCompleteLines(fh: fsp.FileHandle, startOffset: number,
   for (;;) {
     const { bytesRead } = await fh.read(chunk, 0, CHUNK, fileOffset + pending.length);
     if (bytesRead === 0) return false;
-    pending = pending.length === 0 ? Buffer.from(chunk.subarray(0, bytesRead)) : Buffer.concat([pending, chunk.subarray(0, bytesRead)]);
+    const nul = chunk.subarray(0, bytesRead).indexOf(0);
+    const usable = nul >= 0 ? nul : bytesRead;
+    pending = pending.length === 0 ? Buffer.from(chunk.subarray(0, usable)) : Buffer.concat([pending, chunk.subarray(0, usable)]);
     let lineStart = 0;
     for (let nl = pending.indexOf(NEWLINE); nl >= 0; nl = pending.indexOf(NEWLINE, lineStart)) {
       const line = pending.subarray(lineStart, nl).toString('utf8');
@@ -134,5 +137,6 @@ export async function scanCompleteLines(fh: fsp.FileHandle, startOffset: number,
     }
     fileOffset += lineStart;
     pending = pending.subarray(lineStart);
+    if (nul >= 0) return false;
   }
 }

@@ -16,10 +16,18 @@
  * - A failed write or sync rejects the affected batches and every later one: the writer
  *   stays failed (fail closed) until the gateway restarts and recovers the tail.
  *
- * The write itself is synchronous: a page-cache append takes microseconds, keeps the
+ * The write itself is synchronous: a page-cache write takes microseconds, keeps the
  * batches in order without an in-flight queue, and lets the fsync run on the thread pool.
+ *
+ * Preallocated segments: the current segment is written ahead with zeros (PREALLOC_CHUNK
+ * at a time, well before the records reach them) and records overwrite those zeros in
+ * place, so an fdatasync has no file size to commit, only the data. Measured on this
+ * machine's ext4: p50 0.17-0.18 ms against 0.26-0.31 ms for an append (bench/README.md).
+ * The zeros are cut off (ftruncate) when a segment rolls and at close; readers stop at the
+ * first NUL byte, which no record line contains (JSON escapes control characters), and
+ * recovery cuts a NUL tail without calling it torn (segments.ts).
  */
-import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
@@ -63,6 +71,9 @@ export interface SpoolWriterOptions {
 }
 
 const BUFFERED_SYNC_MS = 100;
+/** Zeros written ahead of the records at a time; a new chunk is added while half of one is still free. */
+const PREALLOC_CHUNK = 256 * 1024;
+const ZEROS = Buffer.alloc(PREALLOC_CHUNK);
 const LAZY_SYNC_MS = 20;
 const HEAD_SAVE_MIN_MS = 1000;
 
@@ -86,6 +97,8 @@ export class SpoolWriter {
   private headTimer: NodeJS.Timeout | undefined;
   private fd: number | undefined;
   private current: SegmentInfo | undefined;
+  /** Size of the current segment's file: its records (`current.bytes`) and the zeros ahead of them. */
+  private allocated = 0;
   private pending: PendingBatch | undefined;
   private awaitingSync: PendingBatch[] = [];
   private syncing = false;
@@ -108,11 +121,13 @@ export class SpoolWriter {
     if (last) {
       // What recovery found may still be only in the page cache (crash in buffered
       // mode): make it durable before the chain grows on top of it.
-      const fd = openSync(last.path, 'a');
+      const fd = openSync(last.path, 'r+');
       fdatasyncSync(fd);
       if (last.bytes < opts.segmentMaxBytes) {
         this.current = last;
         this.fd = fd;
+        // Recovery cut any NUL tail, so the file ends with the last record.
+        this.allocated = fstatSync(fd).size;
       } else {
         closeSync(fd);
       }
@@ -161,8 +176,10 @@ export class SpoolWriter {
       if (this.fd === undefined || !this.current || (this.current.bytes > 0 && this.current.bytes + data.length > this.opts.segmentMaxBytes)) {
         this.roll(firstSeq);
       }
+      this.reserve(data.length);
+      const at = this.current!.bytes;
       let off = 0;
-      while (off < data.length) off += writeSync(this.fd!, data, off, data.length - off);
+      while (off < data.length) off += writeSync(this.fd!, data, off, data.length - off, at + off);
       this.current!.bytes += data.length;
       this.writes++;
     } catch (e) {
@@ -180,6 +197,23 @@ export class SpoolWriter {
     } else {
       batch.resolveDurable();
     }
+  }
+
+  /** Keeps zeros written ahead of the next `bytes` of records (and half a chunk more). */
+  private reserve(bytes: number): void {
+    while (this.current!.bytes + bytes + PREALLOC_CHUNK / 2 > this.allocated) {
+      let off = 0;
+      while (off < PREALLOC_CHUNK) off += writeSync(this.fd!, ZEROS, off, PREALLOC_CHUNK - off, this.allocated + off);
+      this.allocated += PREALLOC_CHUNK;
+    }
+  }
+
+  /** Cuts the zeros ahead of the records (a segment that rolls or closes ends with its last record). */
+  private cutPreallocated(fd: number): boolean {
+    const cut = this.current !== undefined && this.allocated > this.current.bytes;
+    if (cut) ftruncateSync(fd, this.current!.bytes);
+    this.allocated = 0;
+    return cut;
   }
 
   /** A sync within LAZY_SYNC_MS for batches nobody waits on, unless a group commit takes them first. */
@@ -235,6 +269,7 @@ export class SpoolWriter {
    */
   private roll(firstSeq: number): void {
     if (this.fd !== undefined) {
+      this.cutPreallocated(this.fd);
       this.syncNow(this.fd);
       if (this.syncing) this.retired.push(this.fd);
       else closeSync(this.fd);
@@ -249,7 +284,11 @@ export class SpoolWriter {
     }
     writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
     const segment: SegmentInfo = { firstSeq, path: join(this.opts.dir, segmentFileName(firstSeq)), bytes: 0 };
-    this.fd = openSync(segment.path, 'a', 0o600);
+    // Not O_APPEND: records overwrite the zeros written ahead of them (positioned writes).
+    this.fd = openSync(segment.path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    // A file of that name can only be left over from a crash that recovery found empty: continue after what it holds.
+    segment.bytes = fstatSync(this.fd).size;
+    this.allocated = segment.bytes;
     fsyncDirSync(this.opts.dir);
     this.opts.segments.push(segment);
     this.current = segment;
@@ -333,7 +372,8 @@ export class SpoolWriter {
     while (this.headWrite !== undefined) await this.headWrite;
     if (this.fd !== undefined && !this.failure) {
       try {
-        if (this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
+        const cut = this.cutPreallocated(this.fd);
+        if (cut || this.writtenSeq > this.syncedSeq || this.awaitingSync.length > 0) {
           const covered = this.awaitingSync;
           this.awaitingSync = [];
           this.syncNow(this.fd);

@@ -309,11 +309,26 @@ async function openLog(path: string): Promise<Readable> {
   return raw;
 }
 
-/** Lines without their `\n`; a '\n' byte never occurs inside a UTF-8 sequence. */
+/**
+ * Lines without their `\n`; a '\n' byte never occurs inside a UTF-8 sequence. A spool
+ * segment still being written (or left by a crash) ends in NUL bytes, space the writer
+ * preallocated (core/audit/segments.ts): the first NUL ends the lines, and anything but NUL
+ * after it is an error, so a NUL cannot hide records behind it.
+ */
 async function* splitLines(stream: Readable): AsyncGenerator<string> {
   let rest: Buffer = Buffer.alloc(0);
+  let inNulTail = false;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    let buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    if (inNulTail) {
+      if (!allNul(chunk)) throw new Error(NUL_INSIDE);
+      continue;
+    }
+    const nul = chunk.indexOf(0);
+    if (nul >= 0) {
+      if (!allNul(chunk.subarray(nul))) throw new Error(NUL_INSIDE);
+      inNulTail = true;
+    }
+    let buf = rest.length > 0 ? Buffer.concat([rest, nul >= 0 ? chunk.subarray(0, nul) : chunk]) : nul >= 0 ? chunk.subarray(0, nul) : chunk;
     let start = 0;
     for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, start)) {
       yield buf.subarray(start, nl).toString('utf8');
@@ -323,4 +338,15 @@ async function* splitLines(stream: Readable): AsyncGenerator<string> {
     buf = rest;
   }
   if (rest.length > 0) yield rest.toString('utf8');
+}
+
+const NUL_INSIDE = 'a NUL byte followed by other bytes (only the preallocated tail of a spool segment holds NUL bytes)';
+const ZERO_BLOCK = Buffer.alloc(64 * 1024);
+
+function allNul(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i += ZERO_BLOCK.length) {
+    const part = b.subarray(i, i + ZERO_BLOCK.length);
+    if (!part.equals(ZERO_BLOCK.subarray(0, part.length))) return false;
+  }
+  return true;
 }

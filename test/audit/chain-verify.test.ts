@@ -144,6 +144,19 @@ describe('verifyAuditFiles', () => {
     assert.equal(r.unsignedTail, 0);
   });
 
+  it('reads a spool segment\'s preallocated NUL tail as its end, but fails a NUL that hides records behind it', async () => {
+    const path = await writeLog('nul-tail.jsonl', records);
+    const whole = await readFile(path);
+    await writeFile(path, Buffer.concat([whole, Buffer.alloc(200_000)]));
+    const r = await verifyAuditFiles([path], { publicKeys: [key.publicJwk] });
+    assert.equal(r.failure, undefined);
+    assert.equal(r.records, records.length);
+    const cut = whole.indexOf('\n', Math.floor(whole.length / 2)) + 1;
+    const hidden = join(work, 'nul-inside.jsonl');
+    await writeFile(hidden, Buffer.concat([whole.subarray(0, cut), Buffer.alloc(100), whole.subarray(cut)]));
+    await assert.rejects(verifyAuditFiles([hidden], { publicKeys: [key.publicJwk] }), /NUL byte followed by other bytes/);
+  });
+
   it('names an edited line', async () => {
     const edited = records.map((r) => ({ ...r }));
     edited[6] = { ...edited[6]!, data: { sql: 'select harmless' } };

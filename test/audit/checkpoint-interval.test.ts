@@ -18,7 +18,7 @@ import { runAuditVerify } from '../../core/cli/audit-verify.ts';
 import type { AuditRecord } from '../../core/plugin.ts';
 import { startTestGateway } from '../harness/gateway.ts';
 import { echoPlugin } from '../core/fixtures/echo-plugin.ts';
-import { appendMany, makeKey, openPipeline, spoolRecords, spoolSegments, TempDirs, type TestKey } from './helpers.ts';
+import { appendMany, makeKey, openPipeline, readJsonl, spoolRecords, spoolSegments, TempDirs, type TestKey } from './helpers.ts';
 
 const temp = new TempDirs();
 let key: TestKey;
@@ -105,7 +105,7 @@ describe('time-based checkpoints', () => {
     await appendMany(p, 3);
     // Simulate a crash: the pipeline is never closed (no final checkpoint); reopen the spool.
     const files = await spoolSegments(dataDir);
-    const before = (await readFile(files.at(-1)!, 'utf8')).split('\n').filter(Boolean).length;
+    const before = (await readJsonl(files.at(-1)!)).length;
     // (`p` is left as a crashed process leaves it: never closed; its timer is unref'd.)
     const p2 = await openPipeline(dataDir, key, { checkpointIntervalMs: 60_000 });
     await p2.close();

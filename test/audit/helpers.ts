@@ -57,7 +57,8 @@ export async function spoolSegments(dataDir: string): Promise<string[]> {
 }
 
 export async function readJsonl(path: string): Promise<AuditRecord[]> {
-  const text = await readFile(path, 'utf8');
+  // A spool segment being written (or left by a kill) ends in preallocated NUL bytes.
+  const text = (await readFile(path, 'utf8')).replace(/\0+$/, '');
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord);
 }
 

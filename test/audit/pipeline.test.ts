@@ -216,6 +216,54 @@ describe('audit pipeline', () => {
     assert.equal(v.lastSeq, recs.length);
   });
 
+  it('preallocates the segment being written: readers see only records, close cuts the zeros, a crash leaves no "torn" report', async () => {
+    const dataDir = await temp.make();
+    const p = await openPipeline(dataDir, key);
+    const sink = new MemorySink();
+    await appendMany(p, 20);
+    const [segment] = await spoolSegments(dataDir);
+    const { readFile, stat } = await import('node:fs/promises');
+    const live = await readFile(segment!);
+    const written = live.indexOf(0);
+    assert.ok(written > 0 && live.length > written, `NUL bytes written ahead of the records (file ${live.length}, records ${written})`);
+    assert.equal(live.subarray(written).every((b) => b === 0), true, 'everything past the records is NUL');
+    assert.equal(live[written - 1], 0x0a, 'the records end with a whole line');
+    // A sink reading from the start gets every record from disk and nothing of the zeros.
+    p.attachSink('late', sink);
+    await until(() => sink.records.length >= 21, 'the sink catches up');
+    assert.deepEqual(sink.records.map((r) => r.seq), Array.from({ length: sink.records.length }, (_, i) => i + 1));
+    // verify reads a live segment (its NUL tail ends the lines)
+    assert.equal((await verifySpool(dataDir)).failure, undefined);
+    // A crash (never closed): recovery cuts the zeros without calling them torn.
+    const crashedSize = (await stat(segment!)).size;
+    const p2 = await openPipeline(dataDir, key);
+    const restarted = (await spoolRecords(dataDir)).find((r) => r.type === 'gateway.started' && r.seq > 21)!;
+    assert.equal((restarted.data as { spoolRecovery?: unknown }).spoolRecovery, undefined, `no torn tail reported (the crashed file was ${crashedSize} bytes)`);
+    await appendMany(p2, 3);
+    await p2.close();
+    const closed = await readFile(segment!);
+    assert.equal(closed.indexOf(0), -1, 'a closed segment holds no NUL bytes');
+    assert.equal(closed.at(-1), 0x0a);
+    const v = await verifySpool(dataDir);
+    assert.equal(v.failure, undefined);
+    // (`p` stays as a crashed process leaves it: never closed; its timers are unref'd.)
+  });
+
+  it('a torn line before the preallocated zeros is cut and reported by its own length', async () => {
+    const dataDir = await temp.make();
+    let p = await openPipeline(dataDir, key);
+    await appendMany(p, 5);
+    await p.close();
+    const [segment] = await spoolSegments(dataDir);
+    const torn = '{"v":1,"seq":8,"ts":"2026-01-01T00:00:00.000Z","type":"pg.qu';
+    await appendFile(segment!, Buffer.concat([Buffer.from(torn), Buffer.alloc(4096)]));
+    p = await openPipeline(dataDir, key);
+    await p.close();
+    const restarted = (await spoolRecords(dataDir)).find((r) => r.seq === 8)!;
+    assert.equal(restarted.type, 'gateway.started');
+    assert.deepEqual((restarted.data as { spoolRecovery: unknown }).spoolRecovery, [{ file: segment, bytes: torn.length, lines: 1 }]);
+  });
+
   it('cuts whole garbage lines at the tail too', async () => {
     const dataDir = await temp.make();
     let p = await openPipeline(dataDir, key);

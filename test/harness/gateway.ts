@@ -130,7 +130,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     auditFiles: spoolFiles,
     auditRecords: () =>
       spoolFiles()
-        .flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean))
+        // The segment being written ends in NUL bytes the spool preallocated (core/audit/segments.ts).
+        .flatMap((f) => readFileSync(f, 'utf8').replace(/\0+$/, '').split('\n').filter(Boolean))
         .map((l) => JSON.parse(l) as AuditRecord)
         .sort((a, b) => a.seq - b.seq),
     close: async (opts) => {
