@@ -96,7 +96,11 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
       `airlock records every statement (its pg.query, written before it is forwarded, carries the outcome of the session's previous statement; an idle session's last outcome is a pg.result of its own) with a file sink draining the spool in the same process; pgbouncer runs in session pooling mode. ` +
       '`node-relay` is the floor of airlock\'s runtime: a bare Node TCP relay (`socket.pipe`) doing none of airlock\'s work.',
     ...(pg.fdatasync
-      ? ['', `One append + \`fdatasync\` on the spool's disk (${pg.fdatasync.samples} samples, probed before and after the cells, the slower kept): p50 ${fmt(pg.fdatasync.p50Ms, 3)} ms, p99 ${fmt(pg.fdatasync.p99Ms, 3)} ms.`]
+      ? [
+          '',
+          `One record-sized write + \`fdatasync\` on the spool's disk, as the spool does it (in place over its preallocated zeros; ${pg.fdatasync.samples} samples, probed before and after the cells, the slower kept): p50 ${fmt(pg.fdatasync.p50Ms, 3)} ms, p99 ${fmt(pg.fdatasync.p99Ms, 3)} ms` +
+            (pg.fdatasync.appendP50Ms !== undefined ? `; appending to a growing file instead: p50 ${fmt(pg.fdatasync.appendP50Ms, 3)} ms, p99 ${fmt(pg.fdatasync.appendP99Ms, 3)} ms.` : '.'),
+        ]
       : []),
     '',
     '### Throughput (TPS)',

@@ -55,7 +55,7 @@ export interface PgCell {
 export interface PgPartResult {
   settings: { seconds: number; rounds: number; scale: number; pgbenchThreads: number; tls: string; auth: string; auditSink: string };
   cells: PgCell[];
-  /** One append + fdatasync on the spool's disk, probed between the cells (the strict yardstick). */
+  /** One fdatasync on the spool's disk as the spool pays it, probed between the cells (the strict yardstick). */
   fdatasync?: FdatasyncProbe | undefined;
 }
 
