@@ -75,6 +75,7 @@ function targets(r: BenchResults): TargetRow[] {
       strictOverBuffered,
       'ms',
       (v) => fsyncP50 !== undefined && v <= fsyncP50,
+      { label: 'the spool\'s own fdatasync in those strict runs, mean', value: simple1?.median['airlock-strict'].fsyncMeanMs },
     ),
     row('CPU per statement, select-only, 8 clients, simple, buffered', '≤ 40 µs', simple8?.median['airlock-buffered'].cpuUsPerStatement, 'µs', (v) => v <= 40, { label: 'node relay', value: simple8?.median['node-relay'].cpuUsPerStatement }),
     row('DynamoDB GetItem, 8 connections: buffered / Node floor req/s', '≥ 0.70×', h?.bufferedVsNodeFloor, '×', (v) => v >= 0.7),

@@ -32,6 +32,9 @@ export interface PgRunMeasure {
   cpuUsPerStatement?: number;
   /** airlock only: audit records written per statement during the run. */
   auditRecordsPerStatement?: number;
+  /** airlock only: the spool's own fdatasyncs during the run (its /metrics histogram): mean latency and count per statement. */
+  fsyncMeanMs?: number;
+  fsyncsPerStatement?: number;
 }
 
 export interface PgCell {
@@ -131,17 +134,23 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
               const { target, pid, gateway } = targets[name];
               const cpu0 = pid === undefined ? 0 : cpuMicros(pid);
               const seq0 = gateway ? await gateway.metric('airlock_audit_last_seq') : 0;
+              const fsync0 = gateway ? await fsyncTotals(gateway) : undefined;
               const run = () => runPgbench(o.pgbench, target, { script, protocol, clients, seconds: o.seconds });
               // Profiles (with --profile) of the cells the targets name: select-only, 8 clients, first round.
               const profiled = gateway !== undefined && script === 'select-only' && clients === 8 && round === 0;
               const r = profiled ? await gateway.profile(`${script}-${protocol}-c${clients}`, run) : await run();
               const cpu1 = pid === undefined ? 0 : cpuMicros(pid);
               const seq1 = gateway ? await gateway.metric('airlock_audit_last_seq') : 0;
+              const fsync1 = gateway ? await fsyncTotals(gateway) : undefined;
               const statements = r.transactions * STATEMENTS_PER_TX[script];
               const m: PgRunMeasure = { tps: r.tps, meanMs: r.meanMs, p99Ms: r.p99Ms, transactions: r.transactions, failed: r.failed };
               if (pid !== undefined) m.cpuUsPerStatement = (cpu1 - cpu0) / statements;
               if (gateway) {
                 m.auditRecordsPerStatement = (seq1 - seq0) / statements;
+                if (fsync0 && fsync1 && fsync1.count > fsync0.count) {
+                  m.fsyncMeanMs = ((fsync1.seconds - fsync0.seconds) * 1000) / (fsync1.count - fsync0.count);
+                  m.fsyncsPerStatement = (fsync1.count - fsync0.count) / statements;
+                }
                 // A figure measured without the audit it claims to include would be a lie.
                 if (m.auditRecordsPerStatement < 1) {
                   throw new Error(`pg: ${name} wrote ${seq1 - seq0} audit records for ${statements} statements`);
@@ -192,6 +201,11 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
   }
 }
 
+/** The spool's fdatasync histogram totals (seconds and count) from the gateway's /metrics. */
+async function fsyncTotals(gateway: GatewayProcess): Promise<{ seconds: number; count: number }> {
+  return { seconds: await gateway.metric('airlock_audit_spool_fsync_seconds_sum'), count: await gateway.metric('airlock_audit_spool_fsync_seconds_count') };
+}
+
 function larger(a: FdatasyncProbe, b: FdatasyncProbe): FdatasyncProbe {
   return a.p50Ms >= b.p50Ms ? a : b;
 }
@@ -212,6 +226,10 @@ function medianOf(runs: PgRunMeasure[]): PgRunMeasure {
   if (cpu !== undefined) out.cpuUsPerStatement = round(cpu, 1);
   const rec = pick((r) => r.auditRecordsPerStatement);
   if (rec !== undefined) out.auditRecordsPerStatement = round(rec, 2);
+  const fsyncMean = pick((r) => r.fsyncMeanMs);
+  if (fsyncMean !== undefined) out.fsyncMeanMs = round(fsyncMean, 3);
+  const fsyncs = pick((r) => r.fsyncsPerStatement);
+  if (fsyncs !== undefined) out.fsyncsPerStatement = round(fsyncs, 2);
   return out;
 }
 
