@@ -201,10 +201,12 @@ export class SpoolWriter {
 
   /** Keeps zeros written ahead of the next `bytes` of records (and half a chunk more). */
   private reserve(bytes: number): void {
-    while (this.current!.bytes + bytes + PREALLOC_CHUNK / 2 > this.allocated) {
+    // A small spool (small segments) is not preallocated far past where its segment rolls.
+    const chunk = Math.min(PREALLOC_CHUNK, this.opts.segmentMaxBytes);
+    while (this.current!.bytes + bytes + chunk / 2 > this.allocated) {
       let off = 0;
-      while (off < PREALLOC_CHUNK) off += writeSync(this.fd!, ZEROS, off, PREALLOC_CHUNK - off, this.allocated + off);
-      this.allocated += PREALLOC_CHUNK;
+      while (off < chunk) off += writeSync(this.fd!, ZEROS, off, chunk - off, this.allocated + off);
+      this.allocated += chunk;
     }
   }
 
