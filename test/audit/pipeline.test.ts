@@ -37,6 +37,17 @@ async function until(cond: () => boolean, what: string, limitMs = 20_000): Promi
   }
 }
 
+/** A cleanly closed spool of `records` records (plus its start and end) whose segment then got `tail`, as a crash mid-write leaves it. */
+async function spoolEndingIn(records: number, tail: Buffer): Promise<{ dataDir: string; segment: string }> {
+  const dataDir = await temp.make();
+  const p = await openPipeline(dataDir, key);
+  await appendMany(p, records);
+  await p.close();
+  const [segment] = await spoolSegments(dataDir);
+  await appendFile(segment!, tail);
+  return { dataDir, segment: segment! };
+}
+
 async function verifySpool(dataDir: string) {
   return verifyAuditFiles(await spoolSegments(dataDir), { publicKeys: [key.publicJwk] });
 }
@@ -197,14 +208,9 @@ describe('audit pipeline', () => {
   });
 
   it('cuts a torn last line after a crash, records the cut, and continues the chain', async () => {
-    const dataDir = await temp.make();
-    let p = await openPipeline(dataDir, key);
-    await appendMany(p, 10);
-    await p.close();
-    const [segment] = await spoolSegments(dataDir);
     const torn = '{"v":1,"seq":13,"ts":"2026-01-01T00:00:00.000Z","type":"pg.qu';
-    await appendFile(segment!, torn);
-    p = await openPipeline(dataDir, key);
+    const { dataDir, segment } = await spoolEndingIn(10, Buffer.from(torn));
+    let p = await openPipeline(dataDir, key);
     await appendMany(p, 5);
     await p.close();
     const recs = await spoolRecords(dataDir);
@@ -250,14 +256,9 @@ describe('audit pipeline', () => {
   });
 
   it('a torn line before the preallocated zeros is cut and reported by its own length', async () => {
-    const dataDir = await temp.make();
-    let p = await openPipeline(dataDir, key);
-    await appendMany(p, 5);
-    await p.close();
-    const [segment] = await spoolSegments(dataDir);
     const torn = '{"v":1,"seq":8,"ts":"2026-01-01T00:00:00.000Z","type":"pg.qu';
-    await appendFile(segment!, Buffer.concat([Buffer.from(torn), Buffer.alloc(4096)]));
-    p = await openPipeline(dataDir, key);
+    const { dataDir, segment } = await spoolEndingIn(5, Buffer.concat([Buffer.from(torn), Buffer.alloc(4096)]));
+    const p = await openPipeline(dataDir, key);
     await p.close();
     const restarted = (await spoolRecords(dataDir)).find((r) => r.seq === 8)!;
     assert.equal(restarted.type, 'gateway.started');
