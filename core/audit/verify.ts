@@ -328,7 +328,8 @@ async function* splitLines(stream: Readable): AsyncGenerator<string> {
       if (!allNul(chunk.subarray(nul))) throw new Error(NUL_INSIDE);
       inNulTail = true;
     }
-    let buf = rest.length > 0 ? Buffer.concat([rest, nul >= 0 ? chunk.subarray(0, nul) : chunk]) : nul >= 0 ? chunk.subarray(0, nul) : chunk;
+    const lines = nul >= 0 ? chunk.subarray(0, nul) : chunk;
+    let buf = rest.length > 0 ? Buffer.concat([rest, lines]) : lines;
     let start = 0;
     for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, start)) {
       yield buf.subarray(start, nl).toString('utf8');
