@@ -128,10 +128,13 @@ export async function recoverSpool(dir: string, log: Logger): Promise<Recovery> 
   while (segments.length > 0 && !tail) {
     const segment = segments[segments.length - 1]!;
     const content = await fsp.readFile(segment.path);
+    // What readers read ends at the first NUL; whatever a crash left beyond it (a later block
+    // that reached the disk before an earlier one) is cut with the tail and counted as cut.
     const written = endOfWritten(content);
+    const left = endOfContent(content);
     const found = lastValidRecord(content.subarray(0, written), segment.firstSeq);
-    if (found.end < written) {
-      const cut = { file: segment.path, bytes: written - found.end, lines: found.droppedLines };
+    if (found.end < left) {
+      const cut = { file: segment.path, bytes: left - found.end, lines: found.droppedLines + linesIn(content.subarray(written, left)) };
       truncated.push(cut);
       log.warn(cut, 'audit spool: cutting a torn or invalid tail left by a crash');
     }
@@ -159,11 +162,27 @@ export async function recoverSpool(dir: string, log: Logger): Promise<Recovery> 
 
 const NEWLINE = 0x0a;
 
-/** Where the written part of a segment ends: before the NUL bytes the writer preallocated, if any. */
-export function endOfWritten(content: Buffer): number {
+/**
+ * Where the written part of a segment ends: at its first NUL byte (the writer's
+ * preallocated space; no record line holds one), as every reader of the spool stops there.
+ */
+function endOfWritten(content: Buffer): number {
+  const nul = content.indexOf(0);
+  return nul < 0 ? content.length : nul;
+}
+
+/** Past the last byte that is not NUL: everything a crash left in the file. */
+function endOfContent(content: Buffer): number {
   let end = content.length;
   while (end > 0 && content[end - 1] === 0) end--;
   return end;
+}
+
+/** Lines in `bytes`: one per newline, and a last one without it. */
+function linesIn(bytes: Buffer): number {
+  let lines = 0;
+  for (let nl = bytes.indexOf(NEWLINE); nl >= 0; nl = bytes.indexOf(NEWLINE, nl + 1)) lines++;
+  return bytes.length > 0 && bytes[bytes.length - 1] !== NEWLINE ? lines + 1 : lines;
 }
 
 function lastValidRecord(

@@ -265,6 +265,23 @@ describe('audit pipeline', () => {
     assert.deepEqual((restarted.data as { spoolRecovery: unknown }).spoolRecovery, [{ file: segment, bytes: torn.length, lines: 1 }]);
   });
 
+  it('reads a segment up to its first NUL: a valid record a crash left beyond a NUL gap is cut and counted', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { dataDir, segment } = await spoolEndingIn(5, Buffer.alloc(0));
+    // A block that reached the disk before the one in front of it: zeros where the earlier
+    // block was, then the end of a line and a whole, valid record.
+    const lastLine = (await readFile(segment, 'utf8')).trimEnd().split('\n').at(-1)!;
+    const lineEnd = 'ok"}\n';
+    await appendFile(segment, Buffer.concat([Buffer.alloc(4096), Buffer.from(lineEnd + lastLine + '\n'), Buffer.alloc(1024)]));
+    const p = await openPipeline(dataDir, key);
+    await p.close();
+    const restarted = (await spoolRecords(dataDir)).find((r) => r.type === 'gateway.started' && r.seq > 1)!;
+    assert.equal(restarted.seq, 8, 'the chain continues after the last record before the gap');
+    assert.deepEqual((restarted.data as { spoolRecovery: unknown }).spoolRecovery, [{ file: segment, bytes: 4096 + lineEnd.length + lastLine.length + 1, lines: 2 }]);
+    assert.equal((await readFile(segment)).indexOf(0), -1, 'nothing of the gap or beyond it is kept');
+    assert.equal((await verifySpool(dataDir)).failure, undefined);
+  });
+
   it('cuts whole garbage lines at the tail too', async () => {
     const dataDir = await temp.make();
     let p = await openPipeline(dataDir, key);
