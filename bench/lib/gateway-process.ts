@@ -48,6 +48,8 @@ export interface GatewayProcess {
   grant(agent: string, body: Record<string, unknown>): Promise<{ id: string; secret: string; connect: Record<string, unknown> & { env: Record<string, string> } }>;
   /** A gauge or counter from /metrics (first sample whose line starts with `name`). */
   metric(name: string): Promise<number>;
+  /** Several of them from one /metrics read, in the order asked. */
+  metrics(names: readonly string[]): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -120,10 +122,15 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
       return json;
     },
     async metric(name) {
-      const text = await (await fetch(`${ready.url}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-      if (line === undefined) throw new Error(`gateway ${o.name}: no metric ${name}`);
-      return Number(line.slice(line.lastIndexOf(' ') + 1));
+      return (await self.metrics([name]))[0]!;
+    },
+    async metrics(names) {
+      const lines = (await (await fetch(`${ready.url}/metrics`)).text()).split('\n');
+      return names.map((name) => {
+        const line = lines.find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+        if (line === undefined) throw new Error(`gateway ${o.name}: no metric ${name}`);
+        return Number(line.slice(line.lastIndexOf(' ') + 1));
+      });
     },
     async stop() {
       if (stopped) return;

@@ -133,27 +133,26 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
             for (const name of PG_TARGETS) {
               const { target, pid, gateway } = targets[name];
               const cpu0 = pid === undefined ? 0 : cpuMicros(pid);
-              const seq0 = gateway ? await gateway.metric('airlock_audit_last_seq') : 0;
-              const fsync0 = gateway ? await fsyncTotals(gateway) : undefined;
+              const audit0 = gateway ? await auditTotals(gateway) : undefined;
               const run = () => runPgbench(o.pgbench, target, { script, protocol, clients, seconds: o.seconds });
               // Profiles (with --profile) of the cells the targets name: select-only, 8 clients, first round.
               const profiled = gateway !== undefined && script === 'select-only' && clients === 8 && round === 0;
               const r = profiled ? await gateway.profile(`${script}-${protocol}-c${clients}`, run) : await run();
               const cpu1 = pid === undefined ? 0 : cpuMicros(pid);
-              const seq1 = gateway ? await gateway.metric('airlock_audit_last_seq') : 0;
-              const fsync1 = gateway ? await fsyncTotals(gateway) : undefined;
+              const audit1 = gateway ? await auditTotals(gateway) : undefined;
               const statements = r.transactions * STATEMENTS_PER_TX[script];
               const m: PgRunMeasure = { tps: r.tps, meanMs: r.meanMs, p99Ms: r.p99Ms, transactions: r.transactions, failed: r.failed };
               if (pid !== undefined) m.cpuUsPerStatement = (cpu1 - cpu0) / statements;
-              if (gateway) {
-                m.auditRecordsPerStatement = (seq1 - seq0) / statements;
-                if (fsync0 && fsync1 && fsync1.count > fsync0.count) {
-                  m.fsyncMeanMs = ((fsync1.seconds - fsync0.seconds) * 1000) / (fsync1.count - fsync0.count);
-                  m.fsyncsPerStatement = (fsync1.count - fsync0.count) / statements;
+              if (audit0 && audit1) {
+                m.auditRecordsPerStatement = (audit1.seq - audit0.seq) / statements;
+                const fsyncs = audit1.fsyncs - audit0.fsyncs;
+                if (fsyncs > 0) {
+                  m.fsyncMeanMs = ((audit1.fsyncSeconds - audit0.fsyncSeconds) * 1000) / fsyncs;
+                  m.fsyncsPerStatement = fsyncs / statements;
                 }
                 // A figure measured without the audit it claims to include would be a lie.
                 if (m.auditRecordsPerStatement < 1) {
-                  throw new Error(`pg: ${name} wrote ${seq1 - seq0} audit records for ${statements} statements`);
+                  throw new Error(`pg: ${name} wrote ${audit1.seq - audit0.seq} audit records for ${statements} statements`);
                 }
               }
               runs[name].push(m);
@@ -201,9 +200,10 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
   }
 }
 
-/** The spool's fdatasync histogram totals (seconds and count) from the gateway's /metrics. */
-async function fsyncTotals(gateway: GatewayProcess): Promise<{ seconds: number; count: number }> {
-  return { seconds: await gateway.metric('airlock_audit_spool_fsync_seconds_sum'), count: await gateway.metric('airlock_audit_spool_fsync_seconds_count') };
+/** The last audit seq and the spool's fdatasync histogram totals, from one /metrics read. */
+async function auditTotals(gateway: GatewayProcess): Promise<{ seq: number; fsyncSeconds: number; fsyncs: number }> {
+  const [seq, fsyncSeconds, fsyncs] = await gateway.metrics(['airlock_audit_last_seq', 'airlock_audit_spool_fsync_seconds_sum', 'airlock_audit_spool_fsync_seconds_count']);
+  return { seq: seq!, fsyncSeconds: fsyncSeconds!, fsyncs: fsyncs! };
 }
 
 function larger(a: FdatasyncProbe, b: FdatasyncProbe): FdatasyncProbe {
