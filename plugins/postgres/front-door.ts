@@ -48,7 +48,8 @@ interface Progress {
   session: Session | undefined;
   upstream: UpstreamConnection | undefined;
   relay: Relay | undefined;
-  abortUpstream: AbortController;
+  /** Aborts the upstream login (a cut before the relay runs); dropped once the relay does. */
+  abortUpstream: AbortController | undefined;
 }
 
 export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise<void> {
@@ -61,7 +62,8 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
   };
   const timer = setTimeout(() => h.socket.destroy(), deps.listener.handshakeTimeoutMs);
   timer.unref();
-  const progress: Progress = { session: undefined, upstream: undefined, relay: undefined, abortUpstream: new AbortController() };
+  const abortUpstream = new AbortController();
+  const progress: Progress = { session: undefined, upstream: undefined, relay: undefined, abortUpstream };
   try {
     const startup = await handleStartup(h, {
       secureContext: deps.secureContext, allowPlaintext: deps.listener.allowPlaintext, cancels: deps.cancels, audit: deps.ctx.audit,
@@ -70,7 +72,7 @@ export async function serveConnection(raw: Socket, deps: FrontDoorDeps): Promise
     const { grant, serverFinal } = await authenticate(h, deps.ctx);
     const access = await checkAccess(deps.ctx, deps.roles, grant, h.user ?? '', startup.params);
     const session = (progress.session = openSession(h, deps, access, progress));
-    const { upstream, target } = await connectUpstream(h, deps, access, session, startup.params, progress.abortUpstream.signal);
+    const { upstream, target } = await connectUpstream(h, deps, access, session, startup.params, abortUpstream.signal);
     progress.upstream = upstream;
     clearTimeout(timer);
     const cancelKey = makeClientReady(h, deps, session, upstream, target, serverFinal);
@@ -93,7 +95,7 @@ function openSession(h: Handshake, deps: FrontDoorDeps, access: Access, progress
         if (progress.relay) progress.relay.closeFromCore(fields);
         else {
           h.earlyClose = fields;
-          progress.abortUpstream.abort();
+          progress.abortUpstream?.abort();
         }
       },
     });
@@ -109,9 +111,10 @@ function openSession(h: Handshake, deps: FrontDoorDeps, access: Access, progress
 function makeClientReady(
   h: Handshake, deps: FrontDoorDeps, session: Session, up: UpstreamConnection, target: UpstreamTarget, serverFinal: Buffer,
 ): { release: () => void } {
+  const upstreamKey = keyOf(up);
   const cancelKey = deps.cancels.issue(up.pid, () => {
     recordEvent(session, 'pg.cancel', {});
-    cancelUpstream(deps, target, up);
+    cancelUpstream(deps, target, upstreamKey);
   });
   h.socket.write(Buffer.concat([
     serializeAuthSASLFinal(serverFinal),
@@ -123,7 +126,21 @@ function makeClientReady(
   return cancelKey;
 }
 
-function cancelUpstream(deps: FrontDoorDeps, target: UpstreamTarget, up: UpstreamConnection): void {
+/**
+ * What a live session keeps of its upstream login: the process id and cancel key. The
+ * closures a session holds capture this, not the connection, so the greeting's frames are
+ * garbage once the client has them (an idle session's memory, bench/README.md).
+ */
+interface UpstreamKey {
+  pid: number;
+  key: Buffer;
+}
+
+function keyOf(up: UpstreamConnection): UpstreamKey {
+  return { pid: up.pid, key: up.key };
+}
+
+function cancelUpstream(deps: FrontDoorDeps, target: UpstreamTarget, up: UpstreamKey): void {
   sendUpstreamCancel(target, up.pid, up.key).catch((err: unknown) => deps.ctx.log.warn({ err: (err as Error).message }, 'cancel forwarding failed'));
 }
 
@@ -133,6 +150,7 @@ function startRelay(
   releaseCancelKey: () => void, progress: Progress,
 ): void {
   const clientLeftover = h.reader.detach();
+  const upstreamKey = keyOf(up);
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const relay = new Relay({
@@ -145,7 +163,7 @@ function startRelay(
     readOnly: access.readOnly,
     parameters: up.parameters,
     log: deps.ctx.log,
-    cancelUpstream: () => cancelUpstream(deps, target, up),
+    cancelUpstream: () => cancelUpstream(deps, target, upstreamKey),
     onDone: () => {
       releaseCancelKey();
       resolveDone();
@@ -154,6 +172,9 @@ function startRelay(
   progress.relay = relay;
   deps.onRelay(relay, done);
   relay.start(clientLeftover, up.leftover);
+  // The relay owns the upstream socket now (and closes it): a live session keeps nothing of its login.
+  progress.upstream = undefined;
+  progress.abortUpstream = undefined;
 }
 
 /** Any stage failed: end the session or record the failed login, tell the client, close. */

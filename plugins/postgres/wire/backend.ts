@@ -128,7 +128,11 @@ export function parseAuthRequest(body: Buffer): AuthRequest {
 export function parseBackendKeyData(body: Buffer): { pid: number; key: Buffer } {
   const r = new BufferReader().reset(body);
   const pid = r.int32();
-  const key = Buffer.from(r.rest());
+  // Kept for the session's whole life: an owned copy (Buffer.alloc is never a slice of the
+  // shared 8 KiB pool, which a long-lived slice would keep alive in full).
+  const rest = r.rest();
+  const key = Buffer.alloc(rest.length);
+  rest.copy(key);
   if (key.length < 4) throw new ProtocolViolation('BackendKeyData: key too short');
   return { pid, key };
 }
