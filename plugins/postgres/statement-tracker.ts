@@ -233,8 +233,12 @@ export class StatementTracker {
     const p = this.queue[this.head];
     if (p === undefined) return undefined;
     this.head++;
-    // Compact now and then so a long session's queue does not grow without bound.
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+    // Empty: start over, so an idle session keeps none of its answered messages (nor their
+    // exchanges). Otherwise compact now and then so a pipelining session's queue stays bounded.
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
