@@ -188,5 +188,17 @@ export function encodeRecordLine(f: EncodedRecordFields, hash: string): string {
   if (f.resource !== undefined) s += ',"resource":' + f.resource;
   if (f.task !== undefined) s += ',"task":' + f.task;
   if (f.data !== undefined) s += ',"data":' + f.data.json;
-  return s + ',"outcome":' + f.outcome + ',"prev":"' + f.prev + '","hash":"' + hash + '"}';
+  return flattened(s + ',"outcome":' + f.outcome + ',"prev":"' + f.prev + '","hash":"' + hash + '"}');
+}
+
+/**
+ * The same string as one flat run of characters. A line built with `+` is a tree of
+ * concatenations (about two dozen nodes); the recent-records ring keeps thousands of lines,
+ * and the tree costs several times the text (measured: 2.6 KB against 0.5 KB for a 425-byte
+ * line). V8 flattens a concatenated string in place the first time one of its characters is
+ * read, so reading one does it; the spool's join then copies flat text as well.
+ */
+function flattened(line: string): string {
+  line.charCodeAt(0);
+  return line;
 }
