@@ -99,9 +99,12 @@ const DEFAULTS = {
   retryBaseMs: 200,
   retryMaxMs: 30_000,
   maxBatch: 500,
-  // Records kept in memory for sinks that keep up (4096 to 8192 of them); older ones are
-  // read back from the segment files.
-  recentRecords: 4096,
+  // Records kept in memory for sinks that keep up: 1,024 to 2,048 of them (two to four of
+  // a sink's largest batches) and 1 to 2 MiB of line text at most; older ones are read back
+  // from the segment files. Bounded by bytes too, so large statements cannot hold memory, and
+  // small, so the ring is not most of what idle sessions cost (bench/README.md).
+  recentRecords: 1024,
+  recentChars: 1024 ** 2,
 };
 
 export class AuditPipeline {
@@ -131,7 +134,7 @@ export class AuditPipeline {
     private readonly cursors: CursorStore,
   ) {
     this.chain = new HashChain(head.seq, head.hash);
-    this.recent = new RecentRecords(head.seq + 1, DEFAULTS.recentRecords);
+    this.recent = new RecentRecords(head.seq + 1, DEFAULTS.recentRecords, DEFAULTS.recentChars);
     this.signer = checkpointSigner(opts.signingKey);
     this.writer = new SpoolWriter({
       dir: spoolDir,

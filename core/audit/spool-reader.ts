@@ -11,15 +11,23 @@ export interface RecordSlice {
   lines: string[];
 }
 
-/** The last `capacity` to `2 * capacity` appended records, in seq order. */
+/** The most recently appended records, in seq order. */
 export class RecentRecords {
   private records: AuditRecord[] = [];
   private lines: string[] = [];
   private firstSeq: number;
+  /** Characters of the lines held: records vary from 300 bytes to a megabyte of SQL. */
+  private chars = 0;
 
+  /**
+   * Holds the last `capacity` records and `maxChars` of line text at least, and at most
+   * twice each (dropping in bulk keeps `push` cheap). Memory stays bounded whatever the
+   * records' sizes; a sink further behind reads the segment files.
+   */
   constructor(
     nextSeq: number,
     private readonly capacity: number,
+    private readonly maxChars: number,
   ) {
     this.firstSeq = nextSeq;
   }
@@ -27,12 +35,19 @@ export class RecentRecords {
   push(record: AuditRecord, line: string): void {
     this.records.push(record);
     this.lines.push(line);
-    if (this.records.length >= this.capacity * 2) {
-      const drop = this.records.length - this.capacity;
-      this.records.splice(0, drop);
-      this.lines.splice(0, drop);
-      this.firstSeq += drop;
+    this.chars += line.length;
+    if (this.records.length >= this.capacity * 2 || this.chars >= this.maxChars * 2) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    let drop = 0;
+    while (this.records.length - drop > this.capacity || this.chars > this.maxChars) {
+      this.chars -= this.lines[drop]!.length;
+      drop++;
     }
+    this.records.splice(0, drop);
+    this.lines.splice(0, drop);
+    this.firstSeq += drop;
   }
 
   has(seq: number): boolean {
