@@ -10,11 +10,13 @@
  * can be read after garbage is gone; `stop` (or end of stdin, or SIGTERM) closes the gateway
  * cleanly and exits; `profile-start` and `profile-stop FILE` take a V8 CPU profile of just the
  * span between them (answering `{"profile":"started"}` / `{"profile":FILE}`), so a profile
- * shows the measured load and not start-up.
+ * shows the measured load and not start-up; `heap-snapshot FILE` writes a V8 heap snapshot
+ * after a full collection (answering `{"heapSnapshot":FILE}`), for what idle sessions keep.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createInterface } from 'node:readline';
+import { writeHeapSnapshot } from 'node:v8';
 import pino from 'pino';
 import { startGateway } from '../core/hub.ts';
 import { mintAgentToken } from '../core/identity/local-issuer.ts';
@@ -62,12 +64,17 @@ lines.on('line', (line) => {
       gc();
       gc();
     }
-    process.stdout.write(JSON.stringify({ gc: gc !== undefined }) + '\n');
+    process.stdout.write(JSON.stringify({ gc: gc !== undefined, memory: process.memoryUsage() }) + '\n');
   } else if (command === 'profile-start') {
     void profileStart().then(() => process.stdout.write(JSON.stringify({ profile: 'started' }) + '\n'));
   } else if (command.startsWith('profile-stop ')) {
     const file = command.slice('profile-stop '.length);
     void profileStop(file).then(() => process.stdout.write(JSON.stringify({ profile: file }) + '\n'));
+  } else if (command.startsWith('heap-snapshot ')) {
+    // After a full collection, so the snapshot holds what is kept (bench/README.md: idle memory).
+    (globalThis as { gc?: () => void }).gc?.();
+    const file = writeHeapSnapshot(command.slice('heap-snapshot '.length));
+    process.stdout.write(JSON.stringify({ heapSnapshot: file }) + '\n');
   } else if (command === 'stop') {
     void stop();
   }

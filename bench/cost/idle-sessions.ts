@@ -13,6 +13,12 @@ export interface IdleSessionsResult {
   rssBeforeMiB: number;
   rssAfterMiB: number;
   kibPerSession: number;
+  /**
+   * The JS heap's share (V8's heapUsed after a full GC, before and after): what the
+   * process's own objects cost, apart from native handles and the heap's spare pages.
+   * Absent for a proxy that is not a Node process.
+   */
+  heapKibPerSession?: number | undefined;
 }
 
 type Sql = postgres.Sql<Record<string, postgres.PostgresType>>;
@@ -56,19 +62,19 @@ async function closeAll(sessions: Sql[]): Promise<void> {
 
 export async function measureIdleSessions(
   target: PgTarget,
-  proxy: { rssBytes(): number; gc?: () => Promise<void> },
+  proxy: { rssBytes(): number; gc?: () => Promise<{ heapUsed: number }> },
   sessions: number,
 ): Promise<IdleSessionsResult> {
   // Warm-up: code paths compiled, pools and caches at their working size.
   await closeAll(await openSessions(target, 50, 10));
   await sleep(500);
-  await proxy.gc?.();
+  const heapBefore = (await proxy.gc?.())?.heapUsed;
   await sleep(500);
   const before = proxy.rssBytes();
   const open = await openSessions(target, sessions, 16);
   try {
     await sleep(1000);
-    await proxy.gc?.();
+    const heapAfter = (await proxy.gc?.())?.heapUsed;
     await sleep(500);
     const after = proxy.rssBytes();
     return {
@@ -76,6 +82,7 @@ export async function measureIdleSessions(
       rssBeforeMiB: Math.round((before / 1024 ** 2) * 10) / 10,
       rssAfterMiB: Math.round((after / 1024 ** 2) * 10) / 10,
       kibPerSession: Math.round(((after - before) / sessions / 1024) * 10) / 10,
+      ...(heapBefore === undefined || heapAfter === undefined ? {} : { heapKibPerSession: Math.round(((heapAfter - heapBefore) / sessions / 1024) * 10) / 10 }),
     };
   } finally {
     await closeAll(open);

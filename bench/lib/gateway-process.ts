@@ -37,8 +37,10 @@ export interface GatewayProcess {
   readonly dataDir: string;
   cpuMicros(): number;
   rssBytes(): number;
-  /** Full garbage collection inside the gateway (needs --expose-gc, which we pass). */
-  gc(): Promise<void>;
+  /** Full garbage collection inside the gateway (needs --expose-gc, which we pass); its memory after it. */
+  gc(): Promise<NodeJS.MemoryUsage>;
+  /** A V8 heap snapshot of the gateway, after a full collection, written to `file`. */
+  heapSnapshot(file: string): Promise<void>;
   /**
    * Run `work` with the gateway's CPU profiled (when a profileDir was given; else just run
    * it); the profile lands in `<profileDir>/<name>-<label>.cpuprofile`.
@@ -93,7 +95,12 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     async gc() {
       const answer = waitForLine(child, lines, (l) => 'gc' in l, 10_000, () => stderr);
       child.stdin!.write('gc\n');
-      await answer;
+      return ((await answer) as { memory: NodeJS.MemoryUsage }).memory;
+    },
+    async heapSnapshot(file) {
+      const written = waitForLine(child, lines, (l) => l.heapSnapshot === file, 120_000, () => stderr);
+      child.stdin!.write(`heap-snapshot ${file}\n`);
+      await written;
     },
     async profile(label, work) {
       if (!o.profileDir) return await work();
