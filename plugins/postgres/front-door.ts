@@ -16,6 +16,7 @@ import type { PostgresContext, PostgresListenerConfig } from './config.ts';
 import { recordEvent } from './audit-step.ts';
 import type { GrantRoles } from './provision/grant-roles.ts';
 import { Relay } from './relay.ts';
+import { SessionSettings } from './session-settings.ts';
 import { fatalFor, terminationFor } from './sqlstate.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { checkAccess, type Access } from './stages/check-access.ts';
@@ -161,7 +162,7 @@ function startRelay(
     maxMessageBytes: deps.listener.maxMessageBytes,
     recordParameters: access.resource.recordParameters,
     readOnly: access.readOnly,
-    parameters: up.parameters,
+    settings: new SessionSettings(up.parameters),
     log: deps.ctx.log,
     cancelUpstream: () => cancelUpstream(deps, target, upstreamKey),
     onDone: () => {

@@ -16,6 +16,7 @@ import { recordRefusal } from './audit-step.ts';
 import { LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
 import { fatalFor } from './sqlstate.ts';
 import { StatementRefused, StatementTracker } from './statement-tracker.ts';
+import type { SessionSettings } from './session-settings.ts';
 import { serializeError, type ErrorFields } from './wire/backend.ts';
 import { FrameSplitter } from './wire/frame-splitter.ts';
 import { serializeTerminate } from './wire/frontend.ts';
@@ -35,8 +36,8 @@ export interface RelayOptions {
   recordParameters: boolean;
   /** The guardrail's SELECT-only rules apply. */
   readOnly: boolean;
-  /** The upstream greeting's ParameterStatus values. */
-  parameters: ReadonlyMap<string, string>;
+  /** The session's settings, from the upstream greeting's ParameterStatus values. */
+  settings: SessionSettings;
   /** Cancel the statement running upstream (a session cut mid-query must not leave it running). */
   cancelUpstream: () => void;
   /** Called once when the relay has finished (both sides closed). */
@@ -62,7 +63,7 @@ export class Relay {
       audit: o.audit,
       recordParameters: o.recordParameters,
       readOnly: o.readOnly,
-      parameters: o.parameters,
+      settings: o.settings,
       onAuditFailure: (e) => this.auditFailed(e),
       // Reported mid-chunk: refuse once the splitter is done with it.
       onLexingChanged: (reason) =>

@@ -64,19 +64,22 @@ function isAscii(b: Buffer): boolean {
 }
 
 export class SessionSettings {
-  private readonly values = new Map<string, string>();
+  /** Only the two settings the audit depends on are kept (an idle session's memory). */
+  private clientEncoding: string | undefined;
+  private standardConformingStrings: string | undefined;
   private decode: Decode = decoderFor('UTF8');
   private utf8 = true;
 
-  /** The value the server last reported for `name`. */
-  get(name: string): string | undefined {
-    return this.values.get(name);
+  /** From the greeting's ParameterStatus values. */
+  constructor(reported: ReadonlyMap<string, string> = new Map()) {
+    for (const [name, value] of reported) this.set(name, value);
   }
 
   /** A ParameterStatus from the server (greeting or mid-session). */
   set(name: string, value: string): void {
-    this.values.set(name, value);
-    if (name === 'client_encoding') {
+    if (name === 'standard_conforming_strings') this.standardConformingStrings = value;
+    else if (name === 'client_encoding') {
+      this.clientEncoding = value;
       this.decode = decoderFor(value);
       this.utf8 = /^(UTF8|UTF-8|UNICODE)$/i.test(value);
     }
@@ -86,7 +89,7 @@ export class SessionSettings {
   text(bytes: Buffer): RecordedText {
     const { text, exact } = this.decode(bytes);
     if (this.utf8) return exact ? { sql: text } : { sql: text, sqlBase64: bytes.toString('base64') };
-    const encoding = this.values.get('client_encoding') ?? '?';
+    const encoding = this.clientEncoding ?? '?';
     if (exact && isAscii(bytes)) return { sql: text };
     return { sql: text, sqlBase64: bytes.toString('base64'), encoding };
   }
@@ -96,7 +99,7 @@ export class SessionSettings {
 
   /** False when the server would lex SQL differently from the gateway's parser. */
   get lexesLikeGateway(): boolean {
-    const scs = this.values.get('standard_conforming_strings');
+    const scs = this.standardConformingStrings;
     return scs === undefined || scs === 'on';
   }
 }

@@ -24,7 +24,7 @@ import type { AuditExchange, AuditRecorder, Session } from '../../core/plugin.ts
 import { SessionGuard } from './guard/index.ts';
 import { lexingChangeIn, LEXING_REFUSAL_SQLSTATE } from './lexing-guard.ts';
 import { PreparedStatements, sqlEffectsOf, type PreparedOp, type Resolution } from './prepared-statements.ts';
-import { SessionSettings, type RecordedText } from './session-settings.ts';
+import type { RecordedText, SessionSettings } from './session-settings.ts';
 import { splitStatements } from './split-statements.ts';
 import { ProtocolViolation } from './wire/buffer-reader.ts';
 import type { FrameSink } from './wire/frame-splitter.ts';
@@ -78,15 +78,15 @@ export interface TrackerOptions {
   recordParameters: boolean;
   /** The level only reads: the guardrail's SELECT-only rules apply (the every-level rules always do). */
   readOnly: boolean;
-  /** The greeting's ParameterStatus values (client_encoding, standard_conforming_strings, …). */
-  parameters: ReadonlyMap<string, string>;
+  /** The session's settings, from the greeting's ParameterStatus values (client_encoding, standard_conforming_strings). */
+  settings: SessionSettings;
   onAuditFailure: (e: unknown) => void;
   /** The server reported a setting the audit cannot follow; the relay ends the session. */
   onLexingChanged: (reason: string) => void;
 }
 
 export class StatementTracker {
-  readonly settings = new SessionSettings();
+  readonly settings: SessionSettings;
   private readonly prepared = new PreparedStatements();
   private readonly sqlGuard: SessionGuard;
   private readonly outcomes = new OutcomeFolder();
@@ -107,7 +107,7 @@ export class StatementTracker {
 
   constructor(private readonly o: TrackerOptions) {
     this.sqlGuard = new SessionGuard(o.readOnly);
-    for (const [k, v] of o.parameters) this.settings.set(k, v);
+    this.settings = o.settings;
   }
 
   get terminated(): boolean {
