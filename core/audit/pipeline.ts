@@ -24,6 +24,15 @@ import { SpoolWriter } from './spool-writer.ts';
 import { SinkRunner, type RunnerSource } from './sink-runner.ts';
 import type { MetricSample } from '../metrics/prometheus.ts';
 
+/**
+ * A receipt and the data as recorded: the copy the record itself holds, which is what a
+ * reader of the line parses back. Observers are handed that copy instead of the caller's
+ * object, so the two are not both kept (a session's recent events).
+ */
+export interface AppendedReceipt extends AuditReceipt {
+  readonly data?: Record<string, unknown> | undefined;
+}
+
 export interface AuditPipelineOptions {
   /** The spool lives in `${dataDir}/spool/`. */
   dataDir: string;
@@ -190,7 +199,7 @@ export class AuditPipeline {
   }
 
   /** Allocates the seq synchronously; `spooled`/`durable` follow the durability mode. */
-  append(input: AuditInput): AuditReceipt {
+  append(input: AuditInput): AppendedReceipt {
     if (this.closed) return rejectedReceipt(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit pipeline is closed'));
     if (this.writer.failure) return rejectedReceipt(this.writer.failure);
     const now = Date.now();
@@ -392,11 +401,11 @@ export class AuditPipeline {
     this.wakeSyncWaiters();
   }
 
-  private appendRecord(input: AuditInput, now: number): AuditReceipt {
+  private appendRecord(input: AuditInput, now: number): AppendedReceipt {
     const { record, line } = this.chain.next(input, new Date(now));
     this.recent.push(record, line);
     const batch = this.writer.enqueue(line, record.seq, record.hash, input.lazy !== true);
-    return { seq: record.seq, spooled: batch.spooled, durable: batch.durable };
+    return { seq: record.seq, spooled: batch.spooled, durable: batch.durable, data: record.data };
   }
 
   private appendCheckpoint(now: number): void {

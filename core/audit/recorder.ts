@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditEventInput, AuditExchange, AuditOutcome, AuditReceipt, AuditRecorder, AuthFailedInput, ExchangeEvent, Grant, Session } from '../plugin.ts';
 import type { AuditInput } from './chain.ts';
+import type { AppendedReceipt } from './pipeline.ts';
 import { AuditExchangeImpl } from './exchange.ts';
 import { AuthFailureDigest } from './auth-digest.ts';
 import { addressOf, FailureLimiter } from './failure-limiter.ts';
@@ -14,7 +15,7 @@ import type { MetricSample } from '../metrics/prometheus.ts';
 
 /** The part of the audit pipeline the recorder needs. */
 export interface AuditAppender {
-  append(input: AuditInput): AuditReceipt;
+  append(input: AuditInput): AppendedReceipt;
   /** Share of the spool cap in use (0..1+); without it noise is never held back. */
   readonly spoolUse?: number;
 }
@@ -94,7 +95,7 @@ export class Recorder implements AuditRecorder {
     if (lazy) input.lazy = true;
     const receipt = this.pipeline.append(input);
     if (this.observers.length > 0 && event.session !== undefined) {
-      const seen = { seq: receipt.seq, type: event.type, session: event.session, grant: input.grant, outcome: event.outcome, data: event.data };
+      const seen = { seq: receipt.seq, type: event.type, session: event.session, grant: input.grant, outcome: event.outcome, data: receipt.data ?? event.data };
       for (const observer of this.observers) observer(seen);
     }
     return receipt;
