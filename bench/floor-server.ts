@@ -7,12 +7,15 @@
  *   node --import tsx bench/floor-server.ts tcp  UPSTREAM_PORT   a TCP relay (socket.pipe both ways)
  *   node --import tsx bench/floor-server.ts http UPSTREAM_URL    Hono on @hono/node-server forwarding
  *                                                                each POST with undici, like airlock
- * Prints one JSON line `{ port, pid }` once listening; exits on SIGTERM or end of stdin.
+ * Prints one JSON line `{ port, pid }` once listening; exits on SIGTERM or end of stdin. A
+ * `gc` line on stdin (with --expose-gc) runs a full collection and answers
+ * `{"gc":true,"memory":…}`, as bench/gateway-server.ts does, for idle-session memory.
  */
 import { createServer, connect, type Server } from 'node:net';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import { Agent, request } from 'undici';
+import { createInterface } from 'node:readline';
 
 const [mode, upstream] = process.argv.slice(2);
 
@@ -58,4 +61,10 @@ if (mode === 'tcp' && upstream) {
 }
 process.once('SIGTERM', () => close());
 process.stdin.on('end', () => close());
-process.stdin.resume();
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() !== 'gc') return;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  process.stdout.write(JSON.stringify({ gc: gc !== undefined, memory: process.memoryUsage() }) + '\n');
+});

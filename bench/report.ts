@@ -82,7 +82,7 @@ function targets(r: BenchResults): TargetRow[] {
     row('DynamoDB GetItem, 8 connections: strict / Node floor req/s', '≥ 0.55×', h?.strictVsNodeFloor, '×', (v) => v >= 0.55),
     row('GetItem, 1 connection, buffered: added p50 over direct', '≤ 0.20 ms', h?.bufferedAddedP50MsOneConnection, 'ms', (v) => v <= 0.2, floorAddedP50),
     row('GetItem, 1 connection, strict: added p50 over direct', '≤ 0.35 ms', h?.strictAddedP50MsOneConnection, 'ms', (v) => v <= 0.35, floorAddedP50),
-    row('Resident memory per idle Postgres session', '≤ 24 KiB', idle?.kibPerSession, 'KiB', (v) => v <= 24, { label: 'pgbouncer', value: r.cost?.idleSessions.pgbouncer.kibPerSession }),
+    row('Resident memory per idle Postgres session', '≤ 24 KiB', idle?.kibPerSession, 'KiB', (v) => v <= 24, r.cost?.idleSessions.nodeRelay ? { label: 'node relay', value: r.cost.idleSessions.nodeRelay.kibPerSession } : { label: 'pgbouncer', value: r.cost?.idleSessions.pgbouncer.kibPerSession }),
   ];
 }
 
@@ -199,6 +199,7 @@ function httpSection(h: NonNullable<BenchResults['http']>): string[] {
 function costSection(c: NonNullable<BenchResults['cost']>): string[] {
   const a = c.idleSessions.airlock;
   const b = c.idleSessions.pgbouncer;
+  const n = c.idleSessions.nodeRelay;
   const out = [
     '## Cost per unit',
     '',
@@ -208,6 +209,7 @@ function costSection(c: NonNullable<BenchResults['cost']>): string[] {
     '|---|---:|---:|---:|---:|',
     `| airlock (after a full GC) | ${fmt(a.rssBeforeMiB)} | ${fmt(a.rssAfterMiB)} | ${fmt(a.kibPerSession)} | ${a.heapKibPerSession === undefined ? '–' : fmt(a.heapKibPerSession)} |`,
     `| pgbouncer | ${fmt(b.rssBeforeMiB)} | ${fmt(b.rssAfterMiB)} | ${fmt(b.kibPerSession)} | – |`,
+    ...(n === undefined ? [] : [`| node relay (after a full GC) | ${fmt(n.rssBeforeMiB)} | ${fmt(n.rssAfterMiB)} | ${fmt(n.kibPerSession)} | ${n.heapKibPerSession === undefined ? '–' : fmt(n.heapKibPerSession)} |`]),
     '',
     '| grant issuance (strict audit) | concurrency | grants | grants / s | CPU µs / grant |',
     '|---|---:|---:|---:|---:|',
@@ -241,7 +243,7 @@ export function renderMarkdown(r: BenchResults): string {
     '|---|---|---:|---|---|',
     ...targets(r).map((t) => `| ${t.target} | ${t.goal} | ${t.measured} | ${yes(t.met)} | ${t.floor} |`),
     '',
-    'The floor is airlock\'s runtime doing none of airlock\'s work (a bare Node TCP relay for Postgres, Hono + undici forwarding for HTTP; pgbouncer for idle memory). ' +
+    'The floor is airlock\'s runtime doing none of airlock\'s work (a bare Node TCP relay for Postgres, Hono + undici forwarding for HTTP; the same relay, and pgbouncer, for idle memory). ' +
       'Where the floor misses a target too, no Node process on this machine meets it; the rest is airlock\'s own cost (bench/README.md says what the profiles show of it).',
     '',
   ];

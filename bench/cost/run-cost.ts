@@ -7,11 +7,13 @@ import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process
 import { rssBytes } from '../lib/proc.ts';
 import { startBenchDatabase, postgresGatewayConfig, BENCH_DB, BENCH_USER, PASSWORD_ENV } from '../pg/database.ts';
 import { startPgbouncer } from '../pg/pgbouncer.ts';
+import { startFloor } from '../lib/floor-process.ts';
 import { measureIdleSessions, type IdleSessionsResult } from './idle-sessions.ts';
 import { measureGrantRate, type GrantRateResult } from './grants.ts';
 
 export interface CostPartResult {
-  idleSessions: { airlock: IdleSessionsResult; pgbouncer: IdleSessionsResult };
+  /** `nodeRelay`: the Node floor (bench/floor-server.ts tcp), two sockets and a pipe per session. */
+  idleSessions: { airlock: IdleSessionsResult; pgbouncer: IdleSessionsResult; nodeRelay?: IdleSessionsResult | undefined };
   grants: GrantRateResult[];
 }
 
@@ -53,13 +55,22 @@ export async function runCostPart(o: CostPartOptions): Promise<CostPartResult> {
       { rssBytes: () => gw.rssBytes(), gc: () => gw.gc() },
       SESSIONS,
     );
-    o.progress(`cost: airlock ${airlock.kibPerSession} KiB per idle session (${airlock.rssBeforeMiB} → ${airlock.rssAfterMiB} MiB)`);
+    o.progress(`cost: airlock ${airlock.kibPerSession} KiB per idle session (${airlock.rssBeforeMiB} → ${airlock.rssAfterMiB} MiB; JS heap ${airlock.heapKibPerSession} KiB)`);
 
     o.progress(`cost: ${SESSIONS} idle sessions through pgbouncer`);
     const bouncer = await startPgbouncer({ binary: o.pgbouncer, upstreamPort: db.cluster.port, database: BENCH_DB, user: BENCH_USER, password: db.password, maxClients: SESSIONS + 60 });
     started.push(bouncer);
     const pgbouncer = await measureIdleSessions({ ...db.direct, host: bouncer.host, port: bouncer.port }, { rssBytes: () => rssBytes(bouncer.pid) }, SESSIONS);
     o.progress(`cost: pgbouncer ${pgbouncer.kibPerSession} KiB per idle session`);
+    // Its server connections outlive its clients (session pooling): free them for the relay's.
+    started.splice(started.indexOf(bouncer), 1);
+    await bouncer.stop();
+
+    o.progress(`cost: ${SESSIONS} idle sessions through the bare Node relay`);
+    const relay = await startFloor('tcp', String(db.cluster.port));
+    started.push(relay);
+    const nodeRelay = await measureIdleSessions({ ...db.direct, host: '127.0.0.1', port: relay.port }, { rssBytes: () => relay.rssBytes(), gc: () => relay.gc() }, SESSIONS);
+    o.progress(`cost: node relay ${nodeRelay.kibPerSession} KiB per idle session (JS heap ${nodeRelay.heapKibPerSession} KiB)`);
 
     const grants: GrantRateResult[] = [];
     for (const body of [
@@ -70,7 +81,7 @@ export async function runCostPart(o: CostPartOptions): Promise<CostPartResult> {
       grants.push(r);
       o.progress(`cost: ${r.perSecond} grants/s for ${r.resource} (${r.cpuUsPerGrant} µs CPU each)`);
     }
-    return { idleSessions: { airlock, pgbouncer }, grants };
+    return { idleSessions: { airlock, pgbouncer, nodeRelay }, grants };
   } finally {
     for (const s of started.reverse()) await s.stop().catch((e: unknown) => o.progress(`cost: stop failed: ${String(e)}`));
   }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { cpuMicros } from './proc.ts';
+import { cpuMicros, rssBytes } from './proc.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -11,11 +11,14 @@ export interface FloorProcess {
   port: number;
   pid: number;
   cpuMicros(): number;
+  rssBytes(): number;
+  /** Full garbage collection in the floor process; its memory after it. */
+  gc(): Promise<NodeJS.MemoryUsage>;
   stop(): Promise<void>;
 }
 
 export async function startFloor(mode: 'tcp' | 'http', upstream: string): Promise<FloorProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'floor-server.ts'), mode, upstream], {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', join(ROOT, 'bench', 'floor-server.ts'), mode, upstream], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -38,6 +41,22 @@ export async function startFloor(mode: 'tcp' | 'http', upstream: string): Promis
     port: info.port,
     pid: info.pid,
     cpuMicros: () => cpuMicros(info.pid),
+    rssBytes: () => rssBytes(info.pid),
+    async gc() {
+      const answer = new Promise<NodeJS.MemoryUsage>((resolveAnswer, reject) => {
+        const timer = setTimeout(() => reject(new Error(`floor ${mode}: no answer to gc: ${stderr}`)), 10_000);
+        const onLine = (line: string) => {
+          const parsed = JSON.parse(line) as { gc?: boolean; memory?: NodeJS.MemoryUsage };
+          if (parsed.memory === undefined) return;
+          clearTimeout(timer);
+          lines.off('line', onLine);
+          resolveAnswer(parsed.memory);
+        };
+        lines.on('line', onLine);
+      });
+      child.stdin!.write('gc\n');
+      return answer;
+    },
     async stop() {
       if (child.exitCode !== null) return;
       const gone = new Promise<void>((r) => child.once('exit', () => r()));
