@@ -8,10 +8,12 @@
  * compare signatures in constant time. Everything the client controls is checked before any
  * grant lookup that could be timed, and every failure is a typed AirlockError.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, isAirlockError } from '../errors.ts';
 import type { Grant, GrantAuthenticator, InboundAwsRequest, VerifiedAwsRequest } from '../plugin.ts';
 import { AwsWireError } from './errors.ts';
+import { BoundedMemo } from './memo.ts';
+import { canonicalHeaderValue, sha256Hex } from './sigv4.ts';
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 /** AWS accepts requests whose X-Amz-Date is within 5 minutes of its clock. */
@@ -32,7 +34,9 @@ interface ParsedAuthorization {
   date: string;
   region: string;
   service: string;
-  signedHeaders: string[];
+  signedHeaders: readonly string[];
+  /** The same names, for lookups. */
+  signed: ReadonlySet<string>;
   signature: string;
 }
 
@@ -40,9 +44,37 @@ function incomplete(message: string): AwsWireError {
   return new AwsWireError(ErrorCodes.BAD_REQUEST, message, 'IncompleteSignatureException');
 }
 
+const SIGNATURE_FIELD = 'Signature=';
+const SIGNATURE_TAIL = SIGNATURE_FIELD.length + 64;
+const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
+
+/**
+ * What precedes the signature, parsed: a client sends the same Credential and SignedHeaders
+ * on every request of a day, so only the signature is new. A pure function of that text, so
+ * a remembered parse is exactly what parsing it again would give (bounded, start-over when full).
+ */
+const parsedPrefixes = new BoundedMemo<string, Omit<ParsedAuthorization, 'signature'>>(1024);
+
 /** `AWS4-HMAC-SHA256 Credential=AKID/yyyymmdd/region/service/aws4_request, SignedHeaders=a;b, Signature=hex` */
 export function parseAuthorization(header: string): ParsedAuthorization {
   const trimmed = header.trim();
+  const at = trimmed.length - SIGNATURE_TAIL;
+  const signatureLast = at > 0 && trimmed.startsWith(SIGNATURE_FIELD, at);
+  if (signatureLast) {
+    const known = parsedPrefixes.get(trimmed.slice(0, at));
+    const signature = trimmed.slice(at + SIGNATURE_FIELD.length);
+    if (known !== undefined && HEX_SIGNATURE.test(signature)) return { ...known, signature };
+  }
+  const parsed = parseAuthorizationFully(trimmed);
+  if (signatureLast) {
+    const { signature: _signature, ...prefix } = parsed;
+    parsedPrefixes.set(trimmed.slice(0, at), prefix);
+  }
+  return parsed;
+}
+
+/** `AWS4-HMAC-SHA256 Credential=AKID/yyyymmdd/region/service/aws4_request, SignedHeaders=a;b, Signature=hex` */
+function parseAuthorizationFully(trimmed: string): ParsedAuthorization {
   if (!trimmed.startsWith(`${ALGORITHM} `)) {
     throw incomplete(`Authorization header must use ${ALGORITHM}`);
   }
@@ -79,7 +111,7 @@ export function parseAuthorization(header: string): ParsedAuthorization {
     // Sorted and unique is what every signer produces; anything else is not a real signature.
     if (i > 0 && !((names[i - 1] as string) < name)) throw incomplete('SignedHeaders must be sorted and unique');
   }
-  return { accessKeyId, date, region, service, signedHeaders: names, signature };
+  return { accessKeyId, date, region, service, signedHeaders: names, signed: new Set(names), signature };
 }
 
 /** RFC 3986 encoding with only unreserved characters left as they are (SigV4 UriEncode). */
@@ -101,6 +133,18 @@ function safeDecode(component: string): string {
  * encodes each segment twice, as the SDKs (smithy `uriEscapePath`, botocore) do when signing.
  */
 export function canonicalPath(rawPath: string): string {
+  let canonical = canonicalPaths.get(rawPath);
+  if (canonical === undefined) {
+    canonical = computeCanonicalPath(rawPath);
+    canonicalPaths.set(rawPath, canonical);
+  }
+  return canonical;
+}
+
+/** A service is reached at one or two paths; remembered (bounded) instead of re-encoded per request. */
+const canonicalPaths = new BoundedMemo<string, string>(256);
+
+function computeCanonicalPath(rawPath: string): string {
   const segments: string[] = [];
   for (const segment of rawPath.split('/')) {
     if (segment === '' || segment === '.') continue;
@@ -126,12 +170,20 @@ export function canonicalQuery(rawQuery: string): string {
   return pairs.map(([n, v]) => `${n}=${v}`).join('&');
 }
 
-function canonicalHeaderValue(value: string): string {
-  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim();
-}
+/** Requests signed in the same second carry the same X-Amz-Date. */
+const amzDates = new BoundedMemo<string, number>(64);
 
 /** `yyyymmddThhmmssZ` as epoch ms, or NaN. */
 function parseAmzDate(value: string): number {
+  let ms = amzDates.get(value);
+  if (ms === undefined) {
+    ms = computeAmzDate(value);
+    amzDates.set(value, ms);
+  }
+  return ms;
+}
+
+function computeAmzDate(value: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
   if (!m) return Number.NaN;
   const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
@@ -140,10 +192,6 @@ function parseAmzDate(value: string): number {
   // Reject dates Date.UTC silently rolls over (Feb 30, hour 25).
   if (check.getUTCDate() !== d || check.getUTCHours() !== h || check.getUTCMonth() !== mo - 1) return Number.NaN;
   return ms;
-}
-
-function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 export function createInboundVerifier<Scope>(options: InboundVerifierOptions<Scope>) {
@@ -172,7 +220,7 @@ export function createInboundVerifier<Scope>(options: InboundVerifierOptions<Sco
         `Credential should be scoped to correct service: '${expect.service}' (the request is signed for '${auth.service}')`,
       );
     }
-    const signed = new Set(auth.signedHeaders);
+    const signed = auth.signed;
     for (const required of ['host', 'x-amz-date']) {
       if (!signed.has(required)) throw incomplete(`the ${required} header must be signed`);
     }

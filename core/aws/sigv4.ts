@@ -3,17 +3,23 @@
  * "Signature Version 4 signing process"): canonical request, string to sign, the derived
  * signing key (cached: four HMACs per secret, day, region and service, not per request).
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
+/** One-shot: no Hash object per call (half the cost for a short input, measured). */
 export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
+
+/** Inside a value, what canonicalisation would change: a line break, a tab, two spaces. */
+const NOT_CANONICAL = /[\r\n\t]| {2}/;
 
 /** Header value as SigV4 canonicalises it: line breaks to spaces, runs of blanks to one, trimmed. */
 export function canonicalHeaderValue(value: string): string {
+  // Nearly every value is already canonical: one test instead of two replaces and a trim.
+  if (!NOT_CANONICAL.test(value) && value.trim() === value) return value;
   return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim();
 }
 

@@ -11,6 +11,8 @@ import { isAirlockError } from '../../core/errors.ts';
 import type { InboundAwsRequest } from '../../core/plugin.ts';
 import { AwsWireError } from '../../core/aws/errors.ts';
 import { canonicalPath, createInboundVerifier, uriEncode } from '../../core/aws/sigv4-inbound.ts';
+import { canonicalHeaderValue } from '../../core/aws/sigv4.ts';
+import { mulberry32 } from '../harness/prng.ts';
 import { FakeGrants, makeGrant } from './fake-grants.ts';
 
 const SECRET = 'grant-secret-0123456789abcdefghijklmnopqrs';
@@ -195,5 +197,31 @@ describe('inbound SigV4', () => {
     assert.equal(canonicalPath('/'), '/');
     assert.equal(canonicalPath('/dynamodb'), '/dynamodb');
     assert.equal(canonicalPath('/a%20b'), '/a%2520b');
+  });
+
+  it('parses a remembered Authorization prefix the same way: a new signature is still checked', async () => {
+    const { verify } = setup();
+    const first = await signed();
+    const second = await signed({ body: '{"TableName":"orders","Key":{"id":{"S":"2"}}}' });
+    assert.equal((await verify(first, { service: 'dynamodb' })).grant.id, GRANT_ID);
+    assert.equal((await verify(second, { service: 'dynamodb' })).grant.id, GRANT_ID);
+    // The same Credential and SignedHeaders (a remembered prefix) with another request's signature.
+    const swapped = { ...second, headers: { ...second.headers, authorization: first.headers['authorization']! } };
+    await rejects(verify(swapped, { service: 'dynamodb' }), 'SIGNATURE_MISMATCH');
+    // ...and with a signature that is not 64 lower-case hex digits.
+    const auth = first.headers['authorization']!;
+    const upper = { ...first, headers: { ...first.headers, authorization: auth.slice(0, -64) + auth.slice(-64).toUpperCase() } };
+    await rejects(verify(upper, { service: 'dynamodb' }), 'BAD_REQUEST', 'IncompleteSignatureException');
+  });
+
+  it('canonicalises header values exactly as the general rule, fast path or not', () => {
+    const general = (v: string) => v.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim();
+    const pieces = ['a', 'B', ' ', '  ', '\t', '\r\n', '\n', '\u00a0', '\v', '\u2028', '\ufeff', 'é', ';', '='];
+    const next = mulberry32(7);
+    for (let i = 0; i < 5000; i++) {
+      let v = '';
+      for (let k = Math.floor(next() * 6); k >= 0; k--) v += pieces[Math.floor(next() * pieces.length)];
+      assert.equal(canonicalHeaderValue(v), general(v), JSON.stringify(v));
+    }
   });
 });
