@@ -20,6 +20,7 @@ import { DEFAULT_MAX_BODY_BYTES } from './sigv4-inbound.ts';
 import { AwsUpstream, type UpstreamResponse } from './upstream.ts';
 import { AuthGuard } from './json-front/auth-guard.ts';
 import { parseJsonObject, readBody } from './json-front/body.ts';
+import { requestHead, type RequestHead } from './json-front/request-head.ts';
 import { errorTypeOf, inspectAnswer, normalizeUpstreamError, relayedHeaders, type SuccessInspector } from './json-front/upstream-answer.ts';
 
 export interface AuthorizeInput<RC, Scope = AnyScope> {
@@ -89,21 +90,6 @@ interface Verified<Scope> {
   operation: string;
 }
 
-function sourceOf(c: Context): string | undefined {
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string; remotePort?: number } } } | undefined;
-  const socket = env?.incoming?.socket;
-  if (socket?.remoteAddress === undefined) return undefined;
-  return `${socket.remoteAddress}:${socket.remotePort ?? ''}`;
-}
-
-function lowerCaseHeaders(c: Context): Record<string, string> {
-  const headers: Record<string, string> = {};
-  c.req.raw.headers.forEach((value, name) => {
-    headers[name.toLowerCase()] = value;
-  });
-  return headers;
-}
-
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
@@ -137,11 +123,11 @@ class JsonFrontStages<RC, Scope, LC> {
 
   async handle(c: Context): Promise<Response> {
     const { ctx, spec } = this;
-    const source = sourceOf(c);
-    const headers = lowerCaseHeaders(c);
+    const head = requestHead(c);
+    const { source, headers } = head;
     let v: Verified<Scope>;
     try {
-      v = await this.authenticate(c, headers);
+      v = await this.authenticate(c, head);
     } catch (e) {
       return this.errorResponse(this.guard.failed(e, { source, headers, resourceOf: (id) => ctx.grants.get(id)?.resource }));
     }
@@ -161,16 +147,16 @@ class JsonFrontStages<RC, Scope, LC> {
   }
 
   /** Stage 1, who is asking: nothing is parsed or decided before the signature verifies. */
-  private async authenticate(c: Context, headers: Record<string, string>): Promise<Verified<Scope>> {
+  private async authenticate(c: Context, head: RequestHead): Promise<Verified<Scope>> {
     const { spec } = this;
-    if (c.req.method !== 'POST') throw new AwsWireError(ErrorCodes.BAD_REQUEST, `${spec.service} accepts only POST requests`, 'UnknownOperationException');
-    const url = new URL(c.req.url);
+    const { headers } = head;
+    if (head.method !== 'POST') throw new AwsWireError(ErrorCodes.BAD_REQUEST, `${spec.service} accepts only POST requests`, 'UnknownOperationException');
     const inbound: InboundAwsRequest = {
-      method: c.req.method,
-      path: url.pathname,
-      query: url.search.startsWith('?') ? url.search.slice(1) : url.search,
+      method: head.method,
+      path: head.path,
+      query: head.query,
       headers,
-      body: await readBody(c.req.raw, this.maxBody),
+      body: await readBody(c.req.raw, headers['content-length'], this.maxBody),
     };
     const verified = await this.ctx.aws.verifyInbound(inbound, { service: spec.service });
     const target = headers['x-amz-target'] ?? '';

@@ -3,8 +3,9 @@
  * the same endpoint reuse warm connections (TLS handshakes dominate otherwise).
  */
 import { HttpRequest } from '@smithy/protocol-http';
-import { Agent, request as undiciRequest } from 'undici';
+import { Agent, errors as undiciErrors, request as undiciRequest } from 'undici';
 import { AirlockError, ErrorCodes } from '../errors.ts';
+import { BoundedMemo } from './memo.ts';
 
 export interface UpstreamResponse {
   status: number;
@@ -23,19 +24,20 @@ export class AwsUpstream {
     connections: 128,
     headersTimeout: 60_000,
     bodyTimeout: 60_000,
+    // undici stops reading (and fails the request) past this, so a huge answer is never buffered.
+    maxResponseSize: MAX_RESPONSE_BYTES,
   });
 
   /** A POST to `endpoint` (which may carry a base path), ready to be signed. */
   static jsonRequest(endpoint: string, headers: Record<string, string>, body: string): HttpRequest {
-    const url = new URL(endpoint);
-    const path = url.pathname === '' ? '/' : url.pathname;
+    const target = endpointOf(endpoint);
     return new HttpRequest({
       method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port === '' ? {} : { port: Number(url.port) }),
-      path,
-      headers: { ...headers, host: url.host },
+      protocol: target.protocol,
+      hostname: target.hostname,
+      ...(target.port === undefined ? {} : { port: target.port }),
+      path: target.path,
+      headers: { ...headers, host: target.host },
       body,
     });
   }
@@ -56,25 +58,15 @@ export class AwsUpstream {
         headers,
         body: signed.body as string | Uint8Array | undefined,
       });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        const buf = chunk as Buffer;
-        size += buf.length;
-        if (size > MAX_RESPONSE_BYTES) {
-          res.body.destroy();
-          throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, 'upstream response is too large');
-        }
-        chunks.push(buf);
-      }
+      const body = Buffer.from(await res.body.arrayBuffer());
       const out: Record<string, string> = {};
       for (const [name, value] of Object.entries(res.headers)) {
         if (value === undefined) continue;
         out[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
       }
-      return { status: res.statusCode, headers: out, body: Buffer.concat(chunks) };
+      return { status: res.statusCode, headers: out, body };
     } catch (e) {
-      if (e instanceof AirlockError) throw e;
+      if (e instanceof undiciErrors.ResponseExceededMaxSizeError) throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, 'upstream response is too large', { cause: e });
       const reason = e instanceof Error ? e.message : String(e);
       throw new AirlockError(ErrorCodes.UPSTREAM_FAILED, `cannot reach ${signed.hostname}${port}: ${reason}`, { cause: e });
     }
@@ -83,4 +75,25 @@ export class AwsUpstream {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+interface Endpoint {
+  protocol: string;
+  hostname: string;
+  port: number | undefined;
+  host: string;
+  path: string;
+}
+
+/** A service has one endpoint per region: parsed once, not per request. */
+const endpoints = new BoundedMemo<string, Endpoint>(64);
+
+function endpointOf(endpoint: string): Endpoint {
+  let parsed = endpoints.get(endpoint);
+  if (parsed === undefined) {
+    const url = new URL(endpoint);
+    parsed = { protocol: url.protocol, hostname: url.hostname, port: url.port === '' ? undefined : Number(url.port), host: url.host, path: url.pathname === '' ? '/' : url.pathname };
+    endpoints.set(endpoint, parsed);
+  }
+  return parsed;
 }
