@@ -51,9 +51,10 @@ const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
 /**
  * What precedes the signature, parsed: a client sends the same Credential and SignedHeaders
  * on every request of a day, so only the signature is new. A pure function of that text, so
- * a remembered parse is exactly what parsing it again would give (bounded, start-over when full).
+ * a remembered parse is exactly what parsing it again would give (bounded, start-over when
+ * full). An SDK's prefix is about 200 characters; a longer one is parsed every time.
  */
-const parsedPrefixes = new BoundedMemo<string, Omit<ParsedAuthorization, 'signature'>>(1024);
+const parsedPrefixes = new BoundedMemo<Omit<ParsedAuthorization, 'signature'>>(1024, 512);
 
 /** `AWS4-HMAC-SHA256 Credential=AKID/yyyymmdd/region/service/aws4_request, SignedHeaders=a;b, Signature=hex` */
 export function parseAuthorization(header: string): ParsedAuthorization {
@@ -145,7 +146,7 @@ export function canonicalPath(rawPath: string): string {
 }
 
 /** A service is reached at one or two paths; remembered (bounded) instead of re-encoded per request. */
-const canonicalPaths = new BoundedMemo<string, string>(256);
+const canonicalPaths = new BoundedMemo<string>(256, 256);
 
 function computeCanonicalPath(rawPath: string): string {
   const segments: string[] = [];
@@ -174,7 +175,7 @@ export function canonicalQuery(rawQuery: string): string {
 }
 
 /** Requests signed in the same second carry the same X-Amz-Date. */
-const amzDates = new BoundedMemo<string, number>(64);
+const amzDates = new BoundedMemo<number>(64, 16);
 
 /** `yyyymmddThhmmssZ` as epoch ms, or NaN. */
 function parseAmzDate(value: string): number {

@@ -86,7 +86,7 @@ interface Endpoint {
 }
 
 /** A service has one endpoint per region: parsed once, not per request. */
-const endpoints = new BoundedMemo<string, Endpoint>(64);
+const endpoints = new BoundedMemo<Endpoint>(64, 2048);
 
 function endpointOf(endpoint: string): Endpoint {
   let parsed = endpoints.get(endpoint);
