@@ -39,8 +39,7 @@ export function requestHead(c: Context): RequestHead {
   const socket = incoming?.socket;
   const source = socket?.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort ?? ''}`;
   const url = incoming?.url;
-  // Origin-form request targets only; anything else (absolute-form) goes the general way.
-  if (incoming?.rawHeaders !== undefined && incoming.method !== undefined && url !== undefined && url.startsWith('/')) {
+  if (incoming?.rawHeaders !== undefined && incoming.method !== undefined && url !== undefined && readsAsIs(url)) {
     const q = url.indexOf('?');
     return {
       method: incoming.method,
@@ -51,16 +50,39 @@ export function requestHead(c: Context): RequestHead {
     };
   }
   const parsed = new URL(c.req.url);
-  const headers: Record<string, string> = {};
+  const headers = emptyHeaders();
   c.req.raw.headers.forEach((value, name) => {
     headers[name.toLowerCase()] = value;
   });
   return { method: c.req.method, path: parsed.pathname, query: parsed.search.startsWith('?') ? parsed.search.slice(1) : parsed.search, headers, source };
 }
 
+/**
+ * An origin-form target (`/path?query`) of characters a URL parser keeps as they are: its
+ * path and query are then exactly what `new URL(…)` would give. Anything else (an absolute
+ * form, a `#`, a dot segment or a `%2e` the parser would read as one, characters it would encode)
+ * goes the general way.
+ */
+const PLAIN_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*$/;
+const ENCODED_DOT = /%2e/i;
+
+function readsAsIs(target: string): boolean {
+  // `/.` could start a dot segment, which the parser resolves.
+  return PLAIN_TARGET.test(target) && !ENCODED_DOT.test(target) && !target.includes('/.');
+}
+
+/**
+ * Header maps without a prototype: a header named `constructor` or `__proto__` is then an
+ * ordinary entry (on a plain object one would read Object's own members, the other would be
+ * dropped), and an unsent name reads as undefined whatever it is.
+ */
+function emptyHeaders(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
+
 /** `[name, value, name, value, …]` as a `Headers` object would hold them. */
 export function headersFromRaw(raw: readonly string[]): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const headers = emptyHeaders();
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.startsWith(':')) continue; // HTTP/2 pseudo-headers are not headers
