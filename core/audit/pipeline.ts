@@ -108,9 +108,9 @@ const DEFAULTS = {
   retryBaseMs: 200,
   retryMaxMs: 30_000,
   maxBatch: 500,
-  // Records kept in memory for sinks that keep up: 1,024 to 2,048 of them (two to four of
-  // a sink's largest batches) and 1 to 2 MiB of line text at most; older ones are read back
-  // from the segment files. Bounded by bytes too, so large statements cannot hold memory, and
+  // Records kept in memory for sinks that keep up: up to 1,024-2,048 of them (two to four of
+  // a sink's largest batches) and 1-2 Mi characters of line text; older ones are read back
+  // from the segment files. Bounded by size too, so large statements cannot hold memory, and
   // small, so the ring is not most of what idle sessions cost (bench/README.md).
   recentRecords: 1024,
   recentChars: 1024 ** 2,

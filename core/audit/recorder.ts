@@ -98,7 +98,8 @@ export class Recorder implements AuditRecorder {
       const seen = { seq: receipt.seq, type: event.type, session: event.session, grant: input.grant, outcome: event.outcome, data: receipt.data ?? event.data };
       for (const observer of this.observers) observer(seen);
     }
-    return receipt;
+    // The caller gets the receipt only: the record's own data stays with the audit.
+    return { seq: receipt.seq, spooled: receipt.spooled, durable: receipt.durable };
   }
 
   /**

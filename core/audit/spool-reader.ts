@@ -20,9 +20,10 @@ export class RecentRecords {
   private chars = 0;
 
   /**
-   * Holds the last `capacity` records and `maxChars` of line text at least, and at most
-   * twice each (dropping in bulk keeps `push` cheap). Memory stays bounded whatever the
-   * records' sizes; a sink further behind reads the segment files.
+   * Holds at most `2 × capacity` records and `2 × maxChars` characters of line text, and
+   * after each drop the newest records within both `capacity` and `maxChars` (so with large
+   * lines, fewer than `capacity`). Dropping in bulk keeps `push` cheap; memory stays bounded
+   * whatever the records' sizes; a sink further behind reads the segment files.
    */
   constructor(
     nextSeq: number,
