@@ -191,14 +191,18 @@ export function encodeRecordLine(f: EncodedRecordFields, hash: string): string {
   return flattened(s + ',"outcome":' + f.outcome + ',"prev":"' + f.prev + '","hash":"' + hash + '"}');
 }
 
+/** Every record line starts with `{`; testing it makes V8 flatten the line (below). */
+const LINE_START = /^\{/;
+
 /**
  * The same string as one flat run of characters. A line built with `+` is a tree of
  * concatenations (about two dozen nodes); the recent-records ring keeps thousands of lines,
  * and the tree costs several times the text (measured: 2.6 KB against 0.5 KB for a 425-byte
- * line). V8 flattens a concatenated string in place the first time one of its characters is
- * read, so reading one does it; the spool's join then copies flat text as well.
+ * line). A regular expression flattens its subject in place before it runs, on Node 20 and
+ * 24 alike (measured; reading one character flattens on Node 20 only); the spool's join then
+ * copies flat text as well.
  */
 function flattened(line: string): string {
-  line.charCodeAt(0);
+  LINE_START.test(line);
   return line;
 }
