@@ -18,6 +18,16 @@ export class BoundedMemo<V> {
     return this.map.get(key);
   }
 
+  /** The remembered value for `key`, or `compute(key)` (remembered when the key is short enough). */
+  getOrCompute(key: string, compute: (key: string) => V): V {
+    let value = this.map.get(key);
+    if (value === undefined) {
+      value = compute(key);
+      this.set(key, value);
+    }
+    return value;
+  }
+
   set(key: string, value: V): void {
     if (key.length > this.maxKeyLength) return;
     if (this.map.size >= this.max) this.map.clear();

@@ -137,12 +137,7 @@ function safeDecode(component: string): string {
  * encodes each segment twice, as the SDKs (smithy `uriEscapePath`, botocore) do when signing.
  */
 export function canonicalPath(rawPath: string): string {
-  let canonical = canonicalPaths.get(rawPath);
-  if (canonical === undefined) {
-    canonical = computeCanonicalPath(rawPath);
-    canonicalPaths.set(rawPath, canonical);
-  }
-  return canonical;
+  return canonicalPaths.getOrCompute(rawPath, computeCanonicalPath);
 }
 
 /** A service is reached at one or two paths; remembered (bounded) instead of re-encoded per request. */
@@ -179,12 +174,7 @@ const amzDates = new BoundedMemo<number>(64, 16);
 
 /** `yyyymmddThhmmssZ` as epoch ms, or NaN. */
 function parseAmzDate(value: string): number {
-  let ms = amzDates.get(value);
-  if (ms === undefined) {
-    ms = computeAmzDate(value);
-    amzDates.set(value, ms);
-  }
-  return ms;
+  return amzDates.getOrCompute(value, computeAmzDate);
 }
 
 function computeAmzDate(value: string): number {

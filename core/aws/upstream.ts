@@ -89,11 +89,10 @@ interface Endpoint {
 const endpoints = new BoundedMemo<Endpoint>(64, 2048);
 
 function endpointOf(endpoint: string): Endpoint {
-  let parsed = endpoints.get(endpoint);
-  if (parsed === undefined) {
-    const url = new URL(endpoint);
-    parsed = { protocol: url.protocol, hostname: url.hostname, port: url.port === '' ? undefined : Number(url.port), host: url.host, path: url.pathname === '' ? '/' : url.pathname };
-    endpoints.set(endpoint, parsed);
-  }
-  return parsed;
+  return endpoints.getOrCompute(endpoint, parseEndpoint);
+}
+
+function parseEndpoint(endpoint: string): Endpoint {
+  const url = new URL(endpoint);
+  return { protocol: url.protocol, hostname: url.hostname, port: url.port === '' ? undefined : Number(url.port), host: url.host, path: url.pathname === '' ? '/' : url.pathname };
 }

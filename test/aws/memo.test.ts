@@ -16,6 +16,18 @@ describe('aws bounded memo', () => {
     assert.equal(memo.get('x'.repeat(16)), 2);
   });
 
+  it('computes what it does not hold, and remembers only short keys', () => {
+    const memo = new BoundedMemo<number>(8, 4);
+    let calls = 0;
+    const length = (key: string) => (calls++, key.length);
+    assert.equal(memo.getOrCompute('abc', length), 3);
+    assert.equal(memo.getOrCompute('abc', length), 3);
+    assert.equal(calls, 1);
+    assert.equal(memo.getOrCompute('abcdef', length), 6);
+    assert.equal(memo.getOrCompute('abcdef', length), 6);
+    assert.equal(calls, 3);
+  });
+
   it('holds at most max entries, each under its own key', () => {
     const memo = new BoundedMemo<string>(8, 64);
     for (let i = 0; i < 100; i++) {
