@@ -13,9 +13,8 @@ import { ErrorCodes, isAirlockError } from '../errors.ts';
 import type { Grant, GrantAuthenticator, InboundAwsRequest, VerifiedAwsRequest } from '../plugin.ts';
 import { AwsWireError } from './errors.ts';
 import { BoundedMemo } from './memo.ts';
-import { canonicalHeaderValue, sha256Hex } from './sigv4.ts';
+import { ALGORITHM, canonicalHeaderValue, canonicalRequest, sha256Hex, stringToSign } from './sigv4.ts';
 
-const ALGORITHM = 'AWS4-HMAC-SHA256';
 /** AWS accepts requests whose X-Amz-Date is within 5 minutes of its clock. */
 export const MAX_SKEW_MS = 5 * 60 * 1000;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -253,19 +252,13 @@ export function createInboundVerifier<Scope>(options: InboundVerifierOptions<Sco
       }
     }
 
-    const canonicalRequest = [
-      request.method.toUpperCase(),
-      canonicalPath(request.path),
-      canonicalQuery(request.query),
-      auth.signedHeaders.map((n) => `${n}:${canonicalHeaderValue(request.headers[n] as string)}\n`).join(''),
-      auth.signedHeaders.join(';'),
-      bodyHash,
-    ].join('\n');
+    const values = auth.signedHeaders.map((n) => canonicalHeaderValue(request.headers[n] as string));
+    const canonical = canonicalRequest(request.method.toUpperCase(), canonicalPath(request.path), canonicalQuery(request.query), auth.signedHeaders, values, bodyHash);
     const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
-    const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+    const toSign = stringToSign(amzDate, scope, canonical);
 
     const { grant, key, unknown } = signingKeyOrDecoy(options.grants, auth);
-    const expected = createHmac('sha256', key).update(stringToSign).digest();
+    const expected = createHmac('sha256', key).update(toSign).digest();
     const provided = Buffer.from(auth.signature, 'hex');
     if (grant === undefined || provided.length !== expected.length || !timingSafeEqual(provided, expected)) {
       // An unknown key id reads exactly like a wrong secret (the audit keeps the real code).
