@@ -63,7 +63,10 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   writeFileSync(specPath, JSON.stringify({ config, agents: o.agents }), { mode: 0o600 });
 
   if (o.profileDir) mkdirSync(o.profileDir, { recursive: true });
-  const args = ['--expose-gc', '--import', 'tsx', SERVER, specPath];
+  // BENCH_GATEWAY_NODE_ARGS (space-separated) lets a profiling session add flags such as
+  // --perf-basic-prof without editing the harness; the bench itself never sets it.
+  const extraArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = ['--expose-gc', ...extraArgs, '--import', 'tsx', SERVER, specPath];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...o.env },

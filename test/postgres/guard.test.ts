@@ -7,6 +7,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadStatementParser } from '../../plugins/postgres/split-statements.ts';
 import { decideQuery, SessionGuard, type GuardDecision } from '../../plugins/postgres/guard/index.ts';
+import { decisionCacheHits } from '../../plugins/postgres/guard/decision-cache.ts';
 
 before(() => loadStatementParser());
 
@@ -241,6 +242,41 @@ test('a repeated text is answered from the decision cache exactly as the parser 
   const mine = new Set(['p1']);
   const d = decideQuery(texts[0]!, { readOnly: true, preparedReadOnly: mine });
   assert.ok(d.allowed && d.preparedReadOnly === mine);
+});
+
+test('texts that differ only in literals are answered by their shape, once a decision is known not to depend on a literal', () => {
+  const before = decisionCacheHits().byShape;
+  const decisions = Array.from({ length: 20 }, (_, i) => ro(`select * from sales where id = ${1000 + i} and month = 'm${i}'`));
+  assert.ok(decisions.every((d) => d.allowed));
+  // The first two texts of the shape are parsed (the second records the shape); the rest are answered by it.
+  assert.equal(decisionCacheHits().byShape - before, 18);
+  // A write seen under its shape is still refused at a SELECT-only level and allowed at a write level.
+  for (let i = 0; i < 5; i++) {
+    assert.equal(refused(ro(`insert into sales (month, amount) values ('x${i}', ${i})`)).rule, 'write');
+    assert.equal(rw(`insert into sales (month, amount) values ('y${i}', ${i})`).allowed, true);
+  }
+});
+
+test('a decision that read a literal is never lent to another text of its shape', () => {
+  // Each pair: the same shape, the allowed text first (many times, so its shape is known), then
+  // the text whose literal the rule refuses.
+  const pairs: Array<[(sql: string) => GuardDecision, (i: number) => string, string, string]> = [
+    [rw, (i) => `SELECT set_config('application_name', 'job${i}', false)`, "SELECT set_config('role', 'postgres', false)", 'session-role'],
+    [rw, (i) => `select pg_catalog.set_config('statement_timeout', '${i}s', true)`, "select pg_catalog.set_config('session_authorization', 'postgres', true)", 'session-role'],
+    [rw, (i) => `SET standard_conforming_strings = ${['on', 'true', 'yes', "'on'"][i % 4]}`, 'SET standard_conforming_strings = off', 'lexing-setting'],
+    [ro, (i) => `SET search_path = pg_catalog, s${i}`, 'SET search_path = s1, pg_catalog', 'search-path'],
+    [ro, (i) => `SET search_path = 'pg_catalog', 's${i}'`, "SET search_path = 's1', 'pg_catalog'", 'search-path'],
+  ];
+  for (const [decide, allowed, refusedText, rule] of pairs) {
+    for (let i = 0; i < 6; i++) assert.equal(decide(allowed(i)).allowed, true, allowed(i));
+    assert.equal(refused(decide(refusedText)).rule, rule, refusedText);
+    // And the other way round: a refused literal first does not refuse the allowed ones.
+    assert.equal(refused(decide(refusedText.replace('postgres', 'x').replace('s1', 's2'))).rule, rule);
+    assert.equal(decide(allowed(99)).allowed, true);
+  }
+  // A parameter where the first texts had a constant: the rule refuses a setting name it cannot read.
+  for (let i = 0; i < 6; i++) assert.equal(rw(`SELECT set_config('application_name', 'x', false) WHERE ${i} = ${i}`).allowed, true);
+  assert.equal(refused(rw('SELECT set_config($1, $2, false) WHERE 1 = 1')).rule, 'session-role');
 });
 
 test('a hostile, deeply nested query is refused, not a crash', () => {

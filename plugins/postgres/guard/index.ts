@@ -9,8 +9,8 @@
  */
 import { parseSync } from 'libpg-query';
 import { everyLevel, readOnly, type RuleHit } from './rules.ts';
-import { field, firstNodeHit, isRecord, isString, TreeTooLarge, type ParsedNode } from './walk.ts';
-import { cachedDecision, cacheable, rememberDecision } from './decision-cache.ts';
+import { constantReads, field, firstNodeHit, isRecord, isString, TreeTooLarge, type ParsedNode } from './walk.ts';
+import { cachedDecision, cachedShapeDecision, cacheable, rememberDecision, rememberShapeDecision, shapeWorthComputing } from './decision-cache.ts';
 
 export interface GuardPolicy {
   /** The level's privileges are only SELECT: refuse everything that could write. */
@@ -67,11 +67,20 @@ function firstHit(stmt: unknown, check: (n: ParsedNode) => RuleHit | undefined):
 export function decideQuery(sql: string, policy: GuardPolicy): GuardDecision {
   if (!cacheable(sql)) return decideAfresh(sql, policy);
   const known = cachedDecision(sql, policy.readOnly);
-  // A cacheable text neither reads nor changes the prepared statements: they stay as they were.
-  if (known !== undefined) return known.allowed ? { ...known, preparedReadOnly: policy.preparedReadOnly ?? NONE } : known;
+  if (known !== undefined) return withSessionPrepared(known, policy);
+  const shape = shapeWorthComputing(sql);
+  const sameShape = shape !== undefined ? cachedShapeDecision(shape, policy.readOnly) : undefined;
+  if (sameShape !== undefined) return withSessionPrepared(sameShape, policy);
+  const readsBefore = constantReads();
   const decision = decideAfresh(sql, policy);
   rememberDecision(sql, policy.readOnly, decision);
+  if (shape !== undefined && constantReads() === readsBefore) rememberShapeDecision(shape, policy.readOnly, decision);
   return decision;
+}
+
+/** A cacheable text neither reads nor changes the prepared statements: they stay as they were. */
+function withSessionPrepared(known: GuardDecision, policy: GuardPolicy): GuardDecision {
+  return known.allowed ? { ...known, preparedReadOnly: policy.preparedReadOnly ?? NONE } : known;
 }
 
 const NONE: ReadonlySet<string> = new Set();

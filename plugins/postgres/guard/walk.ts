@@ -70,8 +70,20 @@ export function nameParts(list: unknown): string[] | undefined {
   return out;
 }
 
+/**
+ * How many times a rule has asked for a constant's value. The decision cache remembers a
+ * decision by its text's shape (every constant replaced) only when deciding it asked for
+ * none (decision-cache.ts); every read of a constant goes through `stringConstant`.
+ */
+let constantsRead = 0;
+
+export function constantReads(): number {
+  return constantsRead;
+}
+
 /** The value of a string constant node (`{A_Const: {sval: {sval}}}`), else undefined. */
 export function stringConstant(node: unknown): string | undefined {
+  constantsRead++;
   if (!isRecord(node) || !isRecord(node.A_Const) || !isRecord(node.A_Const.sval)) return undefined;
   const s = node.A_Const.sval.sval;
   return typeof s === 'string' ? s : undefined;
