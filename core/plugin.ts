@@ -446,7 +446,8 @@ export interface PluginDefinition<RC extends { type: string } = { type: string }
 
 /** One audit record as written (the CONTRACT shape of docs/contract.md "Audit records"). */
 export interface AuditRecord {
-  v: 1;
+  /** 2 for records written now; 1 for lines written before (canonical.ts). */
+  v: 1 | 2;
   seq: number;
   ts: string;
   type: string;

@@ -4,7 +4,7 @@
  */
 import type { AuditOutcome, AuditRecord } from '../plugin.ts';
 import { AirlockError, ErrorCodes } from '../errors.ts';
-import { canonicalJson, canonicalPlain, encodeRecordLine, hashEncodedRecord, type EncodedRecordFields } from './canonical.ts';
+import { flattened, hashRecordText } from './canonical.ts';
 
 export interface AuditInput {
   type: string;
@@ -55,7 +55,11 @@ export class HashChain {
     public lastHash: string,
   ) {}
 
-  /** Builds the next record (field order of docs/contract.md "Audit records") and its JSONL line. */
+  /**
+   * Builds the next record and its JSONL line (a v2 record, canonical.ts): the line's text
+   * is assembled once in the docs/contract.md field order from fields JSON-encoded once,
+   * hashed as it stands, and the hash appended as its last member.
+   */
   next(input: AuditInput, now: Date = new Date()): { record: AuditRecord; line: string } {
     if (typeof input.type !== 'string' || input.type === '') {
       throw new AirlockError(ErrorCodes.INTERNAL, 'audit record needs a non-empty type');
@@ -70,65 +74,56 @@ export class HashChain {
       this.lastTs = now.toISOString();
       this.lastTsJson = '"' + this.lastTs + '"';
     }
-    const ts = this.lastTs;
-    const record: Record<string, unknown> = { v: 1, seq, ts, type: input.type };
-    const fields: EncodedRecordFields = { seq, ts: this.lastTsJson, type: this.strings.encode(input.type), outcome: OUTCOME_JSON[input.outcome], prev: this.lastHash };
+    const record: Record<string, unknown> = { v: 2, seq, ts: this.lastTs, type: input.type };
+    let text = '{"v":2,"seq":' + seq + ',"ts":' + this.lastTsJson + ',"type":' + this.strings.encode(input.type);
     for (const key of OPTIONAL_STRINGS) {
       const value = input[key];
       if (value === undefined) continue;
       if (typeof value !== 'string') throw new AirlockError(ErrorCodes.INTERNAL, `audit field ${key} must be a string`);
       record[key] = value;
-      fields[key] = this.strings.encode(value);
+      text += MEMBER_PREFIX[key] + this.strings.encode(value);
     }
     if (input.data !== undefined) {
       const data = encodeData(input.data);
-      fields.data = data;
       record.data = data.value;
+      text += ',"data":' + data.json;
     }
     record.outcome = input.outcome;
     record.prev = this.lastHash;
-    const hash = hashEncodedRecord(fields);
+    text += ',"outcome":' + OUTCOME_JSON[input.outcome] + ',"prev":"' + this.lastHash + '"';
+    const hash = hashRecordText(text + '}');
     record.hash = hash;
     this.lastSeq = seq;
     this.lastHash = hash;
-    return { record: record as unknown as AuditRecord, line: encodeRecordLine(fields, hash) };
+    return { record: record as unknown as AuditRecord, line: flattened(text + ',"hash":"' + hash + '"}') };
   }
 }
 
+const MEMBER_PREFIX: Readonly<Record<(typeof OPTIONAL_STRINGS)[number], string>> = {
+  agent: ',"agent":',
+  grant: ',"grant":',
+  session: ',"session":',
+  resource: ',"resource":',
+  task: ',"task":',
+};
+
 /**
- * The data's JSON text for the line, its canonical text for the hash and the value a
- * reader parses back. Serialised once: JSON.stringify for the line, one walk for the
- * canonical text and the normalised copy (canonicalPlain); only data outside the plain
- * subset (a Date, a class instance) takes the round trip.
+ * The data's JSON text for the line (and the hash) and the value a reader parses back from
+ * it, which the record object carries: JSON.stringify once, JSON.parse of that text once
+ * (drops undefined, applies toJSON, turns non-finite numbers into null), so the record
+ * object, the line and the hash agree by construction. Re-serialising the parsed value
+ * gives the same text (JSON.parse keeps member order), which is what lets a verifier hash
+ * a v2 record from the parsed object alone.
  */
-export function encodeData(data: Record<string, unknown>): { value: Record<string, unknown>; json: string; canonical: string } {
+export function encodeData(data: Record<string, unknown>): { value: Record<string, unknown>; json: string } {
   let json: string | undefined;
   try {
     json = JSON.stringify(data);
   } catch (e) {
     throw new AirlockError(ErrorCodes.INTERNAL, `audit data is not serializable: ${(e as Error).message}`);
   }
-  if (json === undefined || json[0] !== '{') {
+  if (json === undefined || json.charCodeAt(0) !== 0x7b /* { */) {
     throw new AirlockError(ErrorCodes.INTERNAL, 'audit data must be a JSON object');
   }
-  const copy = { v: undefined as unknown };
-  const canonical = canonicalPlain(data, copy);
-  if (canonical !== undefined && copy.v !== null && typeof copy.v === 'object' && !Array.isArray(copy.v)) {
-    return { value: copy.v as Record<string, unknown>, json, canonical };
-  }
-  const value = normalizeData(json);
-  return { value, json, canonical: canonicalJson(value) };
-}
-
-/**
- * JSON round trip, so what we hash is exactly what any reader parses back (drops
- * undefined, applies toJSON, turns non-finite numbers into null). The line carries the
- * same JSON text that was parsed, so a reader gets this very value.
- */
-function normalizeData(json: string): Record<string, unknown> {
-  const value: unknown = JSON.parse(json);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new AirlockError(ErrorCodes.INTERNAL, 'audit data must be a JSON object');
-  }
-  return value as Record<string, unknown>;
+  return { value: JSON.parse(json) as Record<string, unknown>, json };
 }

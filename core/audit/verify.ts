@@ -163,7 +163,7 @@ function parseEntry(text: string, file: string, line: number, seqBefore: number)
     file,
     line,
   };
-  if (rec.v !== 1) entry.problem = `unsupported record version ${JSON.stringify(rec.v)}`;
+  if (rec.v !== 1 && rec.v !== 2) entry.problem = `unsupported record version ${JSON.stringify(rec.v)}`;
   else if (!HEX64.test(entry.hash) || !HEX64.test(entry.prev)) entry.problem = 'not an audit record: bad hash or prev';
   else if (entry.type === '' || Number.isNaN(entry.ts) || !OUTCOMES.has(rec.outcome as string)) entry.problem = 'not an audit record: missing type, ts or outcome';
   else if (recordHash(rec) !== entry.hash) entry.problem = 'hash mismatch: the record was edited';

@@ -1,12 +1,12 @@
 /**
- * Serialise once: the chain builds each record's canonical text in one walk over the
- * caller's data (canonicalPlain) instead of a JSON round trip plus the general
- * canonicalJson pass. These cases hold the fast path to the general serializer byte for
- * byte, on randomized values, and hold every record line to what a reader recomputes.
+ * Serialise once: the chain writes v2 records, whose line is the record's JSON text hashed
+ * as written (canonical.ts). These cases hold the property that makes that safe (the data
+ * a record carries re-serialises to its line's text, on randomized values) and every line
+ * to what a reader recomputes.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalJson, canonicalPlain, recordHash } from '../../core/audit/canonical.ts';
+import { recordHash } from '../../core/audit/canonical.ts';
 import { encodeData, HashChain } from '../../core/audit/chain.ts';
 import { GENESIS_HASH } from '../../core/audit/canonical.ts';
 import { mulberry32 } from '../harness/prng.ts';
@@ -40,38 +40,31 @@ function randomObject(r: () => number, depth: number): Record<string, unknown> {
   return o;
 }
 
-describe('canonicalPlain (one walk)', () => {
-  it('equals canonicalJson of the JSON round trip, byte for byte, and its copy equals what a reader parses', () => {
+describe('v2 records: serialised once, hashed as written', () => {
+  it('the data a record carries re-serialises to exactly the text in its line (what lets a verifier hash the parsed record)', () => {
     const r = mulberry32(1234);
     for (let i = 0; i < 5000; i++) {
       const value = randomObject(r, 0);
-      const copy = { v: undefined as unknown };
-      const fast = canonicalPlain(value, copy);
-      const parsed: unknown = JSON.parse(JSON.stringify(value));
-      assert.equal(fast, canonicalJson(parsed), `case ${i}: ${JSON.stringify(value)}`);
-      assert.deepEqual(copy.v, parsed);
+      const encoded = encodeData(value);
+      assert.equal(encoded.json, JSON.stringify(value));
+      assert.deepEqual(encoded.value, JSON.parse(encoded.json));
+      assert.equal(JSON.stringify(encoded.value), encoded.json, `case ${i}: ${encoded.json}`);
     }
   });
 
-  it('hands values outside the plain subset to the general path, which gives the same result', () => {
+  it('values outside the plain subset (a Date, a class, toJSON, functions, an own __proto__) hold the same property', () => {
     class Thing {
       a = 1;
     }
     const own = JSON.parse('{"__proto__":{"x":1},"a":2}') as Record<string, unknown>;
-    const ownCopy = { v: undefined as unknown };
-    assert.equal(canonicalPlain(own, ownCopy), canonicalJson(own));
-    assert.deepEqual(ownCopy.v, own);
-    for (const data of [{ at: new Date(0) }, { t: new Thing() }, { f: () => 1, x: 1 }, { nested: { toJSON: () => 'x' } }, { arr: [() => 1] }]) {
-      assert.equal(canonicalPlain(data, { v: undefined }), undefined);
+    for (const data of [own, { at: new Date(0) }, { t: new Thing() }, { f: () => 1, x: 1 }, { nested: { toJSON: () => 'x' } }, { arr: [() => 1] }]) {
       const encoded = encodeData(data as Record<string, unknown>);
-      const parsed = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
-      assert.equal(encoded.canonical, canonicalJson(parsed));
-      assert.deepEqual(encoded.value, parsed);
       assert.equal(encoded.json, JSON.stringify(data));
+      assert.equal(JSON.stringify(encoded.value), encoded.json);
     }
   });
 
-  it('records from the chain hash exactly to what recordHash recomputes from their lines', () => {
+  it('each line is the record as JSON.stringify writes it, and recordHash of the parsed line is its hash', () => {
     const r = mulberry32(99);
     const chain = new HashChain(0, GENESIS_HASH);
     for (let i = 0; i < 2000; i++) {
@@ -82,12 +75,28 @@ describe('canonicalPlain (one walk)', () => {
         session: r() < 0.5 ? 's_1' : undefined,
         resource: 'db',
         task: r() < 0.5 ? STRINGS[i % STRINGS.length] : undefined,
-        data: randomObject(r, 0),
+        data: r() < 0.9 ? randomObject(r, 0) : undefined,
         outcome: 'ok',
       });
+      assert.equal(line, JSON.stringify(record));
       const back = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(back.v, 2);
       assert.equal(recordHash(back), record.hash, line);
-      assert.deepEqual(back.data, record.data);
+      assert.deepEqual(back, record);
     }
+  });
+
+  it('a v2 hash covers member order and every member; a v1 record still hashes by its sorted canonical form', () => {
+    const chain = new HashChain(0, GENESIS_HASH);
+    const { record } = chain.next({ type: 'pg.query', grant: 'AG1', data: { sql: 'select 1', rows: 1 }, outcome: 'ok' });
+    const { hash, ...rest } = record as unknown as Record<string, unknown>;
+    const reordered = { ...rest, data: { rows: 1, sql: 'select 1' }, hash };
+    assert.notEqual(recordHash(reordered), hash);
+    assert.notEqual(recordHash({ ...rest, extra: 1, hash }), hash);
+    assert.equal(recordHash({ ...rest, hash }), hash);
+    const v1 = { ...rest, v: 1 };
+    const v1Hash = recordHash(v1);
+    assert.equal(recordHash({ ...v1, data: { rows: 1, sql: 'select 1' } }), v1Hash, 'v1 is content-addressed: key order does not matter');
+    assert.notEqual(v1Hash, hash);
   });
 });

@@ -60,11 +60,16 @@ describe('canonical serialization', () => {
   it('sorts keys recursively and writes no whitespace', () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 'é\n' }], c: null } }), '{"a":{"c":null,"d":[1,{"y":"é\\n","z":1}]},"b":1}');
   });
-  it('gives the same hash whatever the key order of the line', () => {
+  it('hashes a v2 record as written (member order counts), a v1 record by its sorted form (order does not)', () => {
     const r = records[3]!;
+    assert.equal(r.v, 2);
+    assert.equal(recordHash(r), r.hash);
     const reordered = Object.fromEntries(Object.entries(r).reverse());
-    assert.equal(recordHash(reordered), r.hash);
+    assert.notEqual(recordHash(reordered), r.hash);
     assert.equal(recordHash({ ...r, data: { ...r.data, extra: 1 } }) === r.hash, false);
+    const v1 = { ...r, v: 1 as const };
+    v1.hash = recordHash(v1);
+    assert.equal(recordHash(Object.fromEntries(Object.entries(v1).reverse())), v1.hash);
   });
 });
 
@@ -269,6 +274,41 @@ describe('verifyAuditFiles', () => {
     const r = await verifyAuditFiles([a, b], { publicKeys: [key.publicJwk] });
     assert.equal(r.failure?.seq, 10);
     assert.match(r.failure!.reason, /conflicting records for seq 10/);
+  });
+
+  it('verifies a chain that crosses the upgrade: v1 records (as earlier gateways wrote them), then v2', async () => {
+    // The first 25 records rewritten as v1 and re-signed with the gateway's own key, as a
+    // gateway of the earlier version would have written them; the rest stay v2.
+    const mixed = records.map((r) => ({ ...r }));
+    for (let i = 0; i < mixed.length; i++) {
+      const r = mixed[i]!;
+      if (i > 0) r.prev = mixed[i - 1]!.hash;
+      if (i < 25) r.v = 1;
+      if (r.type === 'checkpoint') {
+        const payload = JSON.parse(Buffer.from(String((r.data as { jws: string }).jws).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+        r.data = { jws: forgeJws({ ...payload, prev: r.prev }, key.privateKey, key.kid) };
+      }
+      r.hash = recordHash(r);
+    }
+    assert.deepEqual([...new Set(mixed.map((r) => r.v))], [1, 2]);
+    const path = await writeLog('upgrade.jsonl', mixed);
+    const r = await verifyAuditFiles([path], { publicKeys: [key.publicJwk] });
+    assert.equal(r.failure, undefined);
+    assert.equal(r.ok, true);
+    assert.equal(r.records, mixed.length);
+    // An edit in the v1 part is named as in the v2 part.
+    mixed[5] = { ...mixed[5]!, task: 'edited' };
+    const bad = await verifyAuditFiles([await writeLog('upgrade-edited.jsonl', mixed)], { publicKeys: [key.publicJwk] });
+    assert.equal(bad.failure?.seq, 6);
+    assert.match(bad.failure!.reason, /hash mismatch/);
+  });
+
+  it('refuses a record of an unknown version', async () => {
+    const future = records.map((r) => ({ ...r }));
+    (future[2] as { v: number }).v = 3;
+    const r = await verifyAuditFiles([await writeLog('v3.jsonl', rechain(future, 2))], { publicKeys: [key.publicJwk] });
+    assert.equal(r.failure?.seq, 3);
+    assert.match(r.failure!.reason, /unsupported record version 3/);
   });
 
   it('verifyRecords applies the same checks to records in memory', async () => {
