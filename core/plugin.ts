@@ -187,6 +187,14 @@ export interface AuditRecorder {
   authRefused(input: AuthFailedInput): { limited: boolean; receipt: AuditReceipt };
   /** Start one audited exchange for a grant (stateless request) or in a session (stream). */
   exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange;
+  /**
+   * Put every record written so far into the spool now, in one synchronous write, instead of
+   * at the end of the event-loop turn. For a stream that forwards in the same turn: write
+   * the turn's request records (`ready()` called, its promise not awaited; each exchange's
+   * `seq` set, else its record was not written), call this, and forward only if it
+   * returned. Throws AirlockError AUDIT_UNAVAILABLE when the spool cannot take them.
+   */
+  spoolNow(): void;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -211,6 +211,16 @@ export class AuditPipeline {
   }
 
   /**
+   * Writes the records appended so far to the spool now (one synchronous write), so their
+   * operations may be forwarded in this turn; throws when the spool cannot take them.
+   */
+  spoolNow(): void {
+    if (this.closed) throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit pipeline is closed');
+    this.writer.flush();
+    if (this.writer.failure) throw this.writer.failure;
+  }
+
+  /**
    * The chain's head now: the last seq and hash (in the spool, possibly not yet synced),
    * the newest checkpoint, and a fresh signature over the head so a verifier can compare
    * a stored log with it. With `atSeq`, also the hash of that synced record (so a log that

@@ -16,6 +16,8 @@ import type { MetricSample } from '../metrics/prometheus.ts';
 /** The part of the audit pipeline the recorder needs. */
 export interface AuditAppender {
   append(input: AuditInput): AppendedReceipt;
+  /** Write what was appended to the spool now; throws when it cannot (AuditPipeline.spoolNow). */
+  spoolNow(): void;
   /** Share of the spool cap in use (0..1+); without it noise is never held back. */
   readonly spoolUse?: number;
 }
@@ -124,6 +126,10 @@ export class Recorder implements AuditRecorder {
     const limited = this.limiter.blocked(addressOf(input.source));
     const receipt = this.authFailed(limited ? { ...input, code: ErrorCodes.RATE_LIMITED, data: { ...input.data, failure: input.code } } : input);
     return { limited, receipt };
+  }
+
+  spoolNow(): void {
+    this.pipeline.spoolNow();
   }
 
   exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange {

@@ -2,11 +2,12 @@
  * Appends audit lines to the spool with the durability rule of docs/design.md.
  *
  * - Every line enqueued in one event-loop turn goes out in ONE write (setImmediate
- *   batching); the batch's `spooled` promise resolves once that write returned (the kernel
- *   holds the bytes, so a crash of the process loses nothing).
+ *   batching), unless `flush()` writes it earlier (AuditPipeline.spoolNow, for a stream
+ *   that forwards in the same turn); the batch's `spooled` promise resolves once that
+ *   write returned (the kernel holds the bytes, so a crash of the process loses nothing).
  * - strict: a batch's `durable` resolves after an fdatasync that STARTED after its write.
- *   One fdatasync serves every batch waiting when it starts (group commit); batches
- *   written while it runs wait for the next one.
+ *   It starts at the end of the turn, and one fdatasync serves every batch waiting when it
+ *   starts (group commit); batches written while it runs wait for the next one.
  * - buffered: fdatasync every 100 ms; `durable` is `spooled`.
  * - strict, records nobody waits on to be durable (an exchange's outcome: the client was
  *   already held until its request record was synced): written at once like the others,
@@ -152,7 +153,9 @@ export class SpoolWriter {
     if (!batch) {
       batch = newBatch(this.opts.durability === 'buffered');
       this.pending = batch;
-      setImmediate(() => this.flush());
+      // One end-of-turn flush at a time: a batch written early (flush() from spoolNow) leaves
+      // the armed one to take whatever is enqueued after it in the same turn.
+      this.armEndOfTurn();
     }
     if (urgent) batch.urgent = true;
     batch.lines.push(line);
@@ -161,7 +164,36 @@ export class SpoolWriter {
     return batch;
   }
 
-  /** Writes the pending batch now (also run by setImmediate). */
+  private endOfTurnArmed = false;
+  private syncWanted = false;
+
+  /**
+   * One end-of-turn step at a time: it writes what is still pending and starts the group
+   * commit for every urgent batch written in the turn. A batch written early (flush() from
+   * spoolNow, so its statement could be forwarded at once) leaves its sync to this step, so
+   * the sessions that wrote in one turn still share one fdatasync.
+   */
+  private armEndOfTurn(): void {
+    if (this.endOfTurnArmed) return;
+    this.endOfTurnArmed = true;
+    setImmediate(this.endOfTurn);
+  }
+
+  private readonly endOfTurn = (): void => {
+    this.endOfTurnArmed = false;
+    this.flush();
+    if (this.syncWanted) {
+      this.syncWanted = false;
+      this.startSync();
+    }
+  };
+
+  private syncAtEndOfTurn(): void {
+    this.syncWanted = true;
+    this.armEndOfTurn();
+  }
+
+  /** Writes the pending batch now (also run at the end of the turn); strict syncs it at the end of the turn. */
   flush(): void {
     const batch = this.pending;
     if (!batch) return;
@@ -192,7 +224,7 @@ export class SpoolWriter {
     batch.resolveSpooled();
     if (this.opts.durability === 'strict') {
       this.awaitingSync.push(batch);
-      if (batch.urgent) this.startSync();
+      if (batch.urgent) this.syncAtEndOfTurn();
       else this.syncLazily();
     } else {
       batch.resolveDurable();

@@ -3,7 +3,7 @@
  * the client, whole chunks at a time and unmodified; frame splitters beside the streams let
  * the statement tracker see every message. Two rules make the audit hold:
  *  - a chunk carrying statements is forwarded only after their `pg.query` records are in the
- *    spool (`spooled`), and the client socket is paused meanwhile;
+ *    spool: written synchronously in the same turn (`spoolNow`), then forwarded;
  *  - upstream bytes are released to the client only once every statement recorded so far is
  *    durable (`durable`; immediate in buffered mode), so a client never sees the result of a
  *    statement whose record could still be lost. Upstream work overlaps the fsync.
@@ -51,9 +51,7 @@ export class Relay {
   private readonly upstreamSplitter: FrameSplitter;
   private readonly clientValve: Valve;
   private readonly upstreamValve: Valve;
-  private readonly toUpstream: Buffer[] = [];
   private readonly toClient: Buffer[] = [];
-  private upstreamBusy = false;
   private clientBusy = false;
   private closed = false;
 
@@ -97,35 +95,29 @@ export class Relay {
   // Client → upstream
   // ---------------------------------------------------------------------------------------
 
+  /**
+   * Inspect the chunk (its statements' records are written as the tracker meets them), put
+   * those records in the spool with one synchronous write, and forward the chunk in the same
+   * turn: no promise hop and no pause between a statement's record and its forwarding.
+   */
   private fromClient(chunk: Buffer): void {
     if (this.closed || this.refusing) return;
-    if (this.upstreamBusy) {
-      this.toUpstream.push(chunk);
-      return;
-    }
     try {
       this.clientSplitter.push(chunk);
     } catch (e) {
       this.fail(e);
       return;
     }
-    const ready = this.tracker.takeChunkReady();
-    if (ready === null) {
-      this.writeUpstream(chunk);
-      return;
+    const recorded = this.tracker.takeChunkRecords();
+    if (recorded === 'failed') return this.auditFailed(undefined);
+    if (recorded === 'written') {
+      try {
+        this.o.audit.spoolNow();
+      } catch (e) {
+        return this.auditFailed(e);
+      }
     }
-    this.upstreamBusy = true;
-    this.clientValve.pause(PauseReason.Spool);
-    ready.then(
-      () => {
-        if (this.closed) return;
-        this.writeUpstream(chunk);
-        this.upstreamBusy = false;
-        this.clientValve.resume(PauseReason.Spool);
-        while (!this.upstreamBusy && !this.closed && this.toUpstream.length > 0) this.fromClient(this.toUpstream.shift()!);
-      },
-      (e: unknown) => this.auditFailed(e),
-    );
+    this.writeUpstream(chunk);
   }
 
   private upstreamDrainArmed = false;

@@ -32,6 +32,8 @@ import { parseBind, parseExecute, parseFunctionCall, parseParse, parseQuery, par
 import { parseCommandComplete, parseErrorFields, parseParameterStatus } from './wire/backend.ts';
 import { Backend, Frontend, RELAY_BACKEND_TYPES, RELAY_FRONTEND_TYPES } from './wire/protocol.ts';
 
+export type ChunkRecords = 'none' | 'written' | 'failed';
+
 type PendingKind = 'query' | 'execute' | 'call' | 'sync' | 'parse' | 'bind' | 'close' | 'describe';
 
 interface Pending {
@@ -99,8 +101,8 @@ export class StatementTracker {
   /** The server's own FATAL, if it sent one (the client has then been told already). */
   private fatal: { code: string; message: string } | undefined;
 
-  /** The newest statement's `ready` in the chunk being inspected (the relay awaits it before forwarding). */
-  private chunkReady: Promise<void> | null = null;
+  /** What the chunk being inspected wrote: no statement record, records, or one that could not be written. */
+  private chunkRecords: ChunkRecords = 'none';
   /** The newest statement's `settled` (request durable), and whether it has resolved. */
   private latestSettled: Promise<void> | null = null;
   private latestSettledDone = true;
@@ -119,11 +121,15 @@ export class StatementTracker {
     return this.fatal;
   }
 
-  /** Take the promise that must resolve before the current client chunk is forwarded (its records are in the spool). */
-  takeChunkReady(): Promise<void> | null {
-    const p = this.chunkReady;
-    this.chunkReady = null;
-    return p;
+  /**
+   * What the client chunk just inspected recorded, and reset: `written` means its records
+   * must be spooled (`AuditRecorder.spoolNow`) before it is forwarded, `failed` that one
+   * could not be written and nothing of the chunk may be forwarded.
+   */
+  takeChunkRecords(): ChunkRecords {
+    const r = this.chunkRecords;
+    this.chunkRecords = 'none';
+    return r;
   }
 
   /** What every result seen so far waits on (its statement's record settled), or null when nothing does. */
@@ -146,7 +152,9 @@ export class StatementTracker {
     const done = this.outcomes.take();
     if (done !== undefined) data.done = done;
     const statement = recordStatement(this.o.audit, this.o.session, data);
-    this.chunkReady = statement.ready;
+    // The record is written synchronously (its seq is set) or not at all.
+    if (statement.exchange.seq === undefined) this.chunkRecords = 'failed';
+    else if (this.chunkRecords === 'none') this.chunkRecords = 'written';
     statement.ready.then(undefined, this.o.onAuditFailure);
     const settled = statement.settled;
     this.latestSettled = settled;

@@ -1,13 +1,12 @@
 /**
  * Pauses a readable socket for several independent reasons at once (peer's buffer full,
- * waiting for the audit spool, waiting for durability) and resumes it only when none is left.
+ * waiting for durability) and resumes it only when none is left.
  */
 import type { Duplex } from 'node:stream';
 
 export const PauseReason = {
   PeerFull: 1,
-  Spool: 2,
-  Durable: 4,
+  Durable: 2,
 } as const;
 
 export class Valve {
