@@ -126,8 +126,9 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
       'airlock-strict': { url: `${gateways.strict.url}/dynamodb`, keys: grants.strict, cpu: () => gateways.strict.cpuMicros(), gateway: gateways.strict },
     };
 
-    // Warm-up, not measured: JIT-compiled paths and open upstream connections for every target.
-    for (const name of HTTP_TARGETS) await measure({ ...o, seconds: 1 }, scratch, name, targets[name]);
+    // Warm-up, not measured: JIT-compiled paths and open upstream connections for every target
+    // (3 s each, as the pg part: one second left the first round's airlock runs still warming).
+    for (const name of HTTP_TARGETS) await measure({ ...o, seconds: Math.min(3, o.seconds) }, scratch, name, targets[name]);
     const runs = Object.fromEntries(HTTP_TARGETS.map((t) => [t, [] as HttpRunMeasure[]])) as Record<HttpTargetName, HttpRunMeasure[]>;
     for (let round = 0; round < o.rounds; round++) {
       for (const name of HTTP_TARGETS) {
