@@ -188,13 +188,14 @@ export interface AuditRecorder {
   /** Start one audited exchange for a grant (stateless request) or in a session (stream). */
   exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange;
   /**
-   * Put every record written so far into the spool now, in one synchronous write, instead of
-   * at the end of the event-loop turn. For a stream that forwards in the same turn: write
-   * the turn's request records (`ready()` called, its promise not awaited; each exchange's
-   * `seq` set, else its record was not written), call this, and forward only if it
-   * returned. Throws AirlockError AUDIT_UNAVAILABLE when the spool cannot take them.
+   * Call `fn` synchronously right after every record written so far is in the spool (the one
+   * write at the end of this event-loop turn that carries them all), or at once if it already
+   * is; with AirlockError AUDIT_UNAVAILABLE when the spool cannot take them. For a stream that
+   * forwards in the same turn without a promise per request: write the turn's request records
+   * (`ready()` called, its promise not awaited; an exchange whose `seq` stays undefined was
+   * not written), hold the bytes, and forward them from `fn` only when it has no error.
    */
-  spoolNow(): void;
+  whenSpooled(fn: (error: Error | undefined) => void): void;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -211,13 +211,12 @@ export class AuditPipeline {
   }
 
   /**
-   * Writes the records appended so far to the spool now (one synchronous write), so their
-   * operations may be forwarded in this turn; throws when the spool cannot take them.
+   * Calls `fn` right after the spool write that carries every record appended so far (this
+   * turn's batch), or at once when they are written; with the error when they cannot be.
    */
-  spoolNow(): void {
-    if (this.closed) throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit pipeline is closed');
-    this.writer.flush();
-    if (this.writer.failure) throw this.writer.failure;
+  whenSpooled(fn: (error: Error | undefined) => void): void {
+    if (this.closed) return fn(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit pipeline is closed'));
+    this.writer.afterWrite(fn);
   }
 
   /**

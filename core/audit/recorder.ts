@@ -16,8 +16,8 @@ import type { MetricSample } from '../metrics/prometheus.ts';
 /** The part of the audit pipeline the recorder needs. */
 export interface AuditAppender {
   append(input: AuditInput): AppendedReceipt;
-  /** Write what was appended to the spool now; throws when it cannot (AuditPipeline.spoolNow). */
-  spoolNow(): void;
+  /** Call `fn` once what was appended is in the spool (AuditPipeline.whenSpooled). */
+  whenSpooled(fn: (error: Error | undefined) => void): void;
   /** Share of the spool cap in use (0..1+); without it noise is never held back. */
   readonly spoolUse?: number;
 }
@@ -128,8 +128,9 @@ export class Recorder implements AuditRecorder {
     return { limited, receipt };
   }
 
-  spoolNow(): void {
-    this.pipeline.spoolNow();
+  whenSpooled(fn: (error: Error | undefined) => void): void {
+    // The spool's own failures are AUDIT_UNAVAILABLE already (spool-writer.ts, pipeline.ts).
+    this.pipeline.whenSpooled(fn);
   }
 
   exchange(on: Grant<unknown> | Session<unknown>, event: ExchangeEvent): AuditExchange {

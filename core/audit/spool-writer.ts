@@ -2,12 +2,12 @@
  * Appends audit lines to the spool with the durability rule of docs/design.md.
  *
  * - Every line enqueued in one event-loop turn goes out in ONE write (setImmediate
- *   batching), unless `flush()` writes it earlier (AuditPipeline.spoolNow, for a stream
- *   that forwards in the same turn); the batch's `spooled` promise resolves once that
- *   write returned (the kernel holds the bytes, so a crash of the process loses nothing).
+ *   batching); the batch's `spooled` promise resolves once that write returned (the kernel
+ *   holds the bytes, so a crash of the process loses nothing), and the streams waiting on it
+ *   (`afterWrite`) are called right after it, in the same turn.
  * - strict: a batch's `durable` resolves after an fdatasync that STARTED after its write.
- *   It starts at the end of the turn, and one fdatasync serves every batch waiting when it
- *   starts (group commit); batches written while it runs wait for the next one.
+ *   One fdatasync serves every batch waiting when it starts (group commit); batches
+ *   written while it runs wait for the next one.
  * - buffered: fdatasync every 100 ms; `durable` is `spooled`.
  * - strict, records nobody waits on to be durable (an exchange's outcome: the client was
  *   already held until its request record was synced): written at once like the others,
@@ -43,8 +43,13 @@ export interface SpoolBatch {
   readonly durable: Promise<void>;
 }
 
+/** Called right after a batch's write (error: it failed, or the writer had failed before). */
+export type AfterWrite = (error: Error | undefined) => void;
+
 interface PendingBatch extends SpoolBatch {
   lines: string[];
+  /** Streams that forward in the same turn once this batch is written (AuditPipeline.whenSpooled). */
+  after: AfterWrite[] | undefined;
   /** Some record of the batch is waited on to be durable: start a sync for it at once. */
   urgent: boolean;
   lastSeq: number;
@@ -165,14 +170,8 @@ export class SpoolWriter {
   }
 
   private endOfTurnArmed = false;
-  private syncWanted = false;
 
-  /**
-   * One end-of-turn step at a time: it writes what is still pending and starts the group
-   * commit for every urgent batch written in the turn. A batch written early (flush() from
-   * spoolNow, so its statement could be forwarded at once) leaves its sync to this step, so
-   * the sessions that wrote in one turn still share one fdatasync.
-   */
+  /** One end-of-turn flush at a time (a batch written early by close() leaves it nothing to do). */
   private armEndOfTurn(): void {
     if (this.endOfTurnArmed) return;
     this.endOfTurnArmed = true;
@@ -182,24 +181,29 @@ export class SpoolWriter {
   private readonly endOfTurn = (): void => {
     this.endOfTurnArmed = false;
     this.flush();
-    if (this.syncWanted) {
-      this.syncWanted = false;
-      this.startSync();
-    }
   };
 
-  private syncAtEndOfTurn(): void {
-    this.syncWanted = true;
-    this.armEndOfTurn();
+  /**
+   * Run `fn` synchronously right after the write that carries every line enqueued so far, in
+   * this turn's flush, or at once when they are all written already; with the error when the
+   * spool cannot take them. One write per turn still serves every session, and a stream can
+   * forward what it held in that same turn, without a promise per request.
+   */
+  afterWrite(fn: AfterWrite): void {
+    if (this.failure) return fn(this.failure);
+    const batch = this.pending;
+    if (batch === undefined) return fn(undefined);
+    (batch.after ??= []).push(fn);
   }
 
-  /** Writes the pending batch now (also run at the end of the turn); strict syncs it at the end of the turn. */
+  /** Writes the pending batch now (run at the end of the turn, and by close). */
   flush(): void {
     const batch = this.pending;
     if (!batch) return;
     this.pending = undefined;
     if (this.failure) {
       failBatch(batch, this.failure);
+      runAfter(batch, this.failure);
       return;
     }
     const data = Buffer.from(batch.lines.join('\n') + '\n', 'utf8');
@@ -217,6 +221,7 @@ export class SpoolWriter {
     } catch (e) {
       this.fail(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, `audit spool write failed: ${(e as Error).message}`, { cause: e }));
       failBatch(batch, this.failure!);
+      runAfter(batch, this.failure);
       return;
     }
     this.writtenSeq = batch.lastSeq;
@@ -224,11 +229,12 @@ export class SpoolWriter {
     batch.resolveSpooled();
     if (this.opts.durability === 'strict') {
       this.awaitingSync.push(batch);
-      if (batch.urgent) this.syncAtEndOfTurn();
+      if (batch.urgent) this.startSync();
       else this.syncLazily();
     } else {
       batch.resolveDurable();
     }
+    runAfter(batch, undefined);
   }
 
   /** Keeps zeros written ahead of the next `bytes` of records (and half a chunk more). */
@@ -445,7 +451,7 @@ function newBatch(durableIsSpooled = false): PendingBatch {
   // rejection; callers that await it still see the error.
   spooled.catch(NOOP);
   if (durableIsSpooled) {
-    return { spooled, durable: spooled, lines: [], urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
+    return { spooled, durable: spooled, lines: [], after: undefined, urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
   }
   let resolveDurable!: () => void;
   let rejectDurable!: (e: Error) => void;
@@ -454,7 +460,14 @@ function newBatch(durableIsSpooled = false): PendingBatch {
     rejectDurable = rej;
   });
   durable.catch(NOOP);
-  return { spooled, durable, lines: [], urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
+  return { spooled, durable, lines: [], after: undefined, urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
+}
+
+function runAfter(batch: PendingBatch, error: Error | undefined): void {
+  const after = batch.after;
+  if (after === undefined) return;
+  batch.after = undefined;
+  for (const fn of after) fn(error);
 }
 
 function failBatch(batch: PendingBatch, error: Error): void {

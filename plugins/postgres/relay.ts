@@ -3,7 +3,7 @@
  * the client, whole chunks at a time and unmodified; frame splitters beside the streams let
  * the statement tracker see every message. Two rules make the audit hold:
  *  - a chunk carrying statements is forwarded only after their `pg.query` records are in the
- *    spool: written synchronously in the same turn (`spoolNow`), then forwarded;
+ *    spool: right after the turn's spool write that carries them (`whenSpooled`);
  *  - upstream bytes are released to the client only once every statement recorded so far is
  *    durable (`durable`; immediate in buffered mode), so a client never sees the result of a
  *    statement whose record could still be lost. Upstream work overlaps the fsync.
@@ -96,9 +96,10 @@ export class Relay {
   // ---------------------------------------------------------------------------------------
 
   /**
-   * Inspect the chunk (its statements' records are written as the tracker meets them), put
-   * those records in the spool with one synchronous write, and forward the chunk in the same
-   * turn: no promise hop and no pause between a statement's record and its forwarding.
+   * Inspect the chunk (its statements' records are written as the tracker meets them). A chunk
+   * that wrote records is held until this turn's spool write carries them and forwarded right
+   * after it, in the same turn (`whenSpooled`); chunks behind it in the turn wait with it, in
+   * order. One spool write per turn serves every session; no promise per statement, no pause.
    */
   private fromClient(chunk: Buffer): void {
     if (this.closed || this.refusing) return;
@@ -110,15 +111,25 @@ export class Relay {
     }
     const recorded = this.tracker.takeChunkRecords();
     if (recorded === 'failed') return this.auditFailed(undefined);
-    if (recorded === 'written') {
-      try {
-        this.o.audit.spoolNow();
-      } catch (e) {
-        return this.auditFailed(e);
-      }
+    if (this.heldForSpool !== null) {
+      this.heldForSpool.push(chunk);
+      return;
     }
-    this.writeUpstream(chunk);
+    if (recorded === 'none') return this.writeUpstream(chunk);
+    this.heldForSpool = [chunk];
+    this.o.audit.whenSpooled(this.releaseHeld);
   }
+
+  /** Client chunks waiting for this turn's spool write, in arrival order (null: none). */
+  private heldForSpool: Buffer[] | null = null;
+
+  private readonly releaseHeld = (error: Error | undefined): void => {
+    const held = this.heldForSpool;
+    this.heldForSpool = null;
+    if (error !== undefined) return this.auditFailed(error);
+    if (this.closed || held === null) return;
+    for (const chunk of held) this.writeUpstream(chunk);
+  };
 
   private upstreamDrainArmed = false;
   private clientDrainArmed = false;

@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, readdir } from 'node:fs/promises';
-import { fdatasync } from 'node:fs';
+import { fdatasync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAirlockError } from '../../core/errors.ts';
 import { verifyAuditFiles } from '../../core/audit/verify.ts';
@@ -349,6 +349,31 @@ describe('audit pipeline', () => {
     assert.equal(fresh.records[0]!.seq, oldest);
     await p.close();
     assert.deepEqual((await readdir(join(dataDir, 'spool', 'cursors'))).filter((n) => n.endsWith('.json')).length, 2);
+  });
+
+  it('whenSpooled calls back once, right after the one write of the turn that carries the records, and at once when nothing waits', async () => {
+    const dataDir = await temp.make();
+    const p = await openPipeline(dataDir, key);
+    const [segment] = await spoolSegments(dataDir);
+    const sizeNow = () => readFileSync(segment!, 'utf8').replace(/\0+$/, '').length;
+    const before = sizeNow();
+    const seen: Array<{ error: Error | undefined; written: boolean }> = [];
+    const a = p.append({ type: 'pg.query', data: { sql: 'select 1' }, outcome: 'ok' });
+    p.whenSpooled((error) => seen.push({ error, written: readFileSync(segment!, 'utf8').includes('"seq":' + a.seq + ',') }));
+    const b = p.append({ type: 'pg.query', data: { sql: 'select 2' }, outcome: 'ok' });
+    p.whenSpooled((error) => seen.push({ error, written: readFileSync(segment!, 'utf8').includes('"seq":' + b.seq + ',') }));
+    assert.equal(seen.length, 0, 'not before the write');
+    assert.equal(sizeNow(), before, 'nothing written yet in this turn');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, [{ error: undefined, written: true }, { error: undefined, written: true }]);
+    // Everything appended is written: called at once.
+    let now = false;
+    p.whenSpooled(() => (now = true));
+    assert.equal(now, true);
+    await p.close();
+    let closed: Error | undefined;
+    p.whenSpooled((error) => (closed = error));
+    assert.ok(closed !== undefined && isAirlockError(closed, 'AUDIT_UNAVAILABLE'));
   });
 
   it('refuses records after close', async () => {

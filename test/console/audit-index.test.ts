@@ -124,7 +124,7 @@ test('the console indexes nothing until it is first used, then catches up with t
     verifyToken: unused,
     issuers: [],
     admins: [],
-    recorder: { record: unused, authFailed: unused, authRefused: unused, exchange: unused, spoolNow: unused },
+    recorder: { record: unused, authFailed: unused, authRefused: unused, exchange: unused, whenSpooled: unused },
     log: pino({ level: 'silent' }),
     dataDir: s.dataDir,
     gatewayId: s.identity.gatewayId,

@@ -126,7 +126,7 @@ before(async () => {
         const g = 'openedAt' in on ? on.grant : on;
         return new AuditExchangeImpl((type, data, outcome) => (events.push({ type, grant: g, session: sessionId, data, outcome }), receipt()), event);
       },
-      spoolNow: () => {},
+      whenSpooled: (fn) => fn(undefined),
     },
     aws: fakeAws(KEYS),
     // The EKS plugin keeps no shared state: any use of it fails this test.

@@ -1,8 +1,9 @@
 /**
  * The relay's half of the durability rule, on real sockets: a chunk carrying a statement is
- * forwarded in the same turn only after `spoolNow()` put its record in the spool, and never
- * when the spool cannot take it (the client gets FATAL 57P03, the server sees nothing of
- * it). The audit is a recording stand-in here: the part under test is the relay.
+ * forwarded only once the spool write carrying its record happened (`whenSpooled`), chunks
+ * behind it keep their order, and nothing is forwarded when the spool cannot take the record
+ * (the client gets FATAL 57P03, the server sees nothing of it). The audit is a recording
+ * stand-in here: the part under test is the relay.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,10 +62,13 @@ function recordingAudit(spool: Spool): AuditRecorder {
         spool.events.push(`record ${type} ${r.seq}`);
         return r;
       }, event),
-    spoolNow: () => {
-      if (spool.failNext) throw new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit spool write failed: ENOSPC');
-      spool.events.push('spool');
-    },
+    // As the pipeline does: the turn's one spool write happens at the end of the turn.
+    whenSpooled: (fn) =>
+      void setImmediate(() => {
+        if (spool.failNext) return fn(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, 'audit spool write failed: ENOSPC'));
+        spool.events.push('spool');
+        fn(undefined);
+      }),
   };
 }
 
@@ -114,7 +118,7 @@ async function relayWith(spool: Spool) {
   return { client, upstream, atUpstream, fromGateway, ended, stop };
 }
 
-test('a statement is forwarded, byte for byte, only after spoolNow put its record in the spool', async () => {
+test('a statement is forwarded, byte for byte, only after the spool write that carries its record', async () => {
   const spool: Spool = { events: [], failNext: false };
   const r = await relayWith(spool);
   try {
@@ -123,6 +127,25 @@ test('a statement is forwarded, byte for byte, only after spoolNow put its recor
     await once(r.upstream, 'data');
     assert.deepEqual(Buffer.concat(r.atUpstream), q);
     assert.deepEqual(spool.events, ['record pg.query 1', 'spool', `upstream ${q.length}`]);
+  } finally {
+    r.stop();
+  }
+});
+
+test('two statements in one chunk: both records are written, in order, before any byte of it leaves', async () => {
+  const spool: Spool = { events: [], failNext: false };
+  const r = await relayWith(spool);
+  try {
+    const q1 = queryMessage('select 1');
+    const q2 = queryMessage('select 2');
+    // However the kernel cuts the write into chunks, the bytes must arrive whole and in order.
+    r.client.write(Buffer.concat([q1, q2]));
+    const expected = Buffer.concat([q1, q2]);
+    while (Buffer.concat(r.atUpstream).length < expected.length) await once(r.upstream, 'data');
+    assert.deepEqual(Buffer.concat(r.atUpstream), expected);
+    const firstUpstream = spool.events.findIndex((e) => e.startsWith('upstream'));
+    assert.ok(spool.events.indexOf('spool') < firstUpstream, JSON.stringify(spool.events));
+    assert.deepEqual(spool.events.filter((e) => e.startsWith('record')), ['record pg.query 1', 'record pg.query 2']);
   } finally {
     r.stop();
   }
