@@ -158,8 +158,6 @@ export class SpoolWriter {
     if (!batch) {
       batch = newBatch(this.opts.durability === 'buffered');
       this.pending = batch;
-      // One end-of-turn flush at a time: a batch written early (flush() from spoolNow) leaves
-      // the armed one to take whatever is enqueued after it in the same turn.
       this.armEndOfTurn();
     }
     if (urgent) batch.urgent = true;
@@ -171,7 +169,7 @@ export class SpoolWriter {
 
   private endOfTurnArmed = false;
 
-  /** One end-of-turn flush at a time (a batch written early by close() leaves it nothing to do). */
+  /** One end-of-turn flush armed at a time (a batch written early by close() leaves it nothing to do). */
   private armEndOfTurn(): void {
     if (this.endOfTurnArmed) return;
     this.endOfTurnArmed = true;

@@ -122,8 +122,8 @@ export class StatementTracker {
   }
 
   /**
-   * What the client chunk just inspected recorded, and reset: `written` means its records
-   * must be spooled (`AuditRecorder.spoolNow`) before it is forwarded, `failed` that one
+   * What the client chunk just inspected recorded, and reset: `written` means it is forwarded
+   * only once its records are in the spool (`AuditRecorder.whenSpooled`), `failed` that one
    * could not be written and nothing of the chunk may be forwarded.
    */
   takeChunkRecords(): ChunkRecords {

@@ -118,43 +118,43 @@ async function relayWith(spool: Spool) {
   return { client, upstream, atUpstream, fromGateway, ended, stop };
 }
 
-test('a statement is forwarded, byte for byte, only after the spool write that carries its record', async () => {
-  const spool: Spool = { events: [], failNext: false };
+/** A relay over real sockets for one test, stopped whatever happens. */
+async function withRelay(failNext: boolean, run: (r: Awaited<ReturnType<typeof relayWith>>, spool: Spool) => Promise<void>): Promise<void> {
+  const spool: Spool = { events: [], failNext };
   const r = await relayWith(spool);
   try {
-    const q = queryMessage('select 1');
-    r.client.write(q);
-    await once(r.upstream, 'data');
-    assert.deepEqual(Buffer.concat(r.atUpstream), q);
-    assert.deepEqual(spool.events, ['record pg.query 1', 'spool', `upstream ${q.length}`]);
+    await run(r, spool);
   } finally {
     r.stop();
   }
-});
+}
 
-test('two statements in one chunk: both records are written, in order, before any byte of it leaves', async () => {
-  const spool: Spool = { events: [], failNext: false };
-  const r = await relayWith(spool);
-  try {
-    const q1 = queryMessage('select 1');
-    const q2 = queryMessage('select 2');
-    // However the kernel cuts the write into chunks, the bytes must arrive whole and in order.
-    r.client.write(Buffer.concat([q1, q2]));
-    const expected = Buffer.concat([q1, q2]);
-    while (Buffer.concat(r.atUpstream).length < expected.length) await once(r.upstream, 'data');
-    assert.deepEqual(Buffer.concat(r.atUpstream), expected);
+/** Waits until the upstream side holds `expected` bytes (however the kernel cut them), then compares. */
+async function upstreamReceives(r: Awaited<ReturnType<typeof relayWith>>, expected: Buffer): Promise<void> {
+  while (Buffer.concat(r.atUpstream).length < expected.length) await once(r.upstream, 'data');
+  assert.deepEqual(Buffer.concat(r.atUpstream), expected);
+}
+
+test('a statement is forwarded, byte for byte, only after the spool write that carries its record', () =>
+  withRelay(false, async (r, spool) => {
+    const q = queryMessage('select 1');
+    r.client.write(q);
+    await upstreamReceives(r, q);
+    assert.deepEqual(spool.events, ['record pg.query 1', 'spool', `upstream ${q.length}`]);
+  }));
+
+test('two statements in one chunk: both records are written, in order, before any byte of it leaves', () =>
+  withRelay(false, async (r, spool) => {
+    const both = Buffer.concat([queryMessage('select 1'), queryMessage('select 2')]);
+    r.client.write(both);
+    await upstreamReceives(r, both);
     const firstUpstream = spool.events.findIndex((e) => e.startsWith('upstream'));
     assert.ok(spool.events.indexOf('spool') < firstUpstream, JSON.stringify(spool.events));
     assert.deepEqual(spool.events.filter((e) => e.startsWith('record')), ['record pg.query 1', 'record pg.query 2']);
-  } finally {
-    r.stop();
-  }
-});
+  }));
 
-test('when the spool cannot take the record, the statement never reaches the server and the client gets FATAL 57P03', async () => {
-  const spool: Spool = { events: [], failNext: true };
-  const r = await relayWith(spool);
-  try {
+test('when the spool cannot take the record, the statement never reaches the server and the client gets FATAL 57P03', () =>
+  withRelay(true, async (r, spool) => {
     r.client.write(queryMessage('delete from accounts'));
     await once(r.client, 'end');
     const reply = Buffer.concat(r.fromGateway).toString('latin1');
@@ -165,7 +165,4 @@ test('when the spool cannot take the record, the statement never reaches the ser
     assert.deepEqual(r.atUpstream.map((b) => b.toString('latin1')).filter((t) => t.includes('delete')), [], 'the server saw nothing of the statement');
     assert.ok(!spool.events.includes('spool'));
     assert.deepEqual(r.ended, ['error']);
-  } finally {
-    r.stop();
-  }
-});
+  }));
