@@ -35,7 +35,10 @@ export class OutcomeFolder {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  /** A statement finished: keep its outcome for the next pg.query (or write it within FOLD_MS). */
+  /**
+   * A statement finished: keep its outcome for the next pg.query (or write it within FOLD_MS).
+   * `data` is handed over: the folder may add `outcome` to it when it is folded.
+   */
   park(exchange: AuditExchange, data: Record<string, unknown>, outcome: AuditOutcome): void {
     if (this.closed) {
       recordResult(exchange, data, outcome);
@@ -50,8 +53,18 @@ export class OutcomeFolder {
   /** The parked outcomes as the next pg.query's `done` (they are folded into it), or undefined. */
   take(): Array<Record<string, unknown>> | undefined {
     if (this.parked.length === 0) return undefined;
-    const done = this.parked.map((p) => ({ ...p.data, outcome: p.outcome }));
+    // The parked data is this folder's own (finish() builds it for park()) and leaves the
+    // folder here or in flush(), never both: the outcome is added in place, last, as a
+    // copy would have it. A spread copy per outcome was 2.4% of airlock's CPU (perf, 8
+    // clients simple), most of it V8's generic clone path.
+    const parked = this.parked;
     this.parked = [];
+    const done = new Array<Record<string, unknown>>(parked.length);
+    for (let i = 0; i < parked.length; i++) {
+      const p = parked[i]!;
+      p.data.outcome = p.outcome;
+      done[i] = p.data;
+    }
     return done;
   }
 
