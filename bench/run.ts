@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- pg|http|cost ...] [--seconds N] [--rounds N] [--profile]`
+ * `npm run bench [-- pg|http|cost|work ...] [--seconds N] [--rounds N] [--profile]`
  *
  * Runs the benchmark parts (all by default), each starting and stopping its own servers on
  * 127.0.0.1, and writes bench/results/latest.json and latest.md. Running only some parts
@@ -25,12 +25,13 @@ import { machineInfo } from './lib/machine.ts';
 import { runPgPart } from './pg/run-pg.ts';
 import { runHttpPart } from './http/run-http.ts';
 import { runCostPart } from './cost/run-cost.ts';
+import { runWorkPart } from './work/run-work.ts';
 import { renderMarkdown, type BenchResults, type CodeVersion } from './report.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results');
-const ALL_PARTS = ['pg', 'http', 'cost'] as const;
+const ALL_PARTS = ['pg', 'http', 'cost', 'work'] as const;
 type Part = (typeof ALL_PARTS)[number];
 
 function parseArgs(argv: string[]): { parts: Part[]; seconds: number; rounds: number; profile: boolean; render: boolean; quick: boolean } {
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
     pg: previous.pg,
     http: previous.http,
     cost: previous.cost,
+    work: previous.work,
   };
 
   if (args.quick) {
@@ -118,6 +120,9 @@ async function main(): Promise<void> {
   if (args.parts.includes('cost')) {
     const cost = await runCostPart({ pgbouncer: tools.pgbouncer!, seconds: args.seconds, profileDir, progress });
     results.cost = { measuredAt: new Date().toISOString(), ...cost };
+  }
+  if (args.parts.includes('work')) {
+    results.work = { measuredAt: new Date().toISOString(), ...(await runWorkPart({ progress })) };
   }
   results.durationSeconds = Math.round((Date.now() - t0) / 1000);
   // The work tree is shared: say so when the code under test changed while it was measured.
