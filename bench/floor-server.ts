@@ -14,7 +14,7 @@
 import { createServer, connect, type Server } from 'node:net';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { createInterface } from 'node:readline';
 
 const [mode, upstream] = process.argv.slice(2);
@@ -40,11 +40,15 @@ if (mode === 'tcp' && upstream) {
   close = () => server.close(() => process.exit(0));
 } else if (mode === 'http' && upstream) {
   const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
+  const upstreamUrl = new URL(upstream);
+  const upstreamPath = upstreamUrl.pathname + upstreamUrl.search;
   const app = new Hono();
   app.post('*', async (c) => {
     const body = new Uint8Array(await c.req.arrayBuffer());
-    const res = await request(upstream, {
-      dispatcher: agent,
+    // As airlock's AwsUpstream calls it: the dispatcher's own request({ origin, path }).
+    const res = await agent.request({
+      origin: upstreamUrl.origin,
+      path: upstreamPath,
       method: 'POST',
       headers: { 'content-type': c.req.header('content-type') ?? 'application/x-amz-json-1.0', 'x-amz-target': c.req.header('x-amz-target') ?? '' },
       body,

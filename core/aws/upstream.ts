@@ -3,7 +3,7 @@
  * the same endpoint reuse warm connections (TLS handshakes dominate otherwise).
  */
 import { HttpRequest } from '@smithy/protocol-http';
-import { Agent, errors as undiciErrors, request as undiciRequest } from 'undici';
+import { Agent, errors as undiciErrors } from 'undici';
 import { AirlockError, ErrorCodes } from '../errors.ts';
 import { BoundedMemo } from './memo.ts';
 
@@ -45,15 +45,17 @@ export class AwsUpstream {
   /** Send a signed request; network failures become UPSTREAM_FAILED. */
   async send(signed: HttpRequest): Promise<UpstreamResponse> {
     const port = signed.port === undefined ? '' : `:${signed.port}`;
-    const url = `${signed.protocol}//${signed.hostname}${port}${signed.path}`;
+    // The dispatcher's own request({ origin, path }): `request(url)` parses a URL per call.
+    const origin = `${signed.protocol}//${signed.hostname}${port}`;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(signed.headers)) {
       // undici sets host from the URL; a second one would be a malformed request.
       if (name.toLowerCase() !== 'host') headers[name] = value;
     }
     try {
-      const res = await undiciRequest(url, {
-        dispatcher: this.agent,
+      const res = await this.agent.request({
+        origin,
+        path: signed.path,
         method: signed.method as 'POST',
         headers,
         body: signed.body as string | Uint8Array | undefined,
