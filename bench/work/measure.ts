@@ -22,9 +22,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { pino } from 'pino';
 import { AuditPipeline } from '../../core/audit/pipeline.ts';
 import type { AuditInput } from '../../core/audit/chain.ts';
@@ -36,6 +34,7 @@ import { dynamodbResourceSchema, type DynamodbScope } from '../../plugins/dynamo
 import { SessionGuard } from '../../plugins/postgres/guard/index.ts';
 import { loadStatementParser } from '../../plugins/postgres/split-statements.ts';
 import { FakeGrants, makeScopedGrant } from '../../test/aws/fake-grants.ts';
+import { presignGetItems } from '../http/presign.ts';
 
 const perRound = Number(process.argv[2] ?? 80_000);
 const rounds = Number(process.argv[3] ?? 5);
@@ -94,8 +93,8 @@ try {
   const fake = new FakeGrants('dynamodb');
   fake.add(grant as Grant, SECRET);
   const verify = createInboundVerifier({ grants: cachingKeys(fake), regionOf: () => 'us-east-1' });
-  const body = '{"TableName":"orders","Key":{"id":{"S":"o-1001"}}}';
-  const inbound = await agentSigned(GRANT_ID, SECRET, body);
+  const inbound = await agentSigned(GRANT_ID, SECRET);
+  const body = Buffer.from(inbound.body).toString('utf8');
   const signer = new Signer();
   const airlockKeys = { accessKeyId: 'AKIAAIRLOCKBENCH0001', secretAccessKey: 'bench-secret-not-a-real-key' };
   const awsIdentity = { agent: grant.agent, grant: grant.id, resource: grant.resource, task: grant.task };
@@ -163,15 +162,10 @@ function cachingKeys(grants: FakeGrants): GrantAuthenticator {
   });
 }
 
-/** A GetItem as the SDK signs it with the grant's key (its date now, within the 5-minute window). */
-async function agentSigned(accessKeyId: string, secretAccessKey: string, body: string): Promise<InboundAwsRequest> {
-  const request = new HttpRequest({
-    method: 'POST', protocol: 'http:', hostname: '127.0.0.1', port: 8080, path: '/dynamodb',
-    headers: { host: '127.0.0.1:8080', 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' },
-    body,
-  });
-  const signed = await new SignatureV4({ service: 'dynamodb', region: 'us-east-1', sha256: Hash.bind(null, 'sha256'), credentials: { accessKeyId, secretAccessKey } }).sign(request);
+/** A GetItem as the SDK signs it with the grant's key (bench/http/presign.ts, as wrk sends it), as the front hands it on. */
+async function agentSigned(accessKeyId: string, secretAccessKey: string): Promise<InboundAwsRequest> {
+  const [signed] = await presignGetItems({ url: 'http://127.0.0.1:8080/dynamodb', accessKeyId, secretAccessKey, region: 'us-east-1', table: 'orders', count: 1 });
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(signed.headers)) headers[k.toLowerCase()] = v;
-  return { method: 'POST', path: signed.path, query: '', headers, body: Buffer.from(body) };
+  for (const [k, v] of Object.entries(signed!.headers)) headers[k.toLowerCase()] = v;
+  return { method: 'POST', path: '/dynamodb', query: '', headers, body: Buffer.from(signed!.body) };
 }
