@@ -81,11 +81,9 @@ function targets(r: BenchResults): TargetRow[] {
   // the work; over the floor's own rate.
   const getItemRatio = (name: 'airlock-buffered' | 'airlock-strict') => {
     const m = r.http?.median;
-    const got = m ? (m[name].cpuUsPerRequest ?? NaN) * m[name].rps : undefined;
-    return {
-      label: 'the CPU airlock got per second / (floor CPU + work), over the floor\'s req/s',
-      value: m && floorCpu !== undefined && work && got !== undefined ? got / (floorCpu + work.getitem!) / m['node-floor'].rps : undefined,
-    };
+    const cpuPerRequest = m?.[name].cpuUsPerRequest;
+    const value = m && floorCpu !== undefined && cpuPerRequest !== undefined && work ? (cpuPerRequest * m[name].rps) / (floorCpu + work.getitem!) / m['node-floor'].rps : undefined;
+    return { label: 'the CPU airlock got per second / (floor CPU + work), over the floor\'s req/s', value };
   };
   // strict holds each statement until an fdatasync that began after its record was written
   // has returned, so one client runs at most one statement per such sync: the spool's own mean

@@ -49,7 +49,7 @@ export class AwsUpstream {
     const origin = `${signed.protocol}//${signed.hostname}${port}`;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(signed.headers)) {
-      // undici sets host from the URL; a second one would be a malformed request.
+      // undici sets host from the origin; a second one would be a malformed request.
       if (name.toLowerCase() !== 'host') headers[name] = value;
     }
     try {
