@@ -1,8 +1,9 @@
 /** Start bench/floor-server.ts (the Node floor: a relay doing none of airlock's work) as a child. */
 import { spawn } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { serverArgs } from './bundle.ts';
 import { cpuMicros, rssBytes } from './proc.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,7 +19,7 @@ export interface FloorProcess {
 }
 
 export async function startFloor(mode: 'tcp' | 'http', upstream: string): Promise<FloorProcess> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', join(ROOT, 'bench', 'floor-server.ts'), mode, upstream], {
+  const child = spawn(process.execPath, ['--expose-gc', ...(await serverArgs('floor-server')), mode, upstream], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,5 +1,5 @@
 /**
- * Start bench/gateway-server.ts as a child process with a generated config, and read its
+ * Start bench/gateway-server.ts (built as airlock ships: bundle.ts) as a child process with a generated config, and read its
  * CPU and memory from /proc. Each gateway gets its own temp dataDir (spool, keys, grants),
  * removed at stop.
  */
@@ -10,9 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface, type Interface } from 'node:readline';
 import { cpuMicros, rssBytes } from './proc.ts';
+import { serverArgs } from './bundle.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SERVER = join(ROOT, 'bench', 'gateway-server.ts');
 const READY_TIMEOUT_MS = 60_000;
 
 export interface GatewayProcessOptions {
@@ -66,7 +66,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   // BENCH_GATEWAY_NODE_ARGS (space-separated) lets a profiling session add flags such as
   // --perf-basic-prof without editing the harness; the bench itself never sets it.
   const extraArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = ['--expose-gc', ...extraArgs, '--import', 'tsx', SERVER, specPath];
+  const args = ['--expose-gc', ...extraArgs, ...(await serverArgs('gateway-server')), specPath];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...o.env },

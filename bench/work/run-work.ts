@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { serverArgs } from '../lib/bundle.ts';
 
 const execFileAsync = promisify(execFile);
 const MEASURE = join(dirname(fileURLToPath(import.meta.url)), 'measure.ts');
@@ -21,7 +22,7 @@ export interface WorkPartResult {
 
 export async function runWorkPart(o: { progress: (line: string) => void; operations?: number; rounds?: number }): Promise<WorkPartResult> {
   o.progress('work: airlock\'s own work per statement and per GetItem, measured alone');
-  const args = ['--import', 'tsx', MEASURE, String(o.operations ?? 80_000), String(o.rounds ?? 5)];
+  const args = [...(await serverArgs('work-measure')), String(o.operations ?? 80_000), String(o.rounds ?? 5)];
   let stdout: string;
   try {
     ({ stdout } = await execFileAsync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 20 }));
