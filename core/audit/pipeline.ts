@@ -108,10 +108,12 @@ const DEFAULTS = {
   retryBaseMs: 200,
   retryMaxMs: 30_000,
   maxBatch: 500,
-  // Records kept in memory for sinks that keep up: up to 1,024-2,048 of them (two to four of
-  // a sink's largest batches) and 1-2 Mi characters of line text; older ones are read back
-  // from the segment files. Bounded by size too, so large statements cannot hold memory, and
-  // small, so the ring is not most of what idle sessions cost (bench/README.md).
+  // Records kept in memory for sinks that keep up: the newest 1,024-2,048 of them (two to
+  // four of a sink's largest batches) and 1-2 Mi characters of line text, and up to four
+  // times that while a sink has yet to read them (a buffered spool's sinks trail the writer
+  // by a sync interval); older ones are read back from the segment files. Bounded by size
+  // too, so large statements cannot hold memory, and small when sinks keep up, so the ring
+  // is not most of what idle sessions cost (bench/README.md).
   recentRecords: 1024,
   recentChars: 1024 ** 2,
 };
@@ -143,7 +145,7 @@ export class AuditPipeline {
     private readonly cursors: CursorStore,
   ) {
     this.chain = new HashChain(head.seq, head.hash);
-    this.recent = new RecentRecords(head.seq + 1, DEFAULTS.recentRecords, DEFAULTS.recentChars);
+    this.recent = new RecentRecords(head.seq + 1, DEFAULTS.recentRecords, DEFAULTS.recentChars, () => this.firstSeqWantedBySinks());
     this.signer = checkpointSigner(opts.signingKey);
     this.writer = new SpoolWriter({
       dir: spoolDir,
@@ -425,6 +427,13 @@ export class AuditPipeline {
     this.sinceCheckpoint = 0;
     // The saved head follows the signed points while running (not only rolls and close).
     this.writer.saveHeadSoon();
+  }
+
+  /** The lowest seq some sink has yet to receive (none attached: nothing is wanted). */
+  private firstSeqWantedBySinks(): number {
+    let wanted = Number.POSITIVE_INFINITY;
+    for (const runner of this.runners.values()) wanted = Math.min(wanted, runner.cursor + 1);
+    return wanted;
   }
 
   private oldestSeq(): number {

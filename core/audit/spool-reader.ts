@@ -5,11 +5,20 @@
 import { promises as fsp } from 'node:fs';
 import type { AuditRecord } from '../plugin.ts';
 import type { SegmentInfo } from './segments.ts';
+import { leadingSeq, parsedLine } from './spool-line.ts';
 
 export interface RecordSlice {
   records: AuditRecord[];
   lines: string[];
 }
+
+/**
+ * How far past `capacity` and `maxChars` the ring grows to keep records a sink has yet to
+ * read. A buffered spool hands sinks only what its last periodic sync covered, so a sink
+ * trails the writer by a sync interval and more: at 8-10k statements a second that is
+ * 1,000-2,000 records, past a ring of 1,024, and every read went to the segment files.
+ */
+const RETAIN_FACTOR = 4;
 
 /** The most recently appended records, in seq order. */
 export class RecentRecords {
@@ -18,37 +27,54 @@ export class RecentRecords {
   private firstSeq: number;
   /** Characters of the lines held: records vary from 300 bytes to a megabyte of SQL. */
   private chars = 0;
+  /** Held records (and characters) at which `push` next looks for records to drop. */
+  private dropAtRecords: number;
+  private dropAtChars: number;
 
   /**
-   * Holds at most `2 × capacity` records and `2 × maxChars` characters of line text, and
-   * after each drop the newest records within both `capacity` and `maxChars` (so with large
-   * lines, fewer than `capacity`). Dropping in bulk keeps `push` cheap; memory stays bounded
-   * whatever the records' sizes; a sink further behind reads the segment files.
+   * Holds the newest `capacity` records and `maxChars` characters of line text, dropping
+   * older ones in bulk once twice that is held (so `push` stays cheap) — except records
+   * `wanted` says a reader still needs (seq ≥ wanted()), kept while no more than
+   * `RETAIN_FACTOR` times both bounds is held (checked again after each further `capacity`
+   * records or `maxChars` characters). Memory stays bounded whatever the records' sizes and
+   * however far a sink falls behind; a sink further behind reads the segment files.
    */
   constructor(
     nextSeq: number,
     private readonly capacity: number,
     private readonly maxChars: number,
+    private readonly wanted: () => number = () => Number.POSITIVE_INFINITY,
   ) {
     this.firstSeq = nextSeq;
+    this.dropAtRecords = capacity * 2;
+    this.dropAtChars = maxChars * 2;
   }
 
   push(record: AuditRecord, line: string): void {
     this.records.push(record);
     this.lines.push(line);
     this.chars += line.length;
-    if (this.records.length >= this.capacity * 2 || this.chars >= this.maxChars * 2) this.dropOldest();
+    if (this.records.length >= this.dropAtRecords || this.chars >= this.dropAtChars) this.dropOldest();
   }
 
   private dropOldest(): void {
+    const wanted = this.wanted();
+    const hardRecords = this.capacity * RETAIN_FACTOR;
+    const hardChars = this.maxChars * RETAIN_FACTOR;
     let drop = 0;
-    while (this.records.length - drop > this.capacity || this.chars > this.maxChars) {
+    for (;;) {
+      const held = this.records.length - drop;
+      if (held <= this.capacity && this.chars <= this.maxChars) break;
+      if (this.firstSeq + drop >= wanted && held <= hardRecords && this.chars <= hardChars) break;
       this.chars -= this.lines[drop]!.length;
       drop++;
     }
     this.records.splice(0, drop);
     this.lines.splice(0, drop);
     this.firstSeq += drop;
+    // Look again after another bulk's worth, not at every push while readers hold records.
+    this.dropAtRecords = Math.max(this.capacity * 2, this.records.length + this.capacity);
+    this.dropAtChars = Math.max(this.maxChars * 2, this.chars + this.maxChars);
   }
 
   has(seq: number): boolean {
@@ -114,8 +140,13 @@ async function readSegment(
 ): Promise<boolean> {
   const fh = await fsp.open(path, 'r');
   try {
-    return await scanCompleteLines(fh, startOffset, (line, lineEnd) => {
-      const record = JSON.parse(line) as AuditRecord;
+    return await scanCompleteLines(fh, startOffset, (bytes, lineEnd) => {
+      // Lines before `from` are passed by their prefix, unparsed: a reader without a
+      // position starts at the segment's first line (tens of thousands of them).
+      const prefixSeq = leadingSeq(bytes);
+      if (prefixSeq !== undefined && prefixSeq < from) return false;
+      if (prefixSeq !== undefined && prefixSeq > upTo) return true;
+      const { text: line, record } = parsedLine(bytes, prefixSeq);
       if (record.seq > upTo) return true;
       if (record.seq < from) return false;
       out.records.push(record);
@@ -130,12 +161,13 @@ async function readSegment(
 
 /**
  * Reads a segment's complete lines from `startOffset`, a chunk at a time, handing each line
- * and the file offset just past it to `visit` until `visit` returns true (then resolves
- * true) or the complete lines run out (false). A line still being written is left for the
- * next read. The one line reader of the spool: sinks catching up and spool followers.
- * The first NUL byte ends the written part (the writer's preallocated space, segments.ts).
+ * (its bytes without the newline: a view valid only during the call) and the file offset
+ * just past it to `visit` until `visit` returns true (then resolves true) or the complete
+ * lines run out (false). A line still being written is left for the next read. The one
+ * line reader of the spool: sinks catching up and spool followers. The first NUL byte ends
+ * the written part (the writer's preallocated space, segments.ts).
  */
-export async function scanCompleteLines(fh: fsp.FileHandle, startOffset: number, visit: (line: string, lineEnd: number) => boolean): Promise<boolean> {
+export async function scanCompleteLines(fh: fsp.FileHandle, startOffset: number, visit: (line: Buffer, lineEnd: number) => boolean): Promise<boolean> {
   let fileOffset = startOffset; // file offset of `pending[0]`
   let pending = Buffer.alloc(0);
   const chunk = Buffer.allocUnsafe(CHUNK);
@@ -147,7 +179,7 @@ export async function scanCompleteLines(fh: fsp.FileHandle, startOffset: number,
     pending = pending.length === 0 ? Buffer.from(chunk.subarray(0, usable)) : Buffer.concat([pending, chunk.subarray(0, usable)]);
     let lineStart = 0;
     for (let nl = pending.indexOf(NEWLINE); nl >= 0; nl = pending.indexOf(NEWLINE, lineStart)) {
-      const line = pending.subarray(lineStart, nl).toString('utf8');
+      const line = pending.subarray(lineStart, nl);
       lineStart = nl + 1;
       if (visit(line, fileOffset + lineStart)) return true;
     }

@@ -9,6 +9,7 @@
 import { promises as fsp } from 'node:fs';
 import type { AuditRecord } from '../plugin.ts';
 import { listSegments, type SegmentInfo } from './segments.ts';
+import { leadingSeq, parsedLine } from './spool-line.ts';
 import { scanCompleteLines } from './spool-reader.ts';
 
 export interface TailRead {
@@ -91,9 +92,11 @@ export class SpoolTail {
       throw e;
     }
     try {
-      await scanCompleteLines(fh, this.offset, (line, lineEnd) => {
-        const record = JSON.parse(line) as AuditRecord;
+      await scanCompleteLines(fh, this.offset, (bytes, lineEnd) => {
         this.offset = lineEnd;
+        const prefixSeq = leadingSeq(bytes);
+        if (prefixSeq !== undefined && prefixSeq < this.nextSeq) return false;
+        const { record } = parsedLine(bytes, prefixSeq);
         if (record.seq < this.nextSeq) return false;
         out.push(record);
         this.nextSeq = record.seq + 1;

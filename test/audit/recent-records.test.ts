@@ -55,3 +55,34 @@ describe('audit recent-records ring', () => {
     assert.equal(ring.has(31), false);
   });
 });
+
+describe('audit recent-records ring, with a reader behind', () => {
+  it('keeps records a reader has yet to read, past capacity, up to four times it', () => {
+    let wanted = 1;
+    const ring = new RecentRecords(1, 100, 1_000_000, () => wanted);
+    fill(ring, 1, 350, 10);
+    assert.equal(ring.has(1), true, 'a reader wants seq 1: nothing before it is dropped while under 4 × capacity');
+    wanted = 301;
+    fill(ring, 351, 100, 10);
+    assert.equal(ring.has(300), false, 'read records are dropped at the next look');
+    assert.equal(ring.has(301), true);
+    assert.ok(ring.slice(301, 450, 1000).records.every((r, i) => r.seq === 301 + i));
+  });
+
+  it('drops wanted records too once four times capacity is held: memory stays bounded', () => {
+    const ring = new RecentRecords(1, 100, 1_000_000, () => 1);
+    for (let n = 1; n <= 3000; n++) {
+      fill(ring, n, 1, 10);
+      const held = n - oldest(ring, n) + 1;
+      assert.ok(held <= 500, `after ${n} records a stalled reader makes the ring hold ${held}`);
+    }
+    assert.equal(ring.has(1), false);
+  });
+
+  it('drops wanted records once four times maxChars of line text is held', () => {
+    const ring = new RecentRecords(1, 1000, 10_000, () => 1);
+    fill(ring, 1, 200, 1_000);
+    const held = 200 - oldest(ring, 200) + 1;
+    assert.ok(held <= 50, `1,000-char lines, 10,000 chars bound, stalled reader: holds ${held} records`);
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * A spool line's seq, read in place from its bytes, so a reader looking for a seq can pass
+ * the lines before it without decoding or parsing them.
+ *
+ * A v2 line begins `{"v":2,"seq":<digits>,` — the chain writes that prefix itself
+ * (chain.ts), so the digits are the record's own seq. A v1 line (written by a gateway
+ * before v2, possibly still in a spool after an upgrade) has no fixed prefix: its seq is
+ * read by parsing the line. A reader that keeps a line still parses it, and checks the
+ * parsed seq against the prefix (`checkedSeq`).
+ */
+import type { AuditRecord } from '../plugin.ts';
+
+const V2_PREFIX = Buffer.from('{"v":2,"seq":');
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const COMMA = 0x2c;
+/** Seqs fit a double exactly well past this; longer digit runs are not a seq we wrote. */
+const MAX_SEQ_DIGITS = 15;
+
+/** The seq of a v2 line from its prefix, or undefined (a v1 line, or not a line we wrote). */
+export function leadingSeq(line: Buffer): number | undefined {
+  const start = V2_PREFIX.length;
+  if (line.length <= start || line.compare(V2_PREFIX, 0, start, 0, start) !== 0) return undefined;
+  let seq = 0;
+  let i = start;
+  for (; i < line.length && i - start <= MAX_SEQ_DIGITS; i++) {
+    const c = line[i]!;
+    if (c === COMMA) break;
+    if (c < DIGIT_0 || c > DIGIT_9) return undefined;
+    seq = seq * 10 + (c - DIGIT_0);
+  }
+  return i > start && line[i] === COMMA ? seq : undefined;
+}
+
+/** The line parsed, failing closed when its prefix promised a different seq than its body holds. */
+export function parsedLine(line: Buffer, prefixSeq: number | undefined): { text: string; record: AuditRecord } {
+  const text = line.toString('utf8');
+  const record = JSON.parse(text) as AuditRecord;
+  if (prefixSeq !== undefined && record.seq !== prefixSeq) {
+    throw new Error(`spool line for seq ${prefixSeq} parses as seq ${String(record.seq)}`);
+  }
+  return { text, record };
+}
