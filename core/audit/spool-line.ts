@@ -6,7 +6,7 @@
  * (chain.ts), so the digits are the record's own seq. A v1 line (written by a gateway
  * before v2, possibly still in a spool after an upgrade) has no fixed prefix: its seq is
  * read by parsing the line. A reader that keeps a line still parses it, and checks the
- * parsed seq against the prefix (`checkedSeq`).
+ * parsed seq against the prefix (`parsedLine`).
  */
 import type { AuditRecord } from '../plugin.ts';
 
@@ -14,22 +14,22 @@ const V2_PREFIX = Buffer.from('{"v":2,"seq":');
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 const COMMA = 0x2c;
-/** Seqs fit a double exactly well past this; longer digit runs are not a seq we wrote. */
+/** Digits read at most: seqs this long fit a double exactly; a longer run is left to JSON.parse. */
 const MAX_SEQ_DIGITS = 15;
 
 /** The seq of a v2 line from its prefix, or undefined (a v1 line, or not a line we wrote). */
 export function leadingSeq(line: Buffer): number | undefined {
   const start = V2_PREFIX.length;
   if (line.length <= start || line.compare(V2_PREFIX, 0, start, 0, start) !== 0) return undefined;
+  const end = Math.min(line.length, start + MAX_SEQ_DIGITS + 1); // the digits and their comma
   let seq = 0;
-  let i = start;
-  for (; i < line.length && i - start <= MAX_SEQ_DIGITS; i++) {
+  for (let i = start; i < end; i++) {
     const c = line[i]!;
-    if (c === COMMA) break;
+    if (c === COMMA) return i > start ? seq : undefined;
     if (c < DIGIT_0 || c > DIGIT_9) return undefined;
     seq = seq * 10 + (c - DIGIT_0);
   }
-  return i > start && line[i] === COMMA ? seq : undefined;
+  return undefined;
 }
 
 /** The line parsed, failing closed when its prefix promised a different seq than its body holds. */

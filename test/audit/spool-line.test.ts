@@ -30,6 +30,8 @@ describe('spool lines read in place', () => {
     assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":')), undefined);
     assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":,')), undefined);
     assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":1234567890123456789,')), undefined);
+    assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":123456789012345,')), 123456789012345, 'fifteen digits are read');
+    assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":1234567890123456,')), undefined, 'sixteen are left to JSON.parse');
     assert.equal(leadingSeq(Buffer.from('garbage')), undefined);
   });
 
