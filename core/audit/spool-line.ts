@@ -6,7 +6,7 @@
  * (chain.ts), so the digits are the record's own seq. A v1 line (written by a gateway
  * before v2, possibly still in a spool after an upgrade) has no fixed prefix: its seq is
  * read by parsing the line. A reader that keeps a line still parses it, and checks the
- * parsed seq against the prefix (`parsedLine`).
+ * parsed seq against the prefix (`recordFrom`).
  */
 import type { AuditRecord } from '../plugin.ts';
 
@@ -32,12 +32,18 @@ export function leadingSeq(line: Buffer): number | undefined {
   return undefined;
 }
 
-/** The line parsed, failing closed when its prefix promised a different seq than its body holds. */
-export function parsedLine(line: Buffer, prefixSeq: number | undefined): { text: string; record: AuditRecord } {
+/**
+ * The line's record if its seq is `from` or later, else undefined: a v2 line before `from`
+ * is passed by its prefix, unparsed; any other line is parsed, and a v2 line whose body
+ * holds another seq than its prefix is refused (fail closed).
+ */
+export function recordFrom(line: Buffer, from: number): { text: string; record: AuditRecord } | undefined {
+  const prefixSeq = leadingSeq(line);
+  if (prefixSeq !== undefined && prefixSeq < from) return undefined;
   const text = line.toString('utf8');
   const record = JSON.parse(text) as AuditRecord;
   if (prefixSeq !== undefined && record.seq !== prefixSeq) {
     throw new Error(`spool line for seq ${prefixSeq} parses as seq ${String(record.seq)}`);
   }
-  return { text, record };
+  return record.seq < from ? undefined : { text, record };
 }

@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import type { AuditRecord } from '../plugin.ts';
 import type { SegmentInfo } from './segments.ts';
-import { leadingSeq, parsedLine } from './spool-line.ts';
+import { recordFrom } from './spool-line.ts';
 
 export interface RecordSlice {
   records: AuditRecord[];
@@ -141,14 +141,12 @@ async function readSegment(
   const fh = await fsp.open(path, 'r');
   try {
     return await scanCompleteLines(fh, startOffset, (bytes, lineEnd) => {
-      // Lines before `from` are passed by their prefix, unparsed: a reader without a
-      // position starts at the segment's first line (tens of thousands of them).
-      const prefixSeq = leadingSeq(bytes);
-      if (prefixSeq !== undefined && prefixSeq < from) return false;
-      if (prefixSeq !== undefined && prefixSeq > upTo) return true;
-      const { text: line, record } = parsedLine(bytes, prefixSeq);
+      // Lines before `from` are passed unparsed: a reader without a position starts at the
+      // segment's first line (tens of thousands of them).
+      const kept = recordFrom(bytes, from);
+      if (kept === undefined) return false;
+      const { text: line, record } = kept;
       if (record.seq > upTo) return true;
-      if (record.seq < from) return false;
       out.records.push(record);
       out.lines.push(line);
       setPosition({ path, offset: lineEnd, nextSeq: record.seq + 1 });

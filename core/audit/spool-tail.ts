@@ -9,7 +9,7 @@
 import { promises as fsp } from 'node:fs';
 import type { AuditRecord } from '../plugin.ts';
 import { listSegments, type SegmentInfo } from './segments.ts';
-import { leadingSeq, parsedLine } from './spool-line.ts';
+import { recordFrom } from './spool-line.ts';
 import { scanCompleteLines } from './spool-reader.ts';
 
 export interface TailRead {
@@ -94,10 +94,9 @@ export class SpoolTail {
     try {
       await scanCompleteLines(fh, this.offset, (bytes, lineEnd) => {
         this.offset = lineEnd;
-        const prefixSeq = leadingSeq(bytes);
-        if (prefixSeq !== undefined && prefixSeq < this.nextSeq) return false;
-        const { record } = parsedLine(bytes, prefixSeq);
-        if (record.seq < this.nextSeq) return false;
+        const kept = recordFrom(bytes, this.nextSeq);
+        if (kept === undefined) return false;
+        const { record } = kept;
         out.push(record);
         this.nextSeq = record.seq + 1;
         return out.length >= max;

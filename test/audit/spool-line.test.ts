@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { leadingSeq, parsedLine } from '../../core/audit/spool-line.ts';
+import { leadingSeq, recordFrom } from '../../core/audit/spool-line.ts';
 import { readFromSegments } from '../../core/audit/spool-reader.ts';
 import { HashChain } from '../../core/audit/chain.ts';
 
@@ -20,12 +20,14 @@ describe('spool lines read in place', () => {
     const chain = new HashChain(41, '0'.repeat(64));
     const { line } = chain.next({ type: 'pg.query', data: { sql: 'select 1' }, outcome: 'ok' });
     assert.equal(leadingSeq(Buffer.from(line)), 42);
-    assert.equal(parsedLine(Buffer.from(line), 42).record.seq, 42);
+    assert.equal(recordFrom(Buffer.from(line), 42)?.record.seq, 42);
+    assert.equal(recordFrom(Buffer.from(line), 43), undefined, 'a line before the seq wanted is passed');
   });
 
   it('has no prefix seq for a v1 line, for other text, or for digits that do not end in a comma', () => {
     assert.equal(leadingSeq(Buffer.from(v1Line(7))), undefined);
-    assert.equal(parsedLine(Buffer.from(v1Line(7)), undefined).record.seq, 7);
+    assert.equal(recordFrom(Buffer.from(v1Line(7)), 1)?.record.seq, 7);
+    assert.equal(recordFrom(Buffer.from(v1Line(7)), 8), undefined, 'a v1 line is parsed to learn it comes before the seq wanted');
     assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":12x,"ts":1}')), undefined);
     assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":')), undefined);
     assert.equal(leadingSeq(Buffer.from('{"v":2,"seq":,')), undefined);
@@ -38,7 +40,7 @@ describe('spool lines read in place', () => {
   it('refuses a line whose body holds another seq than its prefix (a later duplicate key)', () => {
     const forged = Buffer.from('{"v":2,"seq":5,"ts":"t","type":"x","outcome":"ok","prev":"p","hash":"h","seq":6}');
     assert.equal(leadingSeq(forged), 5);
-    assert.throws(() => parsedLine(forged, 5), /seq 5 parses as seq 6/);
+    assert.throws(() => recordFrom(forged, 5), /seq 5 parses as seq 6/);
   });
 });
 
