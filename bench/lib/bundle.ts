@@ -53,7 +53,7 @@ function buildOnce(): Promise<void> {
   return built;
 }
 
-export function benchRuntime(): 'bundle' | 'tsx' {
+function benchRuntime(): 'bundle' | 'tsx' {
   const asked = process.env.BENCH_RUNTIME ?? 'bundle';
   if (asked !== 'bundle' && asked !== 'tsx') throw new Error(`BENCH_RUNTIME must be bundle or tsx, not ${asked}`);
   return asked;

@@ -1,7 +1,7 @@
 /**
- * Start bench/gateway-server.ts (built as airlock ships: bundle.ts) as a child process with a generated config, and read its
- * CPU and memory from /proc. Each gateway gets its own temp dataDir (spool, keys, grants),
- * removed at stop.
+ * Start bench/gateway-server.ts (built as airlock ships: bundle.ts) as a child process with
+ * a generated config, and read its CPU and memory from /proc. Each gateway gets its own
+ * temp dataDir (spool, keys, grants), removed at stop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -5,13 +5,10 @@
  * adds them to the floor measured in the same run (bench/README.md, "the bound").
  */
 import { execFile } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { serverArgs } from '../lib/bundle.ts';
 
 const execFileAsync = promisify(execFile);
-const MEASURE = join(dirname(fileURLToPath(import.meta.url)), 'measure.ts');
 
 export interface WorkPartResult {
   operationsPerRound: number;
@@ -28,7 +25,7 @@ export async function runWorkPart(o: { progress: (line: string) => void; operati
     ({ stdout } = await execFileAsync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 20 }));
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`work: ${MEASURE} failed: ${(err.stderr || err.message).trim().slice(-1500)}`);
+    throw new Error(`work: node ${args.join(' ')} failed: ${(err.stderr || err.message).trim().slice(-1500)}`);
   }
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as WorkPartResult;
   for (const name of ['statement', 'getitem']) {
