@@ -159,17 +159,39 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
     '',
     '### CPU per statement in the proxy process (µs) and audit records per statement',
     '',
-    '| cell | pgbouncer | node-relay | airlock buffered | airlock strict | airlock records / statement |',
-    '|---|---:|---:|---:|---:|---:|',
+    'Each airlock figure is followed by its rounds in brackets: one cell can move by half between rounds on this machine, and the rounds show whether a median is one of them. The last column is the highest steal time of any run in the cell (below).',
+    '',
+    '| cell | pgbouncer | node-relay | airlock buffered | airlock strict | airlock records / statement | highest steal (%) |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   );
+  const rounds = (c: PgCell, n: PgTargetName): string => ` (${c.runs[n].map((r) => fmt(r.cpuUsPerStatement, 0)).join(', ')})`;
   for (const c of pg.cells) {
     out.push(
-      `| ${cellName(c)} | ${fmt(c.median.pgbouncer.cpuUsPerStatement)} | ${fmt(c.median['node-relay'].cpuUsPerStatement)} | ${fmt(c.median['airlock-buffered'].cpuUsPerStatement)} | ${fmt(c.median['airlock-strict'].cpuUsPerStatement)} | ${fmt(c.median['airlock-strict'].auditRecordsPerStatement, 2)} |`,
+      `| ${cellName(c)} | ${fmt(c.median.pgbouncer.cpuUsPerStatement)} | ${fmt(c.median['node-relay'].cpuUsPerStatement)} | ${fmt(c.median['airlock-buffered'].cpuUsPerStatement)}${rounds(c, 'airlock-buffered')} | ${fmt(c.median['airlock-strict'].cpuUsPerStatement)}${rounds(c, 'airlock-strict')} | ${fmt(c.median['airlock-strict'].auditRecordsPerStatement, 2)} | ${fmt(highest(names.flatMap((n) => c.runs[n].map((r) => r.stealPct))))} |`,
     );
   }
+  out.push('', stealLine(pg.cells.flatMap((c) => names.flatMap((n) => c.runs[n].map((r, i) => ({ steal: r.stealPct, where: `${cellName(c)}, ${n}, round ${i + 1}` }))))));
   const failed = pg.cells.reduce((sum, c) => sum + names.reduce((t, n) => t + c.median[n].failed, 0), 0);
   out.push('', `Failed transactions over all runs: ${failed}.`, '');
   return out;
+}
+
+function highest(values: Array<number | undefined>): number | undefined {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? undefined : Math.max(...known);
+}
+
+/** The machine's steal time over a part's runs, or why it is not shown. */
+function stealLine(runs: Array<{ steal: number | undefined; where: string }>): string {
+  const known = runs.filter((r): r is { steal: number; where: string } => r.steal !== undefined);
+  if (known.length === 0) return 'Steal time: not measured in this run.';
+  const sorted = known.map((r) => r.steal).sort((a, b) => a - b);
+  const top = known.reduce((a, b) => (b.steal > a.steal ? b : a));
+  return (
+    `Steal time (the share of this virtual machine's CPU time the hypervisor gave to someone else during a run, from /proc/stat) over these ${known.length} runs: ` +
+    `median ${fmt(sorted[Math.floor(sorted.length / 2)])}%, highest ${fmt(top.steal)}% (${top.where}). A run with steal ran on a slower machine than the runs beside it; ` +
+    'a busy neighbour also takes cache and memory bandwidth, which steal does not show, so a quiet steal figure does not prove a quiet machine.'
+  );
 }
 
 function httpSection(h: NonNullable<BenchResults['http']>): string[] {
@@ -211,6 +233,13 @@ function httpSection(h: NonNullable<BenchResults['http']>): string[] {
     const m = h.oneConnection[n];
     out.push(`| ${label[n]} | ${int(m.rps)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${n === 'direct' ? '–' : fmt(m.p50Ms - h.oneConnection.direct.p50Ms, 3)} |`);
   }
+  out.push(
+    '',
+    stealLine([
+      ...names.flatMap((n) => h.runs[n].map((r, i) => ({ steal: r.stealPct, where: `8 connections, ${label[n]}, round ${i + 1}` }))),
+      ...names.map((n) => ({ steal: h.oneConnection[n].stealPct, where: `1 connection, ${label[n]}` })),
+    ]),
+  );
   const m = h.moto;
   out.push(
     '',

@@ -17,6 +17,7 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/cli
 import { startMoto, type Moto } from '../../test/harness/moto.ts';
 import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
 import { startFloor } from '../lib/floor-process.ts';
+import { machineCpuTimes, stealPercent } from '../lib/proc.ts';
 import { median, ratio, round } from '../lib/stats.ts';
 import { startProxy, startResponder, type Nginx } from './nginx.ts';
 import { presignGetItems, sendOnce, wrkScript, type SignedRequest } from './presign.ts';
@@ -43,6 +44,8 @@ export interface HttpRunMeasure {
   /** CPU of the proxy process(es) per request (absent for direct). */
   cpuUsPerRequest?: number;
   auditRecordsPerRequest?: number;
+  /** The machine's steal time during the run, percent of its CPU time (lib/proc.ts; absent in results before it was measured). */
+  stealPct?: number;
 }
 
 export interface HttpPartResult {
@@ -134,7 +137,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
       for (const name of HTTP_TARGETS) {
         const m = await measure(o, scratch, name, targets[name], round === 0);
         runs[name].push(m);
-        o.progress(`http: round ${round + 1} ${name}: ${round1(m.rps)} req/s, p50 ${m.p50Ms.toFixed(3)} ms, p99 ${m.p99Ms.toFixed(3)} ms` + (m.cpuUsPerRequest === undefined ? '' : `, ${round1(m.cpuUsPerRequest)} µs CPU/req`));
+        o.progress(`http: round ${round + 1} ${name}: ${round1(m.rps)} req/s, p50 ${m.p50Ms.toFixed(3)} ms, p99 ${m.p99Ms.toFixed(3)} ms` + (m.cpuUsPerRequest === undefined ? '' : `, ${round1(m.cpuUsPerRequest)} µs CPU/req`) + `, steal ${round1(m.stealPct ?? 0)}%`);
       }
     }
     const med = Object.fromEntries(HTTP_TARGETS.map((t) => [t, medianOf(runs[t])])) as Record<HttpTargetName, HttpRunMeasure>;
@@ -143,7 +146,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
     const single = {} as Record<HttpTargetName, HttpRunMeasure>;
     for (const name of HTTP_TARGETS) {
       single[name] = rounded(await measure(o, scratch, name, targets[name], false, POOL, 1));
-      o.progress(`http: 1 connection ${name}: p50 ${single[name].p50Ms.toFixed(3)} ms, p99 ${single[name].p99Ms.toFixed(3)} ms`);
+      o.progress(`http: 1 connection ${name}: p50 ${single[name].p50Ms.toFixed(3)} ms, p99 ${single[name].p99Ms.toFixed(3)} ms, steal ${single[name].stealPct ?? 0}%`);
     }
     for (const s of started.splice(0).reverse()) await s.stop();
 
@@ -190,16 +193,18 @@ async function measure(o: HttpPartOptions, scratch: string, name: string, t: Tar
   }
   const script = join(scratch, `${name}.lua`);
   writeFileSync(script, wrkScript(pool));
+  const machine0 = machineCpuTimes();
   const cpu0 = t.cpu?.() ?? 0;
   const seq0 = t.gateway ? await t.gateway.metric('airlock_audit_last_seq') : 0;
   const run = () => runWrk(o.wrk, t.url, script, { connections, seconds: o.seconds });
   const r: WrkRun = profile && t.gateway ? await t.gateway.profile('getitem', run) : await run();
   const cpu1 = t.cpu?.() ?? 0;
+  const stealPct = stealPercent(machine0, machineCpuTimes());
   const seq1 = t.gateway ? await t.gateway.metric('airlock_audit_last_seq') : 0;
   if (r.non2xx > 0 || r.socketErrors > 0) {
     throw new Error(`http: ${name}: ${r.non2xx} non-2xx responses and ${r.socketErrors} socket errors in ${r.requests} requests; not a valid measure`);
   }
-  const m: HttpRunMeasure = { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requests: r.requests };
+  const m: HttpRunMeasure = { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requests: r.requests, stealPct };
   if (t.cpu) m.cpuUsPerRequest = (cpu1 - cpu0) / r.requests;
   if (t.gateway) {
     m.auditRecordsPerRequest = (seq1 - seq0) / r.requests;
@@ -269,6 +274,7 @@ function medianOf(runs: HttpRunMeasure[]): HttpRunMeasure {
     requests: pick((r) => r.requests)!,
     ...(pick((r) => r.cpuUsPerRequest) === undefined ? {} : { cpuUsPerRequest: pick((r) => r.cpuUsPerRequest)! }),
     ...(pick((r) => r.auditRecordsPerRequest) === undefined ? {} : { auditRecordsPerRequest: pick((r) => r.auditRecordsPerRequest)! }),
+    ...(pick((r) => r.stealPct) === undefined ? {} : { stealPct: pick((r) => r.stealPct)! }),
   });
 }
 
@@ -276,6 +282,7 @@ function rounded(m: HttpRunMeasure): HttpRunMeasure {
   const out: HttpRunMeasure = { rps: round(m.rps, 1), p50Ms: round(m.p50Ms, 3), p99Ms: round(m.p99Ms, 3), requests: m.requests };
   if (m.cpuUsPerRequest !== undefined) out.cpuUsPerRequest = round(m.cpuUsPerRequest, 1);
   if (m.auditRecordsPerRequest !== undefined) out.auditRecordsPerRequest = round(m.auditRecordsPerRequest, 2);
+  if (m.stealPct !== undefined) out.stealPct = round(m.stealPct, 1);
   return out;
 }
 

@@ -41,3 +41,29 @@ export function rssBytes(pid: number): number {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** The machine's CPU time so far, from the first line of /proc/stat (clock ticks, all cores). */
+export interface MachineCpuTimes {
+  /** Time this virtual machine was ready to run but the hypervisor ran someone else. */
+  steal: number;
+  /** user + nice + system + idle + iowait + irq + softirq + steal (guest time is inside user). */
+  total: number;
+}
+
+export function machineCpuTimes(): MachineCpuTimes {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (!line.startsWith('cpu ') || fields.length < 8 || fields.some((v) => !Number.isFinite(v))) throw new Error('cannot parse /proc/stat');
+  return { steal: fields[7]!, total: fields.reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * Share of the machine's CPU time the hypervisor took between two readings (percent). A run
+ * with steal ran on a slower machine than its neighbours in the table, by about that share
+ * of each core, and usually by more: a busy neighbour also takes cache and memory bandwidth,
+ * which steal does not show. The report prints it so a reader can tell noise from change.
+ */
+export function stealPercent(before: MachineCpuTimes, after: MachineCpuTimes): number {
+  const total = after.total - before.total;
+  return total > 0 ? (100 * (after.steal - before.steal)) / total : 0;
+}

@@ -12,7 +12,7 @@
  */
 import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
 import { startFloor } from '../lib/floor-process.ts';
-import { cpuMicros } from '../lib/proc.ts';
+import { cpuMicros, machineCpuTimes, stealPercent } from '../lib/proc.ts';
 import { median, ratio, round } from '../lib/stats.ts';
 import { startBenchDatabase, postgresGatewayConfig, PASSWORD_ENV, BENCH_DB, BENCH_USER, type BenchDatabase } from './database.ts';
 import { startPgbouncer, type Pgbouncer } from './pgbouncer.ts';
@@ -35,6 +35,8 @@ export interface PgRunMeasure {
   /** airlock only: the spool's own fdatasyncs during the run (its /metrics histogram): mean latency and count per statement. */
   fsyncMeanMs?: number;
   fsyncsPerStatement?: number;
+  /** The machine's steal time during the run, percent of its CPU time (lib/proc.ts; absent in results before it was measured). */
+  stealPct?: number;
 }
 
 export interface PgCell {
@@ -136,6 +138,7 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
           for (let round = 0; round < o.rounds; round++) {
             for (const name of PG_TARGETS) {
               const { target, pid, gateway } = targets[name];
+              const machine0 = machineCpuTimes();
               const cpu0 = pid === undefined ? 0 : cpuMicros(pid);
               const audit0 = gateway ? await auditTotals(gateway) : undefined;
               const run = () => runPgbench(o.pgbench, target, { script, protocol, clients, seconds: o.seconds });
@@ -143,9 +146,10 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
               const profiled = gateway !== undefined && script === 'select-only' && clients === 8 && round === 0;
               const r = profiled ? await gateway.profile(`${script}-${protocol}-c${clients}`, run) : await run();
               const cpu1 = pid === undefined ? 0 : cpuMicros(pid);
+              const stealPct = stealPercent(machine0, machineCpuTimes());
               const audit1 = gateway ? await auditTotals(gateway) : undefined;
               const statements = r.transactions * STATEMENTS_PER_TX[script];
-              const m: PgRunMeasure = { tps: r.tps, meanMs: r.meanMs, p99Ms: r.p99Ms, transactions: r.transactions, failed: r.failed };
+              const m: PgRunMeasure = { tps: r.tps, meanMs: r.meanMs, p99Ms: r.p99Ms, transactions: r.transactions, failed: r.failed, stealPct: Math.round(stealPct * 10) / 10 };
               if (pid !== undefined) m.cpuUsPerStatement = (cpu1 - cpu0) / statements;
               if (audit0 && audit1) {
                 m.auditRecordsPerStatement = (audit1.seq - audit0.seq) / statements;
@@ -162,7 +166,8 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
               runs[name].push(m);
               o.progress(
                 `pg: ${script} ${protocol} c=${clients} round ${round + 1} ${name}: ${round1(r.tps)} tps, mean ${r.meanMs.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms` +
-                  (m.cpuUsPerStatement === undefined ? '' : `, ${round1(m.cpuUsPerStatement)} µs CPU/stmt`),
+                  (m.cpuUsPerStatement === undefined ? '' : `, ${round1(m.cpuUsPerStatement)} µs CPU/stmt`) +
+                  `, steal ${m.stealPct}%`,
               );
             }
           }
@@ -234,6 +239,8 @@ function medianOf(runs: PgRunMeasure[]): PgRunMeasure {
   if (fsyncMean !== undefined) out.fsyncMeanMs = round(fsyncMean, 3);
   const fsyncs = pick((r) => r.fsyncsPerStatement);
   if (fsyncs !== undefined) out.fsyncsPerStatement = round(fsyncs, 2);
+  const steal = pick((r) => r.stealPct);
+  if (steal !== undefined) out.stealPct = round(steal, 1);
   return out;
 }
 
