@@ -18,6 +18,7 @@ import { startMoto, type Moto } from '../../test/harness/moto.ts';
 import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process.ts';
 import { startFloor } from '../lib/floor-process.ts';
 import { machineCpuTimes, stealPercent } from '../lib/proc.ts';
+import { quietest } from '../lib/quiet.ts';
 import { median, ratio, round } from '../lib/stats.ts';
 import { startProxy, startResponder, type Nginx } from './nginx.ts';
 import { presignGetItems, sendOnce, wrkScript, type SignedRequest } from './presign.ts';
@@ -46,6 +47,8 @@ export interface HttpRunMeasure {
   auditRecordsPerRequest?: number;
   /** The machine's steal time during the run, percent of its CPU time (lib/proc.ts; absent in results before it was measured). */
   stealPct?: number;
+  /** Runs taken for this figure: a run with steal above lib/quiet.ts's limit is taken again and the quietest kept. */
+  attempts?: number;
 }
 
 export interface HttpPartResult {
@@ -135,9 +138,16 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
     const runs = Object.fromEntries(HTTP_TARGETS.map((t) => [t, [] as HttpRunMeasure[]])) as Record<HttpTargetName, HttpRunMeasure[]>;
     for (let round = 0; round < o.rounds; round++) {
       for (const name of HTTP_TARGETS) {
-        const m = await measure(o, scratch, name, targets[name], round === 0);
+        const m = await quietest(
+          () => measure(o, scratch, name, targets[name], round === 0),
+          (noisy, n) => o.progress(`http: round ${round + 1} ${name}: steal ${round1(noisy.stealPct ?? 0)}% in attempt ${n}, taking it again`),
+        );
         runs[name].push(m);
-        o.progress(`http: round ${round + 1} ${name}: ${round1(m.rps)} req/s, p50 ${m.p50Ms.toFixed(3)} ms, p99 ${m.p99Ms.toFixed(3)} ms` + (m.cpuUsPerRequest === undefined ? '' : `, ${round1(m.cpuUsPerRequest)} µs CPU/req`) + `, steal ${round1(m.stealPct ?? 0)}%`);
+        o.progress(
+          `http: round ${round + 1} ${name}: ${round1(m.rps)} req/s, p50 ${m.p50Ms.toFixed(3)} ms, p99 ${m.p99Ms.toFixed(3)} ms` +
+            (m.cpuUsPerRequest === undefined ? '' : `, ${round1(m.cpuUsPerRequest)} µs CPU/req`) +
+            `, steal ${round1(m.stealPct ?? 0)}%` + (m.attempts! > 1 ? ` (quietest of ${m.attempts})` : ''),
+        );
       }
     }
     const med = Object.fromEntries(HTTP_TARGETS.map((t) => [t, medianOf(runs[t])])) as Record<HttpTargetName, HttpRunMeasure>;
@@ -145,7 +155,12 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
     // One connection: latency without queueing (at 8 connections a saturated process's p50 is mostly wait).
     const single = {} as Record<HttpTargetName, HttpRunMeasure>;
     for (const name of HTTP_TARGETS) {
-      single[name] = rounded(await measure(o, scratch, name, targets[name], false, POOL, 1));
+      single[name] = rounded(
+        await quietest(
+          () => measure(o, scratch, name, targets[name], false, POOL, 1),
+          (noisy, n) => o.progress(`http: 1 connection ${name}: steal ${round1(noisy.stealPct ?? 0)}% in attempt ${n}, taking it again`),
+        ),
+      );
       o.progress(`http: 1 connection ${name}: p50 ${single[name].p50Ms.toFixed(3)} ms, p99 ${single[name].p99Ms.toFixed(3)} ms, steal ${single[name].stealPct ?? 0}%`);
     }
     for (const s of started.splice(0).reverse()) await s.stop();
@@ -283,6 +298,7 @@ function rounded(m: HttpRunMeasure): HttpRunMeasure {
   if (m.cpuUsPerRequest !== undefined) out.cpuUsPerRequest = round(m.cpuUsPerRequest, 1);
   if (m.auditRecordsPerRequest !== undefined) out.auditRecordsPerRequest = round(m.auditRecordsPerRequest, 2);
   if (m.stealPct !== undefined) out.stealPct = round(m.stealPct, 1);
+  if (m.attempts !== undefined) out.attempts = m.attempts;
   return out;
 }
 
