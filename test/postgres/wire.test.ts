@@ -61,6 +61,15 @@ test('frame splitter rejects bad lengths and oversized frames before buffering t
   assert.throws(() => new FrameSplitter(sink, 100).push(Buffer.from([0x51, 0, 0, 0, 3])), /invalid message length/);
   const big = Buffer.from([0x51, 0, 0, 0x10, 0]);
   assert.throws(() => new FrameSplitter(sink, 100).push(big), (e: unknown) => isAirlockError(e, 'TOO_LARGE'));
+  // The same checks when the header arrives a byte at a time (gathered without a buffer): the
+  // length is signed, as on the wire, so 0xffffffff is -1, not 4 GiB.
+  const byteByByte = (bytes: number[]) => () => {
+    const splitter = new FrameSplitter(sink, 100);
+    for (const b of bytes) splitter.push(Buffer.from([b]));
+  };
+  assert.throws(byteByByte([0x51, 0xff, 0xff, 0xff, 0xff]), /invalid message length -1/);
+  assert.throws(byteByByte([0x51, 0, 0, 0, 3]), /invalid message length 3/);
+  assert.throws(byteByByte([...big]), (e: unknown) => isAirlockError(e, 'TOO_LARGE'));
 });
 
 test('startup and bind parsers reject malformed input with protocol errors', () => {

@@ -19,8 +19,15 @@ export interface FrameSink {
 }
 
 export class FrameSplitter {
-  private readonly hdr = Buffer.alloc(5);
+  /**
+   * A header split across chunks, gathered in numbers rather than a 5-byte buffer: a Buffer
+   * and its ArrayBuffer are ~0.2 KiB of heap plus a native backing store, per splitter, two
+   * per session, kept for a case that is rare (bench/README.md, ninth pass).
+   */
   private hdrLen = 0;
+  private hdrType = 0;
+  /** The length's bytes so far, big-endian, unsigned until the fourth. */
+  private hdrLength = 0;
   private skip = 0;
   private carry: Buffer | null = null;
   private carryLen = 0;
@@ -66,14 +73,17 @@ export class FrameSplitter {
         length = chunk.readInt32BE(pos + 1);
         pos += 5;
       } else {
-        const n = Math.min(5 - this.hdrLen, len - pos);
-        chunk.copy(this.hdr, this.hdrLen, pos, pos + n);
-        this.hdrLen += n;
-        pos += n;
+        while (this.hdrLen < 5 && pos < len) {
+          const byte = chunk[pos++]!;
+          if (this.hdrLen === 0) this.hdrType = byte;
+          else this.hdrLength = this.hdrLength * 256 + byte;
+          this.hdrLen++;
+        }
         if (this.hdrLen < 5) break;
+        type = this.hdrType;
+        length = this.hdrLength | 0; // as readInt32BE reads it: signed
         this.hdrLen = 0;
-        type = this.hdr[0]!;
-        length = this.hdr.readInt32BE(1);
+        this.hdrLength = 0;
       }
       if (length < 4) throw new ProtocolViolation(`invalid message length ${length}`);
       const bodyLength = length - 4;
