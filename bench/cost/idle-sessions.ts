@@ -19,6 +19,24 @@ export interface IdleSessionsResult {
    * Absent for a proxy that is not a Node process.
    */
   heapKibPerSession?: number | undefined;
+  /**
+   * Per-session KiB of every reading when the figure is the median of several, each on a
+   * fresh process (`medianOfFresh`): one reading's RSS moves by a third between processes.
+   */
+  readings?: number[] | undefined;
+}
+
+/**
+ * The same measure on `count` fresh processes; the reading with the median per-session RSS
+ * is kept, with every reading beside it. On this machine one fresh gateway read 6 to 25 KiB
+ * per session for the same code (its RSS before the sessions moved between 125 and 154 MiB)
+ * while the JS heap's share stayed within 0.2 KiB: a single reading cannot carry a target.
+ */
+export async function medianOfFresh(count: number, measureOnFresh: () => Promise<IdleSessionsResult>): Promise<IdleSessionsResult> {
+  const results: IdleSessionsResult[] = [];
+  for (let i = 0; i < count; i++) results.push(await measureOnFresh());
+  const sorted = [...results].sort((a, b) => a.kibPerSession - b.kibPerSession);
+  return { ...sorted[Math.floor(sorted.length / 2)]!, readings: results.map((r) => r.kibPerSession) };
 }
 
 type Sql = postgres.Sql<Record<string, postgres.PostgresType>>;

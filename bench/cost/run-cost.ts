@@ -8,7 +8,7 @@ import { rssBytes } from '../lib/proc.ts';
 import { startBenchDatabase, postgresGatewayConfig, BENCH_DB, BENCH_USER, PASSWORD_ENV } from '../pg/database.ts';
 import { startPgbouncer } from '../pg/pgbouncer.ts';
 import { startFloor } from '../lib/floor-process.ts';
-import { measureIdleSessions, type IdleSessionsResult } from './idle-sessions.ts';
+import { measureIdleSessions, medianOfFresh, type IdleSessionsResult } from './idle-sessions.ts';
 import { measureGrantRate, type GrantRateResult } from './grants.ts';
 
 export interface CostPartResult {
@@ -26,6 +26,8 @@ export interface CostPartOptions {
 
 const AGENT = 'bench';
 const SESSIONS = 1000;
+/** Idle memory is read on this many fresh processes (airlock and the relay alike), the median kept. */
+const FRESH_READINGS = 3;
 
 export async function runCostPart(o: CostPartOptions): Promise<CostPartResult> {
   const started: Array<{ stop(): Promise<void> }> = [];
@@ -38,24 +40,34 @@ export async function runCostPart(o: CostPartOptions): Promise<CostPartResult> {
     // A DynamoDB resource too, to issue grants for an AWS-style resource (never contacted).
     (config.resources as Record<string, unknown>).orders = { type: 'dynamodb', region: 'us-east-1', tables: ['orders'], access: { read: ['GetItem'] } };
     (config.policies as Array<Record<string, unknown>>).push({ agents: [`local:${AGENT}`], resources: ['orders'], access: ['read'], maxTtl: '4h', approval: 'none' });
-    const gw: GatewayProcess = await startGatewayProcess({
-      name: 'cost',
-      config,
-      agents: [AGENT],
-      env: { [PASSWORD_ENV]: db.password, AWS_ACCESS_KEY_ID: 'AKIAAIRLOCKBENCH0001', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-real-key', AWS_REGION: 'us-east-1' },
-      profileDir: o.profileDir,
-    });
-    started.push(gw);
+    const startGateway = (name: string) =>
+      startGatewayProcess({
+        name,
+        config,
+        agents: [AGENT],
+        env: { [PASSWORD_ENV]: db.password, AWS_ACCESS_KEY_ID: 'AKIAAIRLOCKBENCH0001', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-real-key', AWS_REGION: 'us-east-1' },
+        profileDir: o.profileDir,
+      });
 
-    o.progress(`cost: ${SESSIONS} idle sessions through airlock`);
-    const g = await gw.grant(AGENT, { resource: 'bench', access: 'write', ttl: '1h', task: 'benchmark: idle sessions' });
-    const env = g.connect.env;
-    const airlock = await measureIdleSessions(
-      { host: env.PGHOST!, port: Number(env.PGPORT), user: g.id, password: g.secret, database: env.PGDATABASE ?? BENCH_DB },
-      { rssBytes: () => gw.rssBytes(), gc: () => gw.gc() },
-      SESSIONS,
-    );
-    o.progress(`cost: airlock ${airlock.kibPerSession} KiB per idle session (${airlock.rssBeforeMiB} → ${airlock.rssAfterMiB} MiB; JS heap ${airlock.heapKibPerSession} KiB)`);
+    let reading = 0;
+    const airlock = await medianOfFresh(FRESH_READINGS, async () => {
+      reading++;
+      o.progress(`cost: ${SESSIONS} idle sessions through airlock (fresh gateway ${reading} of ${FRESH_READINGS})`);
+      const fresh = await startGateway(`cost-idle-${reading}`);
+      try {
+        const g = await fresh.grant(AGENT, { resource: 'bench', access: 'write', ttl: '1h', task: 'benchmark: idle sessions' });
+        const env = g.connect.env;
+        const r = await measureIdleSessions(
+          { host: env.PGHOST!, port: Number(env.PGPORT), user: g.id, password: g.secret, database: env.PGDATABASE ?? BENCH_DB },
+          { rssBytes: () => fresh.rssBytes(), gc: () => fresh.gc() },
+          SESSIONS,
+        );
+        o.progress(`cost: airlock ${r.kibPerSession} KiB per idle session (${r.rssBeforeMiB} → ${r.rssAfterMiB} MiB; JS heap ${r.heapKibPerSession} KiB)`);
+        return r;
+      } finally {
+        await fresh.stop();
+      }
+    });
 
     o.progress(`cost: ${SESSIONS} idle sessions through pgbouncer`);
     const bouncer = await startPgbouncer({ binary: o.pgbouncer, upstreamPort: db.cluster.port, database: BENCH_DB, user: BENCH_USER, password: db.password, maxClients: SESSIONS + 60 });
@@ -66,11 +78,21 @@ export async function runCostPart(o: CostPartOptions): Promise<CostPartResult> {
     started.splice(started.indexOf(bouncer), 1);
     await bouncer.stop();
 
-    o.progress(`cost: ${SESSIONS} idle sessions through the bare Node relay`);
-    const relay = await startFloor('tcp', String(db.cluster.port));
-    started.push(relay);
-    const nodeRelay = await measureIdleSessions({ ...db.direct, host: '127.0.0.1', port: relay.port }, { rssBytes: () => relay.rssBytes(), gc: () => relay.gc() }, SESSIONS);
-    o.progress(`cost: node relay ${nodeRelay.kibPerSession} KiB per idle session (JS heap ${nodeRelay.heapKibPerSession} KiB)`);
+    // The floor measured the same way: as many fresh relays, the median kept.
+    const nodeRelay = await medianOfFresh(FRESH_READINGS, async () => {
+      o.progress(`cost: ${SESSIONS} idle sessions through a fresh bare Node relay`);
+      const relay = await startFloor('tcp', String(db.cluster.port));
+      try {
+        const r = await measureIdleSessions({ ...db.direct, host: '127.0.0.1', port: relay.port }, { rssBytes: () => relay.rssBytes(), gc: () => relay.gc() }, SESSIONS);
+        o.progress(`cost: node relay ${r.kibPerSession} KiB per idle session (JS heap ${r.heapKibPerSession} KiB)`);
+        return r;
+      } finally {
+        await relay.stop();
+      }
+    });
+
+    const gw: GatewayProcess = await startGateway('cost');
+    started.push(gw);
 
     const grants: GrantRateResult[] = [];
     for (const body of [
