@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
 import { AirlockError, ErrorCodes } from '../errors.ts';
+import { CommitGather, GATHER_MAX_MS } from './commit-gather.ts';
 import { FsyncStats } from './fsync-stats.ts';
 import { fsyncDirSync, segmentFileName, writeHead, writeHeadSync, type SegmentInfo } from './segments.ts';
 
@@ -50,8 +51,10 @@ interface PendingBatch extends SpoolBatch {
   lines: string[];
   /** Streams that forward in the same turn once this batch is written (AuditPipeline.whenSpooled). */
   after: AfterWrite[] | undefined;
-  /** Some record of the batch is waited on to be durable: start a sync for it at once. */
+  /** Some record of the batch is waited on to be durable: start a sync for it (commit-gather.ts says when). */
   urgent: boolean;
+  /** How many of its records are. */
+  urgentRecords: number;
   lastSeq: number;
   lastHash: string;
   resolveSpooled(): void;
@@ -114,6 +117,9 @@ export class SpoolWriter {
   private retired: number[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lazyTimer: NodeJS.Timeout | undefined;
+  /** When the next group commit starts (strict). */
+  private readonly gather = new CommitGather();
+  private gatherTimer: NodeJS.Timeout | undefined;
   private readonly doFsync: (fd: number) => Promise<void>;
 
   constructor(private readonly opts: SpoolWriterOptions) {
@@ -160,7 +166,10 @@ export class SpoolWriter {
       this.pending = batch;
       this.armEndOfTurn();
     }
-    if (urgent) batch.urgent = true;
+    if (urgent) {
+      batch.urgent = true;
+      batch.urgentRecords++;
+    }
     batch.lines.push(line);
     batch.lastSeq = seq;
     batch.lastHash = hash;
@@ -227,7 +236,8 @@ export class SpoolWriter {
     batch.resolveSpooled();
     if (this.opts.durability === 'strict') {
       this.awaitingSync.push(batch);
-      if (batch.urgent) this.startSync();
+      this.gather.written(batch.urgentRecords);
+      if (batch.urgent) this.requestSync();
       else this.syncLazily();
     } else {
       batch.resolveDurable();
@@ -264,12 +274,29 @@ export class SpoolWriter {
     this.lazyTimer.unref();
   }
 
+  /**
+   * Someone waits on a record to be durable: start the group commit now, or once the
+   * sessions the last one released are back (commit-gather.ts), at the latest by a timer.
+   */
+  private requestSync(): void {
+    if (this.syncing || this.failure || this.gather.urgentWaiting === 0) return;
+    if (this.gather.startNow(performance.now())) return this.startSync();
+    if (this.gatherTimer !== undefined) return;
+    this.gatherTimer = setTimeout(() => {
+      this.gatherTimer = undefined;
+      this.startSync();
+    }, GATHER_MAX_MS);
+  }
+
   /** Starts an fdatasync unless one is running; it covers everything written so far. */
   private startSync(): void {
     if (this.syncing || this.failure || this.fd === undefined) return;
     if (this.writtenSeq === this.syncedSeq && this.awaitingSync.length === 0) return;
+    if (this.gatherTimer !== undefined) clearTimeout(this.gatherTimer);
+    this.gatherTimer = undefined;
     const covered = this.awaitingSync;
     this.awaitingSync = [];
+    const coveredUrgent = this.gather.started();
     const coveredSeq = this.writtenSeq;
     const coveredHash = this.writtenHash;
     this.syncing = true;
@@ -277,7 +304,9 @@ export class SpoolWriter {
     const started = performance.now();
     this.inflight = this.doFsync(this.fd).then(
       () => {
-        this.fsyncStats.observe(performance.now() - started);
+        const ended = performance.now();
+        this.fsyncStats.observe(ended - started);
+        this.gather.ended(coveredUrgent, ended);
         this.syncing = false;
         this.closeRetired();
         if (coveredSeq > this.syncedSeq) {
@@ -287,8 +316,8 @@ export class SpoolWriter {
         }
         if (this.headWanted) this.writeHeadNow();
         for (const b of covered) b.resolveDurable();
-        // Waiting batches that someone awaits start the next sync now; lazy ones keep their timer.
-        if (this.awaitingSync.some((b) => b.urgent)) this.startSync();
+        // Waiting batches that someone awaits start the next sync (now or once gathered); lazy ones keep their timer.
+        if (this.awaitingSync.some((b) => b.urgent)) this.requestSync();
         else if (this.awaitingSync.length > 0) this.syncLazily();
       },
       (e: unknown) => {
@@ -319,6 +348,7 @@ export class SpoolWriter {
       }
       for (const b of this.awaitingSync) b.resolveDurable();
       this.awaitingSync = [];
+      this.gather.started(); // the roll's own sync covered them
     }
     writeHeadSync(this.opts.dir, { seq: this.writtenSeq, hash: this.writtenHash });
     const segment: SegmentInfo = { firstSeq, path: join(this.opts.dir, segmentFileName(firstSeq)), bytes: 0 };
@@ -403,6 +433,8 @@ export class SpoolWriter {
     this.timer = undefined;
     if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.lazyTimer = undefined;
+    if (this.gatherTimer) clearTimeout(this.gatherTimer);
+    this.gatherTimer = undefined;
     while (this.syncing) await this.inflight;
     this.headWanted = false;
     if (this.headTimer !== undefined) clearTimeout(this.headTimer);
@@ -449,7 +481,7 @@ function newBatch(durableIsSpooled = false): PendingBatch {
   // rejection; callers that await it still see the error.
   spooled.catch(NOOP);
   if (durableIsSpooled) {
-    return { spooled, durable: spooled, lines: [], after: undefined, urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
+    return { spooled, durable: spooled, lines: [], after: undefined, urgent: false, urgentRecords: 0, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
   }
   let resolveDurable!: () => void;
   let rejectDurable!: (e: Error) => void;
@@ -458,7 +490,7 @@ function newBatch(durableIsSpooled = false): PendingBatch {
     rejectDurable = rej;
   });
   durable.catch(NOOP);
-  return { spooled, durable, lines: [], after: undefined, urgent: false, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
+  return { spooled, durable, lines: [], after: undefined, urgent: false, urgentRecords: 0, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
 }
 
 function runAfter(batch: PendingBatch, error: Error | undefined): void {

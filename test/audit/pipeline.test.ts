@@ -127,6 +127,49 @@ describe('audit pipeline', () => {
     await p.close();
   });
 
+  it('holds the next group commit a moment for the session the last one released, so it joins the others (gathered group commit)', async () => {
+    const dataDir = await temp.make();
+    const covered: number[] = [];
+    let gate: Promise<void> | undefined;
+    let release!: () => void;
+    let p!: Awaited<ReturnType<typeof openPipeline>>;
+    p = await openPipeline(dataDir, key, {
+      fsync: async (fd) => {
+        const from = p?.metrics().syncedSeq ?? 0;
+        const to = p?.metrics().lastSeq ?? 0;
+        covered.push(to - from);
+        if (gate) await gate;
+        await realFdatasync(fd);
+      },
+    });
+    gate = new Promise((r) => (release = r));
+    const start = covered.length;
+    // Session A's record starts an fsync; B's and C's are written while it runs.
+    const a = p.append({ type: 't', data: { n: 'a' }, outcome: 'ok' });
+    await a.spooled;
+    const b = p.append({ type: 't', data: { n: 'b' }, outcome: 'ok' });
+    await b.spooled;
+    const c = p.append({ type: 't', data: { n: 'c' }, outcome: 'ok' });
+    await c.spooled;
+    gate = undefined;
+    release();
+    await a.durable;
+    // A is released and comes straight back: its next record joins B's and C's fsync
+    // instead of B and C syncing alone and A waiting for a third one.
+    assert.equal(covered.length - start, 1, 'the next fsync waits for the released session');
+    const a2 = p.append({ type: 't', data: { n: 'a2' }, outcome: 'ok' });
+    await Promise.all([b.durable, c.durable, a2.durable]);
+    assert.deepEqual(covered.slice(start), [1, 3], 'one fsync for A, then one for B, C and A again');
+    // Nobody else is coming: a lone record after the window starts its fsync at once.
+    await new Promise((r) => setTimeout(r, 5));
+    const before = covered.length;
+    const lone = p.append({ type: 't', data: { n: 'lone' }, outcome: 'ok' });
+    await lone.spooled;
+    assert.equal(covered.length - before, 1, 'a lone record starts its fsync at once');
+    await lone.durable;
+    await p.close();
+  });
+
   it('in strict mode an outcome nobody waits on starts no fsync of its own: the next group commit (or a short timer) covers it', async () => {
     const dataDir = await temp.make();
     let calls = 0;
