@@ -158,17 +158,17 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
   for (const c of pg.cells) out.push(`| ${cellName(c)} | ${names.map((n) => `${fmt(c.median[n].meanMs, 3)} / ${fmt(c.median[n].p99Ms, 3)}`).join(' | ')} |`);
   out.push(
     '',
-    '### CPU per statement in the proxy process (µs) and audit records per statement',
+    '### CPU per statement in the proxy process (µs), audit records and strict fsyncs per statement',
     '',
-    'Each airlock figure is followed by its rounds in brackets: one cell can move by half between rounds on this machine, and the rounds show whether a median is one of them. The last column is the highest steal time of any run in the cell (below).',
+    'Each airlock figure is followed by its rounds in brackets: one cell can move by half between rounds on this machine, and the rounds show whether a median is one of them. Strict fsyncs per statement are the spool\'s own fdatasyncs (its /metrics count) over the statements of the run, and their mean latency: one group commit serves every statement whose record waits when it starts. The last column is the highest steal time of any run in the cell (below).',
     '',
-    '| cell | pgbouncer | node-relay | airlock buffered | airlock strict | airlock records / statement | highest steal (%) |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| cell | pgbouncer | node-relay | airlock buffered | airlock strict | airlock records / statement | strict fsyncs / statement (mean ms) | highest steal (%) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   const rounds = (c: PgCell, n: PgTargetName): string => ` (${c.runs[n].map((r) => fmt(r.cpuUsPerStatement, 0)).join(', ')})`;
   for (const c of pg.cells) {
     out.push(
-      `| ${cellName(c)} | ${fmt(c.median.pgbouncer.cpuUsPerStatement)} | ${fmt(c.median['node-relay'].cpuUsPerStatement)} | ${fmt(c.median['airlock-buffered'].cpuUsPerStatement)}${rounds(c, 'airlock-buffered')} | ${fmt(c.median['airlock-strict'].cpuUsPerStatement)}${rounds(c, 'airlock-strict')} | ${fmt(c.median['airlock-strict'].auditRecordsPerStatement, 2)} | ${fmt(highest(names.flatMap((n) => c.runs[n].map((r) => r.stealPct))))} |`,
+      `| ${cellName(c)} | ${fmt(c.median.pgbouncer.cpuUsPerStatement)} | ${fmt(c.median['node-relay'].cpuUsPerStatement)} | ${fmt(c.median['airlock-buffered'].cpuUsPerStatement)}${rounds(c, 'airlock-buffered')} | ${fmt(c.median['airlock-strict'].cpuUsPerStatement)}${rounds(c, 'airlock-strict')} | ${fmt(c.median['airlock-strict'].auditRecordsPerStatement, 2)} | ${fmt(c.median['airlock-strict'].fsyncsPerStatement, 2)} (${fmt(c.median['airlock-strict'].fsyncMeanMs, 3)}) | ${fmt(highest(names.flatMap((n) => c.runs[n].map((r) => r.stealPct))))} |`,
     );
   }
   out.push('', stealLine(pg.cells.flatMap((c) => names.flatMap((n) => c.runs[n].map((r, i) => ({ steal: r.stealPct, attempts: r.attempts, where: `${cellName(c)}, ${n}, round ${i + 1}` }))))));
