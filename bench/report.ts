@@ -266,6 +266,11 @@ function readings(r: { readings?: number[] | undefined }): string {
   return r.readings === undefined ? '' : ` (${r.readings.map((v) => fmt(v)).join(', ')})`;
 }
 
+function discardedText(who: string, r: { discarded?: number[] | undefined } | undefined): string {
+  const d = r?.discarded ?? [];
+  return d.length === 0 ? `none for ${who}` : `${who} ${d.length} (${d.map((v) => fmt(v)).join(', ')} KiB)`;
+}
+
 function costSection(c: NonNullable<BenchResults['cost']>): string[] {
   const a = c.idleSessions.airlock;
   const b = c.idleSessions.pgbouncer;
@@ -283,7 +288,12 @@ function costSection(c: NonNullable<BenchResults['cost']>): string[] {
     '',
     ...(a.readings === undefined
       ? []
-      : [`airlock and the relay are each measured on ${a.readings.length} fresh processes and the median reading kept (its RSS before and after shown); the readings are in brackets. One reading moves by a third between processes while the heap's share stays within a few tenths of a KiB.`, '']),
+      : [
+          `airlock and the relay are each measured on ${a.readings.length} fresh processes and the median reading kept (its RSS before and after shown); the readings are in brackets. One reading moves by a third between processes while the heap's share stays within a few tenths of a KiB. ` +
+            `A reading whose RSS grew less than its own JS heap did (the process gave back memory it held before the sessions) is set aside and taken again on another fresh process: ` +
+            `${discardedText('airlock', a)}; ${discardedText('the relay', n)}.`,
+          '',
+        ]),
     '| grant issuance (strict audit) | concurrency | grants | grants / s | CPU µs / grant |',
     '|---|---:|---:|---:|---:|',
   ];

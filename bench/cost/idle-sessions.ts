@@ -24,6 +24,21 @@ export interface IdleSessionsResult {
    * fresh process (`medianOfFresh`): one reading's RSS moves by a third between processes.
    */
   readings?: number[] | undefined;
+  /**
+   * Readings set aside: their RSS grew less than their own JS heap did, which only happens
+   * when the process returned memory it held before the sessions (the reading then measures
+   * that, not the sessions). Each was taken again on another fresh process.
+   */
+  discarded?: number[] | undefined;
+}
+
+/**
+ * A reading can stand only if the RSS grew at least as much as the JS heap inside it did
+ * (the heap is resident): one fresh gateway here read -12.3 KiB per session while its heap
+ * grew by 13.4.
+ */
+export function plausible(r: IdleSessionsResult): boolean {
+  return r.heapKibPerSession === undefined || r.kibPerSession >= r.heapKibPerSession;
 }
 
 /**
@@ -34,9 +49,19 @@ export interface IdleSessionsResult {
  */
 export async function medianOfFresh(count: number, measureOnFresh: () => Promise<IdleSessionsResult>): Promise<IdleSessionsResult> {
   const results: IdleSessionsResult[] = [];
-  for (let i = 0; i < count; i++) results.push(await measureOnFresh());
+  const discarded: IdleSessionsResult[] = [];
+  // An implausible reading is taken again on another fresh process, up to `count` more.
+  for (let attempt = 0; results.length < count && attempt < 2 * count; attempt++) {
+    const r = await measureOnFresh();
+    (plausible(r) ? results : discarded).push(r);
+  }
+  if (results.length === 0) throw new Error(`idle sessions: no plausible reading in ${discarded.length} fresh processes (per session ${discarded.map((r) => `${r.kibPerSession} KiB RSS against ${r.heapKibPerSession} KiB of heap`).join(', ')})`);
   const sorted = [...results].sort((a, b) => a.kibPerSession - b.kibPerSession);
-  return { ...sorted[Math.floor(sorted.length / 2)]!, readings: results.map((r) => r.kibPerSession) };
+  return {
+    ...sorted[Math.floor(sorted.length / 2)]!,
+    readings: results.map((r) => r.kibPerSession),
+    ...(discarded.length > 0 ? { discarded: discarded.map((r) => r.kibPerSession) } : {}),
+  };
 }
 
 type Sql = postgres.Sql<Record<string, postgres.PostgresType>>;
@@ -78,6 +103,22 @@ async function closeAll(sessions: Sql[]): Promise<void> {
   await Promise.all(sessions.map((s) => s.end({ timeout: 5 })));
 }
 
+/**
+ * The RSS once it stops moving after a collection: V8 and the allocator give pages back for
+ * a while after a full GC, and a reading taken while they do credits the next phase with it.
+ * Two readings 250 ms apart within 256 KiB of each other, or the last after 5 s.
+ */
+async function settledRss(proxy: { rssBytes(): number }): Promise<number> {
+  let last = proxy.rssBytes();
+  for (let waited = 0; waited < 5000; waited += 250) {
+    await sleep(250);
+    const now = proxy.rssBytes();
+    if (Math.abs(now - last) < 256 * 1024) return now;
+    last = now;
+  }
+  return last;
+}
+
 export async function measureIdleSessions(
   target: PgTarget,
   proxy: { rssBytes(): number; gc?: () => Promise<{ heapUsed: number }> },
@@ -87,14 +128,12 @@ export async function measureIdleSessions(
   await closeAll(await openSessions(target, 50, 10));
   await sleep(500);
   const heapBefore = (await proxy.gc?.())?.heapUsed;
-  await sleep(500);
-  const before = proxy.rssBytes();
+  const before = await settledRss(proxy);
   const open = await openSessions(target, sessions, 16);
   try {
     await sleep(1000);
     const heapAfter = (await proxy.gc?.())?.heapUsed;
-    await sleep(500);
-    const after = proxy.rssBytes();
+    const after = await settledRss(proxy);
     return {
       sessions,
       rssBeforeMiB: Math.round((before / 1024 ** 2) * 10) / 10,
