@@ -22,13 +22,29 @@ export function resultTypeOf(event: ExchangeEvent): string {
   return event.type.endsWith('.request') ? `${event.type.slice(0, -'.request'.length)}.response` : `${event.type}.result`;
 }
 
-async function settled(p: Promise<void>): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    throw auditUnavailable(e);
+/**
+ * A receipt's promise as the exchange hands it out: the same resolution, a failure turned into
+ * AUDIT_UNAVAILABLE with the one message. Receipts share their promises per spool batch (one
+ * per event-loop turn), so the mapped promise is made once per batch and shared too, not once
+ * per call: an `async` wrapper per ready()/durable() was about 2 KB of garbage per statement
+ * (bench/README.md, tenth pass). A failure nobody awaits is not an unhandled rejection (the
+ * stream that ignores `ready()` learns it from `whenSpooled`).
+ */
+const AS_EXCHANGE = new WeakMap<Promise<void>, Promise<void>>();
+
+function settled(p: Promise<void>): Promise<void> {
+  let mapped = AS_EXCHANGE.get(p);
+  if (mapped === undefined) {
+    mapped = p.then(undefined, (e: unknown) => {
+      throw auditUnavailable(e);
+    });
+    mapped.catch(NOOP);
+    AS_EXCHANGE.set(p, mapped);
   }
+  return mapped;
 }
+
+function NOOP(): void {}
 
 export class AuditExchangeImpl implements AuditExchange {
   private request: AuditReceipt | undefined;
@@ -42,35 +58,37 @@ export class AuditExchangeImpl implements AuditExchange {
     return this.request?.seq;
   }
 
-  async ready(): Promise<void> {
+  ready(): Promise<void> {
     if (this.request) return settled(this.request.spooled);
     let receipt: AuditReceipt;
     try {
       receipt = this.write(this.event.type, this.event.data, 'ok', false);
     } catch (e) {
-      throw auditUnavailable(e);
+      return Promise.reject(auditUnavailable(e));
     }
     this.request = receipt;
-    await settled(receipt.spooled);
+    return settled(receipt.spooled);
   }
 
-  async finish(outcome: AuditOutcome, data?: Record<string, unknown>): Promise<void> {
-    if (!this.request) throw new Error('AuditExchange.finish before ready');
+  finish(outcome: AuditOutcome, data?: Record<string, unknown>): Promise<void> {
+    if (!this.request) return Promise.reject(new Error('AuditExchange.finish before ready'));
     const request = this.request;
     let result: AuditReceipt;
     try {
       // Only spooled is awaited below: the outcome rides on the next group commit.
       result = this.write(resultTypeOf(this.event), { ...data, requestSeq: request.seq }, outcome, true);
     } catch (e) {
-      throw auditUnavailable(e);
+      return Promise.reject(auditUnavailable(e));
     }
-    await settled(request.durable);
-    await settled(result.spooled);
+    const requestDurable = settled(request.durable);
+    const resultSpooled = settled(result.spooled);
+    // One batch (buffered, or both written in one turn): one promise serves both.
+    return requestDurable === resultSpooled ? requestDurable : requestDurable.then(() => resultSpooled);
   }
 
-  async durable(): Promise<void> {
-    if (!this.request) throw new Error('AuditExchange.durable before ready');
-    await settled(this.request.durable);
+  durable(): Promise<void> {
+    if (!this.request) return Promise.reject(new Error('AuditExchange.durable before ready'));
+    return settled(this.request.durable);
   }
 
   async refuse(code: ErrorCode, reason: string, data?: Record<string, unknown>): Promise<void> {

@@ -84,6 +84,8 @@ const BUFFERED_SYNC_MS = 100;
 const PREALLOC_CHUNK = 256 * 1024;
 const ZEROS = Buffer.alloc(PREALLOC_CHUNK);
 const LAZY_SYNC_MS = 20;
+/** The largest encode buffer kept between batches. */
+const ENCODE_BUFFER_MAX = 4 * 1024 * 1024;
 const HEAD_SAVE_MIN_MS = 1000;
 
 export class SpoolWriter {
@@ -213,17 +215,18 @@ export class SpoolWriter {
       runAfter(batch, this.failure);
       return;
     }
-    const data = Buffer.from(batch.lines.join('\n') + '\n', 'utf8');
+    const data = this.encode(batch.lines);
+    const length = this.encodedLength;
     try {
       const firstSeq = batch.lastSeq - batch.lines.length + 1;
-      if (this.fd === undefined || !this.current || (this.current.bytes > 0 && this.current.bytes + data.length > this.opts.segmentMaxBytes)) {
+      if (this.fd === undefined || !this.current || (this.current.bytes > 0 && this.current.bytes + length > this.opts.segmentMaxBytes)) {
         this.roll(firstSeq);
       }
-      this.reserve(data.length);
+      this.reserve(length);
       const at = this.current!.bytes;
       let off = 0;
-      while (off < data.length) off += writeSync(this.fd!, data, off, data.length - off, at + off);
-      this.current!.bytes += data.length;
+      while (off < length) off += writeSync(this.fd!, data, off, length - off, at + off);
+      this.current!.bytes += length;
       this.writes++;
     } catch (e) {
       this.fail(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, `audit spool write failed: ${(e as Error).message}`, { cause: e }));
@@ -244,6 +247,32 @@ export class SpoolWriter {
     }
     runAfter(batch, undefined);
   }
+
+  /**
+   * The batch's lines as UTF-8, each followed by a newline, in a buffer kept from batch to
+   * batch (the write is synchronous, so it is free again at once): no joined string and no
+   * new Buffer per turn, about 1.1 KB of garbage per statement less (bench/README.md, tenth
+   * pass). A batch larger than the kept buffer's cap gets a buffer of its own.
+   */
+  private encode(lines: readonly string[]): Buffer {
+    let bound = 0;
+    for (const line of lines) bound += line.length * 3 + 1; // UTF-8: at most 3 bytes per UTF-16 unit
+    let buf = this.encodeBuffer;
+    if (bound > buf.length) {
+      buf = Buffer.allocUnsafe(Math.max(bound, Math.min(buf.length * 2, ENCODE_BUFFER_MAX)));
+      if (buf.length <= ENCODE_BUFFER_MAX) this.encodeBuffer = buf;
+    }
+    let off = 0;
+    for (const line of lines) {
+      off += buf.write(line, off, 'utf8');
+      buf[off++] = 0x0a;
+    }
+    this.encodedLength = off;
+    return buf;
+  }
+
+  private encodeBuffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private encodedLength = 0;
 
   /** Keeps zeros written ahead of the next `bytes` of records (and half a chunk more). */
   private reserve(bytes: number): void {

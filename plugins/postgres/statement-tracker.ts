@@ -155,7 +155,8 @@ export class StatementTracker {
     // The record is written synchronously (its seq is set) or not at all.
     if (statement.exchange.seq === undefined) this.chunkRecords = 'failed';
     else if (this.chunkRecords === 'none') this.chunkRecords = 'written';
-    statement.ready.then(undefined, this.o.onAuditFailure);
+    // A failed spool write reaches the relay through whenSpooled (it holds the chunk until
+    // then), so `ready` needs no reaction of its own here.
     const settled = statement.settled;
     this.latestSettled = settled;
     this.latestSettledDone = false;

@@ -86,6 +86,23 @@ describe('audit pipeline', () => {
     await p.close();
   });
 
+  it('writes a turn of multi-byte text and a turn larger than the reused encode buffer byte for byte', async () => {
+    const dataDir = await temp.make();
+    const p = await openPipeline(dataDir, key);
+    const texts = ['select \'ünïcødé\', \'日本語\', \'🙂\'', 'x'.repeat(70 * 1024), '€'.repeat(30 * 1024)];
+    const receipts = texts.map((sql) => p.append({ type: 'pg.query', data: { sql }, outcome: 'ok' }));
+    await Promise.all(receipts.map((r) => r.durable));
+    const small = p.append({ type: 'pg.query', data: { sql: 'select 2 -- after the large turn' }, outcome: 'ok' });
+    await small.durable;
+    await p.close();
+    const recs = await spoolRecords(dataDir);
+    const bySeq = new Map(recs.map((r) => [r.seq, r]));
+    texts.forEach((sql, i) => assert.equal(bySeq.get(receipts[i]!.seq)?.data?.sql, sql));
+    assert.equal(bySeq.get(small.seq)?.data?.sql, 'select 2 -- after the large turn');
+    const v = await verifySpool(dataDir);
+    assert.equal(v.failure, undefined);
+  });
+
   it('makes records written during an fsync wait for the next one, sharing it (group commit)', async () => {
     const dataDir = await temp.make();
     let calls = 0;
