@@ -124,7 +124,7 @@ function pgSection(pg: NonNullable<BenchResults['pg']>): string[] {
     '## Postgres (pgbench)',
     '',
     `Measured ${pg.measuredAt}. Each run ${s.seconds} s, pgbench ${s.pgbenchThreads} thread, scale ${s.scale}, \`-n\`; within each cell the targets ` +
-      `run in turn (${names.join(', ')}) for ${s.rounds} rounds; medians shown. TLS ${s.tls}; auth ${s.auth}. ` +
+      `run in turn (${names.join(', ')}) for ${s.rounds} rounds${s.order ? `, the order ${s.order}` : ''}; medians shown. TLS ${s.tls}; auth ${s.auth}. ` +
       `airlock records every statement (its pg.query, written before it is forwarded, carries the outcome of the session's previous statement; an idle session's last outcome is a pg.result of its own) with a file sink draining the spool in the same process; pgbouncer runs in session pooling mode. ` +
       '`node-relay` is the floor of airlock\'s runtime: a bare Node TCP relay (`socket.pipe`) doing none of airlock\'s work.',
     ...(pg.fdatasync
@@ -213,7 +213,7 @@ function httpSection(h: NonNullable<BenchResults['http']>): string[] {
   const out = [
     '## HTTP (DynamoDB GetItem)',
     '',
-    `Measured ${h.measuredAt}. wrk, ${s.wrkThreads} thread, ${s.connections} connections, ${s.seconds} s per run, ${s.rounds} rounds alternating; ` +
+    `Measured ${h.measuredAt}. wrk, ${s.wrkThreads} thread, ${s.connections} connections, ${s.seconds} s per run, ${s.rounds} rounds alternating${s.order ? ` (the order ${s.order})` : ''}; ` +
       `a pool of ${s.signedPool} GetItem requests SigV4-signed with the grant's key just before each run. The upstream is an nginx ` +
       `responder returning a fixed GetItem answer; nginx (proxy) and nginx (responder) have ${s.nginxWorkers} worker each. ` +
       'airlock verifies the signature, checks scope, records the request and its result with a file sink draining the spool in the same process, signs again and forwards with undici. ' +

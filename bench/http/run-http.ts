@@ -19,7 +19,7 @@ import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process
 import { startFloor } from '../lib/floor-process.ts';
 import { machineCpuTimes, stealPercent } from '../lib/proc.ts';
 import { quietest } from '../lib/quiet.ts';
-import { median, ratio, round } from '../lib/stats.ts';
+import { median, ratio, rotated, round } from '../lib/stats.ts';
 import { startProxy, startResponder, type Nginx } from './nginx.ts';
 import { presignGetItems, sendOnce, wrkScript, type SignedRequest } from './presign.ts';
 import { runWrk, type WrkRun } from './wrk.ts';
@@ -52,7 +52,7 @@ export interface HttpRunMeasure {
 }
 
 export interface HttpPartResult {
-  settings: { seconds: number; rounds: number; connections: number; wrkThreads: number; signedPool: number; nginxWorkers: number; auditSink: string };
+  settings: { seconds: number; rounds: number; connections: number; wrkThreads: number; signedPool: number; nginxWorkers: number; auditSink: string; order?: string | undefined };
   runs: Record<HttpTargetName, HttpRunMeasure[]>;
   median: Record<HttpTargetName, HttpRunMeasure>;
   ratios: {
@@ -137,7 +137,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
     for (const name of HTTP_TARGETS) await measure({ ...o, seconds: Math.min(3, o.seconds) }, scratch, name, targets[name]);
     const runs = Object.fromEntries(HTTP_TARGETS.map((t) => [t, [] as HttpRunMeasure[]])) as Record<HttpTargetName, HttpRunMeasure[]>;
     for (let round = 0; round < o.rounds; round++) {
-      for (const name of HTTP_TARGETS) {
+      for (const name of rotated(HTTP_TARGETS, round)) {
         const m = await quietest(
           () => measure(o, scratch, name, targets[name], round === 0),
           (noisy, n) => o.progress(`http: round ${round + 1} ${name}: steal ${round1(noisy.stealPct ?? 0)}% in attempt ${n}, taking it again`),
@@ -175,6 +175,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
         signedPool: POOL,
         nginxWorkers: 1,
         auditSink: 'file sink (the spool drained to a JSONL file by the same process)',
+        order: 'rotated by one target each round (lib/stats.ts rotated)',
       },
       runs,
       median: med,

@@ -32,3 +32,14 @@ export function round(value: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/**
+ * The targets' order for one round: rotated by one each round, so no target always runs
+ * right after the same other one. Two gateways of one build, alternated in a fixed order
+ * on this machine, read 10% apart by their place in the order alone (bench/README.md,
+ * tenth pass).
+ */
+export function rotated<T>(items: readonly T[], round: number): T[] {
+  const k = ((round % items.length) + items.length) % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}

@@ -14,7 +14,7 @@ import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process
 import { startFloor } from '../lib/floor-process.ts';
 import { cpuMicros, machineCpuTimes, stealPercent } from '../lib/proc.ts';
 import { quietest } from '../lib/quiet.ts';
-import { median, ratio, round } from '../lib/stats.ts';
+import { median, ratio, rotated, round } from '../lib/stats.ts';
 import { startBenchDatabase, postgresGatewayConfig, PASSWORD_ENV, BENCH_DB, BENCH_USER, type BenchDatabase } from './database.ts';
 import { startPgbouncer, type Pgbouncer } from './pgbouncer.ts';
 import { runPgbench, STATEMENTS_PER_TX, type PgTarget, type Protocol, type Script } from './pgbench.ts';
@@ -61,7 +61,7 @@ export interface PgCell {
 }
 
 export interface PgPartResult {
-  settings: { seconds: number; rounds: number; scale: number; pgbenchThreads: number; tls: string; auth: string; auditSink: string };
+  settings: { seconds: number; rounds: number; scale: number; pgbenchThreads: number; tls: string; auth: string; auditSink: string; order?: string | undefined };
   cells: PgCell[];
   /** One fdatasync on the spool's disk as the spool pays it, probed between the cells (the strict yardstick). */
   fdatasync?: FdatasyncProbe | undefined;
@@ -139,7 +139,7 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
           if (o.cells && !o.cells.some((c) => c.script === script && c.protocol === protocol && c.clients === clients)) continue;
           const runs = Object.fromEntries(PG_TARGETS.map((t) => [t, [] as PgRunMeasure[]])) as Record<PgTargetName, PgRunMeasure[]>;
           for (let round = 0; round < o.rounds; round++) {
-            for (const name of PG_TARGETS) {
+            for (const name of rotated(PG_TARGETS, round)) {
               const t = targets[name];
               // Profiles (with --profile) of the cells the targets name: select-only, 8 clients, first round.
               const profiled = t.gateway !== undefined && script === 'select-only' && clients === 8 && round === 0;
@@ -184,6 +184,7 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
         tls: 'off on every hop',
         auth: 'SCRAM-SHA-256 (client to airlock, pgbouncer and PostgreSQL)',
         auditSink: 'file sink (the spool drained to a JSONL file by the same process)',
+        order: 'rotated by one target each round (lib/stats.ts rotated)',
       },
       cells,
       fdatasync: larger(fsyncBefore, probeFdatasync()),
