@@ -585,7 +585,13 @@ export class GrantService {
     const g = this.grants.get(id);
     if (!g || !isLive(g.status)) return g;
     const now = Date.now();
-    if (!isDue(g, now)) return g;
+    if (!isDue(g, now)) {
+      // The timer runs on the monotonic clock, the deadline is wall-clock time: a timer can
+      // fire a little before the wall clock reaches it (or the clock was set back). Wait the
+      // rest, rather than leave the grant live until the sweep, up to SWEEP_EVERY_MS later.
+      this.schedule(g);
+      return g;
+    }
     const next: GrantRecord = { ...g, status: 'expired' };
     this.grants.set(id, next);
     this.clearTimer(id);

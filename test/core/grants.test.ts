@@ -169,6 +169,24 @@ test('expiry changes state and closes live sessions within 1 s', async () => {
   assert.ok(gw.auditRecords().some((r) => r.type === 'grant.expired' && r.grant === res.body.id));
 });
 
+test('expiry holds when the expiry timer fires before the wall clock reaches the deadline (a clock set back)', async () => {
+  const res = await gw.requestGrant(bot, { resource: 'things', access: 'read', ttl: '2s', task: 'clock set back' });
+  const hold = await openHold(res.body.connect!.env.ECHO_TOKEN!);
+  const realNow = Date.now;
+  // The wall clock is set back 300 ms after the grant was issued: its timer (monotonic) fires
+  // while Date.now() still reads before the deadline.
+  Date.now = () => realNow() - 300;
+  try {
+    const text = await hold.waitClosed();
+    const late = realNow() - Date.parse(String(res.body.expiresAt));
+    assert.ok(late < 1000, `closed ${late} ms after expiry (the sweep runs every 30 s)`);
+    assert.match(text, /closed:expired/);
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal((await gw.api('GET', `/v1/grants/${res.body.id}`, bot)).body.status, 'expired');
+});
+
 test('an agent sees only its own grants; an admin sees all', async () => {
   const mine = await gw.requestGrant(bot, { resource: 'things', access: 'read', ttl: '1m', task: 'mine' });
   const stranger = await gw.tokenFor('bot-2');
