@@ -51,9 +51,7 @@ interface PendingBatch extends SpoolBatch {
   lines: string[];
   /** Streams that forward in the same turn once this batch is written (AuditPipeline.whenSpooled). */
   after: AfterWrite[] | undefined;
-  /** Some record of the batch is waited on to be durable: start a sync for it (commit-gather.ts says when). */
-  urgent: boolean;
-  /** How many of its records are. */
+  /** Records of the batch someone waits on to be durable: a sync starts for them (commit-gather.ts says when). */
   urgentRecords: number;
   lastSeq: number;
   lastHash: string;
@@ -168,10 +166,7 @@ export class SpoolWriter {
       this.pending = batch;
       this.armEndOfTurn();
     }
-    if (urgent) {
-      batch.urgent = true;
-      batch.urgentRecords++;
-    }
+    if (urgent) batch.urgentRecords++;
     batch.lines.push(line);
     batch.lastSeq = seq;
     batch.lastHash = hash;
@@ -216,17 +211,16 @@ export class SpoolWriter {
       return;
     }
     const data = this.encode(batch.lines);
-    const length = this.encodedLength;
     try {
       const firstSeq = batch.lastSeq - batch.lines.length + 1;
-      if (this.fd === undefined || !this.current || (this.current.bytes > 0 && this.current.bytes + length > this.opts.segmentMaxBytes)) {
+      if (this.fd === undefined || !this.current || (this.current.bytes > 0 && this.current.bytes + data.length > this.opts.segmentMaxBytes)) {
         this.roll(firstSeq);
       }
-      this.reserve(length);
+      this.reserve(data.length);
       const at = this.current!.bytes;
       let off = 0;
-      while (off < length) off += writeSync(this.fd!, data, off, length - off, at + off);
-      this.current!.bytes += length;
+      while (off < data.length) off += writeSync(this.fd!, data, off, data.length - off, at + off);
+      this.current!.bytes += data.length;
       this.writes++;
     } catch (e) {
       this.fail(new AirlockError(ErrorCodes.AUDIT_UNAVAILABLE, `audit spool write failed: ${(e as Error).message}`, { cause: e }));
@@ -240,7 +234,7 @@ export class SpoolWriter {
     if (this.opts.durability === 'strict') {
       this.awaitingSync.push(batch);
       this.gather.written(batch.urgentRecords);
-      if (batch.urgent) this.requestSync();
+      if (batch.urgentRecords > 0) this.requestSync();
       else this.syncLazily();
     } else {
       batch.resolveDurable();
@@ -252,7 +246,8 @@ export class SpoolWriter {
    * The batch's lines as UTF-8, each followed by a newline, in a buffer kept from batch to
    * batch (the write is synchronous, so it is free again at once): no joined string and no
    * new Buffer per turn, about 1.1 KB of garbage per statement less (bench/README.md, tenth
-   * pass). A batch larger than the kept buffer's cap gets a buffer of its own.
+   * pass). A batch larger than the kept buffer's cap gets a buffer of its own. Returns the
+   * encoded bytes (a view, valid until the next batch).
    */
   private encode(lines: readonly string[]): Buffer {
     let bound = 0;
@@ -267,12 +262,10 @@ export class SpoolWriter {
       off += buf.write(line, off, 'utf8');
       buf[off++] = 0x0a;
     }
-    this.encodedLength = off;
-    return buf;
+    return buf.subarray(0, off);
   }
 
   private encodeBuffer: Buffer = Buffer.allocUnsafe(64 * 1024);
-  private encodedLength = 0;
 
   /** Keeps zeros written ahead of the next `bytes` of records (and half a chunk more). */
   private reserve(bytes: number): void {
@@ -346,7 +339,7 @@ export class SpoolWriter {
         if (this.headWanted) this.writeHeadNow();
         for (const b of covered) b.resolveDurable();
         // Waiting batches that someone awaits start the next sync (now or once gathered); lazy ones keep their timer.
-        if (this.awaitingSync.some((b) => b.urgent)) this.requestSync();
+        if (this.gather.urgentWaiting > 0) this.requestSync();
         else if (this.awaitingSync.length > 0) this.syncLazily();
       },
       (e: unknown) => {
@@ -510,7 +503,7 @@ function newBatch(durableIsSpooled = false): PendingBatch {
   // rejection; callers that await it still see the error.
   spooled.catch(NOOP);
   if (durableIsSpooled) {
-    return { spooled, durable: spooled, lines: [], after: undefined, urgent: false, urgentRecords: 0, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
+    return { spooled, durable: spooled, lines: [], after: undefined, urgentRecords: 0, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable: NOOP, rejectDurable: NOOP };
   }
   let resolveDurable!: () => void;
   let rejectDurable!: (e: Error) => void;
@@ -519,7 +512,7 @@ function newBatch(durableIsSpooled = false): PendingBatch {
     rejectDurable = rej;
   });
   durable.catch(NOOP);
-  return { spooled, durable, lines: [], after: undefined, urgent: false, urgentRecords: 0, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
+  return { spooled, durable, lines: [], after: undefined, urgentRecords: 0, lastSeq: 0, lastHash: '', resolveSpooled, rejectSpooled, resolveDurable, rejectDurable };
 }
 
 function runAfter(batch: PendingBatch, error: Error | undefined): void {
