@@ -19,7 +19,7 @@ import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process
 import { startFloor } from '../lib/floor-process.ts';
 import { machineCpuTimes, stealPercent } from '../lib/proc.ts';
 import { quietest } from '../lib/quiet.ts';
-import { median, ratio, rotated, round } from '../lib/stats.ts';
+import { median, ratio, ROTATED_ORDER, rotated, round } from '../lib/stats.ts';
 import { startProxy, startResponder, type Nginx } from './nginx.ts';
 import { presignGetItems, sendOnce, wrkScript, type SignedRequest } from './presign.ts';
 import { runWrk, type WrkRun } from './wrk.ts';
@@ -175,7 +175,7 @@ export async function runHttpPart(o: HttpPartOptions): Promise<HttpPartResult> {
         signedPool: POOL,
         nginxWorkers: 1,
         auditSink: 'file sink (the spool drained to a JSONL file by the same process)',
-        order: 'rotated by one target each round (lib/stats.ts rotated)',
+        order: ROTATED_ORDER,
       },
       runs,
       median: med,

@@ -39,6 +39,9 @@ export function round(value: number, digits = 1): number {
  * on this machine, read 10% apart by their place in the order alone (bench/README.md,
  * tenth pass).
  */
+/** How a part's results say its targets were ordered (settings.order). */
+export const ROTATED_ORDER = 'rotated by one target each round (lib/stats.ts rotated)';
+
 export function rotated<T>(items: readonly T[], round: number): T[] {
   const k = ((round % items.length) + items.length) % items.length;
   return [...items.slice(k), ...items.slice(0, k)];

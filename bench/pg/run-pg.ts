@@ -14,7 +14,7 @@ import { startGatewayProcess, type GatewayProcess } from '../lib/gateway-process
 import { startFloor } from '../lib/floor-process.ts';
 import { cpuMicros, machineCpuTimes, stealPercent } from '../lib/proc.ts';
 import { quietest } from '../lib/quiet.ts';
-import { median, ratio, rotated, round } from '../lib/stats.ts';
+import { median, ratio, ROTATED_ORDER, rotated, round } from '../lib/stats.ts';
 import { startBenchDatabase, postgresGatewayConfig, PASSWORD_ENV, BENCH_DB, BENCH_USER, type BenchDatabase } from './database.ts';
 import { startPgbouncer, type Pgbouncer } from './pgbouncer.ts';
 import { runPgbench, STATEMENTS_PER_TX, type PgTarget, type Protocol, type Script } from './pgbench.ts';
@@ -184,7 +184,7 @@ export async function runPgPart(o: PgPartOptions): Promise<PgPartResult> {
         tls: 'off on every hop',
         auth: 'SCRAM-SHA-256 (client to airlock, pgbouncer and PostgreSQL)',
         auditSink: 'file sink (the spool drained to a JSONL file by the same process)',
-        order: 'rotated by one target each round (lib/stats.ts rotated)',
+        order: ROTATED_ORDER,
       },
       cells,
       fdatasync: larger(fsyncBefore, probeFdatasync()),
